@@ -1,0 +1,38 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { AuditList, AuditListQuery, AuditVerification } from '../src/contract/audit.js'
+import { problems } from '../src/contract/problem.js'
+import { cursorToSeq } from '../src/http/paging.js'
+import type { Services } from '../src/services.js'
+
+/** GET /audit and GET /audit/verify. */
+export const auditRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+  app.get(
+    '/audit',
+    {
+      config: { operation: 'audit.list' },
+      schema: {
+        tags: ['audit'],
+        summary: 'Audit entries, newest first',
+        querystring: AuditListQuery,
+        response: { 200: AuditList, ...problems(400) },
+      },
+    },
+    async (request) => {
+      const { workflow_id, operation, since, limit, cursor } = request.query
+      return services.audit.list({ workflowId: workflow_id, operation, since, limit, beforeSeq: cursorToSeq(cursor) })
+    },
+  )
+
+  app.get(
+    '/audit/verify',
+    {
+      config: { operation: 'audit.verify' },
+      schema: {
+        tags: ['audit'],
+        summary: 'Recompute the hash chain; ok:false names the first entry that no longer matches',
+        response: { 200: AuditVerification },
+      },
+    },
+    async () => services.audit.verify(),
+  )
+}

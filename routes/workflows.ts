@@ -1,0 +1,70 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { problems } from '../src/contract/problem.js'
+import {
+  RenderedPrompt,
+  RenderPromptBody,
+  WorkflowIdParams,
+  WorkflowList,
+  WorkflowListQuery,
+  WorkflowRecord,
+} from '../src/contract/workflow.js'
+import { cursorToSeq } from '../src/http/paging.js'
+import type { Services } from '../src/services.js'
+
+/** GET /workflows, GET /workflows/{id}, POST /workflows/{id}/prompt. */
+export const workflowRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+  app.get(
+    '/workflows',
+    {
+      config: { operation: 'workflow.list' },
+      schema: {
+        tags: ['workflows'],
+        summary: 'List workflows, newest first',
+        querystring: WorkflowListQuery,
+        response: { 200: WorkflowList, ...problems(400) },
+      },
+    },
+    async (request) => {
+      const { issue_type, status, limit, cursor } = request.query
+      return services.store.list({ issueType: issue_type, status, limit, beforeSeq: cursorToSeq(cursor) })
+    },
+  )
+
+  app.get(
+    '/workflows/:id',
+    {
+      config: { operation: 'workflow.get' },
+      schema: {
+        tags: ['workflows'],
+        summary: 'One workflow: what POST /issues answered, its status and, once committed, its commit',
+        params: WorkflowIdParams,
+        response: { 200: WorkflowRecord, ...problems(400, 404) },
+      },
+    },
+    async (request) => {
+      request.audit.workflow_id = request.params.id
+      const record = services.workflows.get(request.params.id)
+      request.audit.issue_type = record.workflow.issue_type
+      return record
+    },
+  )
+
+  app.post(
+    '/workflows/:id/prompt',
+    {
+      config: { operation: 'prompt.render' },
+      schema: {
+        tags: ['workflows'],
+        summary: "Render the workflow's prompt template with the given variables",
+        description: 'Every declared variable must be given with its type (string, int, float) and no other. The output is not HTML-escaped.',
+        params: WorkflowIdParams,
+        body: RenderPromptBody,
+        response: { 200: RenderedPrompt, ...problems(400, 404, 415) },
+      },
+    },
+    async (request) => {
+      request.audit.workflow_id = request.params.id
+      return services.workflows.renderPrompt(request.params.id, request.body.variables)
+    },
+  )
+}

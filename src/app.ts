@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto'
+import formBody from '@fastify/formbody'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import { auditRoutes } from '../routes/audit.js'
+import { healthRoutes } from '../routes/health.js'
+import { issueRoutes } from '../routes/issues.js'
+import { statusRoutes } from '../routes/status.js'
+import { workflowRoutes } from '../routes/workflows.js'
+import { registerAuditHook } from './http/audit-hook.js'
+import { registerErrorHandling } from './http/error-handler.js'
+import { registerOpenApi } from './http/openapi.js'
+import type { Services } from './services.js'
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+export interface AppOptions {
+  services: Services
+  logger?: FastifyServerOptions['logger']
+}
+
+/** Builds the Fastify instance — used by the server and by tests (`app.inject`). */
+export async function buildApp({ services, logger }: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: logger ?? { level: services.config.logLevel },
+    bodyLimit: services.config.bodyLimit,
+    // a caller's x-request-id is kept when it is harmless, so ids can be followed across systems
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>()
+
+  // Only JSON and form bodies are contract; text/plain (a Fastify default) would reach handlers as a string.
+  app.removeContentTypeParser('text/plain')
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  registerErrorHandling(app)
+  registerAuditHook(app, services.audit)
+  await app.register(formBody, { bodyLimit: services.config.bodyLimit })
+  await registerOpenApi(app)
+
+  await app.register(issueRoutes, { services })
+  await app.register(workflowRoutes, { services })
+  await app.register(auditRoutes, { services })
+  await app.register(statusRoutes, { services })
+  await app.register(healthRoutes, { services })
+  return app
+}

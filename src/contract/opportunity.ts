@@ -1,0 +1,57 @@
+import { z } from 'zod'
+
+export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const
+export const Severity = z.enum(SEVERITIES)
+export type Severity = z.infer<typeof Severity>
+
+export const MAX_AFFECTED_ITEMS = 10_000
+
+/**
+ * The body of `POST /issues`. Built per app because the issue types are the playbook folders
+ * found at start-up: a seventh folder makes a seventh accepted type, in validation and docs alike.
+ * Form bodies reach this schema after `coerceFormBody` turned their strings into these types.
+ */
+export function opportunityInput(issueTypes: readonly string[]) {
+  return z
+    .object({
+      issue_type: z.enum(issueTypes as [string, ...string[]]).describe('Which playbook to run; one folder under templates/'),
+      severity: Severity,
+      description: z.string().min(1).max(2000),
+      metric_value: z.number().describe('The measured value, e.g. 0.08 for 8% churn; finite'),
+      affected_items: z.array(z.string().min(1).max(256)).max(MAX_AFFECTED_ITEMS).default([]),
+      timestamp: z
+        .union([z.number().nonnegative().describe('unix seconds'), z.iso.datetime({ offset: true })])
+        .optional()
+        .describe('When the engine saw the opportunity; default: time received'),
+      feature_suggestion: z.string().max(200).optional(),
+      source: z.string().max(100).optional().describe('Who sent it, e.g. income-engine, make, zapier'),
+    })
+    .meta({
+      examples: [
+        {
+          issue_type: 'high_churn',
+          severity: 'high',
+          description: 'Churn rose to 8% this week',
+          metric_value: 0.08,
+          affected_items: ['cust_1', 'cust_2'],
+          source: 'income-engine',
+        },
+      ],
+    })
+}
+export type OpportunityInput = z.output<ReturnType<typeof opportunityInput>>
+
+/** The opportunity as stored and echoed back: defaults applied, time as ISO-8601. */
+export const Opportunity = z
+  .object({
+    issue_type: z.string(),
+    severity: Severity,
+    description: z.string(),
+    metric_value: z.number(),
+    affected_items: z.array(z.string()),
+    timestamp: z.string().describe('ISO-8601, UTC'),
+    feature_suggestion: z.string().nullable(),
+    source: z.string().nullable(),
+  })
+  .meta({ id: 'Opportunity' })
+export type Opportunity = z.infer<typeof Opportunity>

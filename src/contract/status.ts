@@ -1,0 +1,38 @@
+import { z } from 'zod'
+
+export const RepositoryStatus = z
+  .object({
+    path: z.string(),
+    branch: z.string().nullable(),
+    head: z.string().nullable(),
+    reachable: z.boolean(),
+    error: z.string().optional(),
+  })
+  .meta({ id: 'RepositoryStatus' })
+
+export const ServiceStatus = z
+  .object({
+    service: z.literal('auto-feature-builder'),
+    version: z.string(),
+    started_at: z.string(),
+    uptime_s: z.number(),
+    dry_run_default: z.literal(true).describe('Commits are previews unless a request says dry_run: false'),
+    playbooks: z.array(z.string()).describe('The issue types this instance accepts'),
+    repository: RepositoryStatus.nullable(),
+    workflows: z.object({ total: z.number().int(), by_type: z.record(z.string(), z.number().int()) }),
+    last_event: z
+      .object({ at: z.string(), operation: z.string(), status: z.number().int(), workflow_id: z.string().nullable() })
+      .nullable()
+      .describe('The newest audit entry before this request'),
+  })
+  .meta({ id: 'ServiceStatus' })
+export type ServiceStatus = z.infer<typeof ServiceStatus>
+
+export const Liveness = z.object({ status: z.literal('ok') })
+export const Readiness = z
+  .object({
+    status: z.enum(['ready', 'not_ready']),
+    checks: z.object({ store: z.enum(['ok', 'failed']), repository: z.enum(['ok', 'failed']) }),
+    detail: z.string().optional(),
+  })
+  .meta({ id: 'Readiness' })

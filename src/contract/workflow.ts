@@ -1,0 +1,119 @@
+import { z } from 'zod'
+import { JsonValue, StepAction, VariableType } from '../playbooks/schema.js'
+import { Opportunity, Severity } from './opportunity.js'
+
+export const WorkflowStep = z
+  .object({
+    id: z.number().int().min(1),
+    action: StepAction,
+    description: z.string(),
+    config: z.record(z.string(), JsonValue),
+  })
+  .meta({ id: 'WorkflowStep' })
+
+export const Workflow = z
+  .object({
+    workflow_id: z.uuid(),
+    name: z.string(),
+    issue_type: z.string(),
+    severity: Severity,
+    trigger: z.string(),
+    description: z.string(),
+    detection: z.object({
+      metric: z.string(),
+      operator: z.enum(['>', '<']),
+      threshold: z.number(),
+      description: z.string(),
+      observed: z.number(),
+      breached: z.boolean().describe('Whether the observed value crosses the playbook threshold'),
+    }),
+    approach: z.string(),
+    generated_at: z.string(),
+    steps: z.array(WorkflowStep),
+    success_metrics: z.record(z.string(), z.number()),
+    prompt_template: z.string().describe('Name of the prompt template this workflow uses'),
+  })
+  .meta({ id: 'Workflow' })
+export type Workflow = z.infer<typeof Workflow>
+
+export const PromptTemplate = z
+  .object({
+    name: z.string(),
+    template: z.string(),
+    variables: z.record(z.string(), VariableType),
+  })
+  .meta({ id: 'PromptTemplate' })
+export type PromptTemplate = z.infer<typeof PromptTemplate>
+
+export const FileKind = z.enum(['workflow', 'prompt_templates', 'test'])
+export const GeneratedFile = z
+  .object({
+    path: z.string().describe('Path inside the target repository'),
+    kind: FileKind,
+    bytes: z.number().int(),
+    sha256: z.string(),
+  })
+  .meta({ id: 'GeneratedFile' })
+export type GeneratedFile = z.infer<typeof GeneratedFile>
+
+export const WorkflowStatus = z.enum(['generated', 'committed'])
+export type WorkflowStatus = z.infer<typeof WorkflowStatus>
+
+export const CommitInfo = z
+  .object({ sha: z.string(), branch: z.string(), committed_at: z.string() })
+  .meta({ id: 'CommitInfo' })
+export type CommitInfo = z.infer<typeof CommitInfo>
+
+/** The 201 body of `POST /issues`, and the body of `GET /workflows/{id}`. */
+export const WorkflowRecord = z
+  .object({
+    workflow_id: z.uuid(),
+    status: WorkflowStatus,
+    created_at: z.string(),
+    opportunity: Opportunity,
+    workflow: Workflow,
+    prompt_template: PromptTemplate,
+    files: z.array(GeneratedFile),
+    links: z.object({ self: z.string(), preview: z.string() }),
+    commit: CommitInfo.optional().describe('Present once the workflow has been committed'),
+  })
+  .meta({ id: 'WorkflowRecord' })
+export type WorkflowRecord = z.infer<typeof WorkflowRecord>
+
+export const WorkflowSummary = z
+  .object({
+    workflow_id: z.uuid(),
+    name: z.string(),
+    issue_type: z.string(),
+    severity: Severity,
+    status: WorkflowStatus,
+    created_at: z.string(),
+    links: z.object({ self: z.string(), preview: z.string() }),
+  })
+  .meta({ id: 'WorkflowSummary' })
+export type WorkflowSummary = z.infer<typeof WorkflowSummary>
+
+export const Cursor = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'not a cursor this service handed out')
+  .describe('The next_cursor of the previous page')
+
+export const Limit = z.coerce.number().int().min(1).max(100).default(20)
+
+export const WorkflowListQuery = z.object({
+  issue_type: z.string().max(64).optional(),
+  status: WorkflowStatus.optional(),
+  limit: Limit,
+  cursor: Cursor.optional(),
+})
+
+export const WorkflowList = z
+  .object({ items: z.array(WorkflowSummary), next_cursor: z.string().nullable() })
+  .meta({ id: 'WorkflowList' })
+
+export const WorkflowIdParams = z.object({ id: z.uuid().describe('A workflow id (UUID)') })
+
+export const RenderPromptBody = z.object({
+  variables: z.record(z.string(), z.unknown()).describe('One value per declared template variable'),
+})
+export const RenderedPrompt = z.object({ workflow_id: z.uuid(), name: z.string(), rendered: z.string() })

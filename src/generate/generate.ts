@@ -1,0 +1,40 @@
+import { createHash } from 'node:crypto'
+import type { Opportunity } from '../contract/opportunity.js'
+import type { GeneratedFile, PromptTemplate, Workflow } from '../contract/workflow.js'
+import type { LoadedPlaybook } from '../playbooks/schema.js'
+import { artifactPaths } from './paths.js'
+import { buildTestFile } from './test-file.js'
+import { buildPromptTemplate, buildWorkflow } from './workflow.js'
+
+export interface ArtifactFile extends GeneratedFile {
+  content: string
+}
+
+export interface Artifacts {
+  workflow: Workflow
+  promptTemplate: PromptTemplate
+  files: ArtifactFile[]
+}
+
+const toJsonFile = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`
+
+function describeFile(path: string, kind: ArtifactFile['kind'], content: string): ArtifactFile {
+  const bytes = Buffer.byteLength(content, 'utf8')
+  return { path, kind, bytes, sha256: createHash('sha256').update(content, 'utf8').digest('hex'), content }
+}
+
+/** PURE: same opportunity, playbook, id and clock → the same three files, byte for byte. */
+export function generate(opportunity: Opportunity, playbook: LoadedPlaybook, id: string, now: Date): Artifacts {
+  const workflow = buildWorkflow(opportunity, playbook, id, now)
+  const promptTemplate = buildPromptTemplate(playbook)
+  const paths = artifactPaths(playbook.issueType)
+  return {
+    workflow,
+    promptTemplate,
+    files: [
+      describeFile(paths.workflow, 'workflow', toJsonFile(workflow)),
+      describeFile(paths.prompt_templates, 'prompt_templates', toJsonFile(promptTemplate)),
+      describeFile(paths.test, 'test', buildTestFile(workflow, promptTemplate, paths)),
+    ],
+  }
+}

@@ -1,0 +1,64 @@
+import type { Opportunity } from '../contract/opportunity.js'
+import type { PromptTemplate, Workflow } from '../contract/workflow.js'
+import type { JsonValue, LoadedPlaybook } from '../playbooks/schema.js'
+import { SEVERITY_PROFILES } from './severity.js'
+
+/** The values a playbook's `"$name"` placeholders stand for, for one opportunity. */
+export function placeholderValues(opportunity: Opportunity): Record<string, JsonValue> {
+  const profile = SEVERITY_PROFILES[opportunity.severity]
+  return {
+    $metric_value: opportunity.metric_value,
+    $severity: opportunity.severity,
+    $urgency: profile.urgency,
+    $discount: profile.discount,
+    $priority: profile.priority,
+    $max_attempts: profile.max_attempts,
+    $affected_items: opportunity.affected_items,
+    $affected_count: opportunity.affected_items.length,
+  }
+}
+
+function fill(value: JsonValue, values: Record<string, JsonValue>): JsonValue {
+  if (typeof value === 'string') return Object.hasOwn(values, value) ? (values[value] as JsonValue) : value
+  if (Array.isArray(value)) return value.map((v) => fill(v, values))
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fill(v, values)]))
+  }
+  return value
+}
+
+function breaches(observed: number, operator: '>' | '<', threshold: number): boolean {
+  return operator === '>' ? observed > threshold : observed < threshold
+}
+
+/** PURE: the workflow definition for one opportunity. */
+export function buildWorkflow(opportunity: Opportunity, playbook: LoadedPlaybook, id: string, now: Date): Workflow {
+  const values = placeholderValues(opportunity)
+  return {
+    workflow_id: id,
+    name: playbook.name,
+    issue_type: playbook.issueType,
+    severity: opportunity.severity,
+    trigger: playbook.trigger,
+    description: opportunity.description,
+    detection: {
+      ...playbook.detection,
+      observed: opportunity.metric_value,
+      breached: breaches(opportunity.metric_value, playbook.detection.operator, playbook.detection.threshold),
+    },
+    approach: playbook.approach,
+    generated_at: now.toISOString(),
+    steps: playbook.steps.map((step, index) => ({
+      id: index + 1,
+      action: step.action,
+      description: step.description,
+      config: fill(step.config, values) as Record<string, JsonValue>,
+    })),
+    success_metrics: { ...playbook.success_metrics },
+    prompt_template: playbook.prompt.name,
+  }
+}
+
+export function buildPromptTemplate(playbook: LoadedPlaybook): PromptTemplate {
+  return { name: playbook.prompt.name, template: playbook.promptTemplate, variables: { ...playbook.prompt.variables } }
+}

@@ -1,0 +1,94 @@
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod'
+import type { Problem } from '../contract/problem.js'
+import { ProblemError, problemType, type FieldError } from './problem.js'
+import './types.js'
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
+
+type Location = NonNullable<FieldError['in']>
+const LOCATIONS: readonly string[] = ['body', 'querystring', 'params', 'headers']
+
+function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: Omit<Problem, 'instance' | 'request_id'>) {
+  request.audit.detail ??= problem.detail
+  return reply
+    .code(problem.status)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send({ ...problem, instance: request.url.split('?')[0] ?? request.url, request_id: String(request.id) } satisfies Problem)
+}
+
+/** zod's "/affected_items/3" → "affected_items.3"; the whole body → "(body)". */
+function fieldPath(instancePath: string, location: string): string {
+  const path = instancePath.replace(/^\//, '').split('/').filter(Boolean).join('.')
+  return path || `(${location})`
+}
+
+/** Fastify's own 4xx codes (content type, size, JSON syntax) keep their status with a clear title. */
+const FASTIFY_TITLES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'Unsupported content type',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'Body too large',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'Empty JSON body',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'Malformed JSON',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Invalid content length',
+}
+
+/** The one place where errors become HTTP answers: always application/problem+json. */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, {
+      type: problemType('not-found'),
+      title: 'Not Found',
+      status: 404,
+      detail: `No route ${request.method} ${request.url.split('?')[0]}`,
+    }),
+  )
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof ProblemError) {
+      return sendProblem(request, reply, {
+        type: problemType(error.slug),
+        title: error.title,
+        status: error.status,
+        detail: error.message,
+        ...(error.errors ? { errors: error.errors } : {}),
+      })
+    }
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const location = LOCATIONS.includes(error.validationContext ?? '') ? (error.validationContext as Location) : 'body'
+      const errors = error.validation.map((v) => ({ path: fieldPath(v.instancePath, location), in: location, message: v.message ?? 'invalid' }))
+      return sendProblem(request, reply, {
+        type: problemType('validation'),
+        title: 'Invalid request',
+        status: 400,
+        detail: `${errors.length} ${errors.length === 1 ? 'field is' : 'fields are'} invalid in the ${location}: ${[...new Set(errors.map((e) => e.path))].join(', ')}`,
+        errors,
+      })
+    }
+    if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+      return sendProblem(request, reply, {
+        type: problemType('malformed-json'),
+        title: 'Malformed JSON',
+        status: 400,
+        detail: `The body is not valid JSON: ${error.message}`,
+      })
+    }
+    const status = error.statusCode ?? 500
+    if (status >= 400 && status < 500) {
+      return sendProblem(request, reply, {
+        type: error.code && FASTIFY_TITLES[error.code] ? problemType(error.code.toLowerCase().replace(/^fst_err_/, '').replace(/_/g, '-')) : 'about:blank',
+        title: (error.code && FASTIFY_TITLES[error.code]) ?? STATUS_CODES[status] ?? 'Client error',
+        status,
+        detail: error.message,
+      })
+    }
+    if (isResponseSerializationError(error)) request.log.error({ err: error, issues: error.cause.issues }, 'response did not match its schema')
+    else request.log.error({ err: error }, 'unhandled error')
+    return sendProblem(request, reply, {
+      type: problemType('internal'),
+      title: 'Internal Server Error',
+      status: status >= 500 && status < 600 ? status : 500,
+      detail: 'The service failed to handle this request; the request id identifies it in the logs.',
+    })
+  })
+}

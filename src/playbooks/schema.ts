@@ -1,0 +1,74 @@
+import { z } from 'zod'
+
+/**
+ * The shape of `templates/<issue_type>/playbook.json`. Playbooks are data: adding an
+ * opportunity type means adding a folder that satisfies this schema, nothing else.
+ */
+
+/** The closed set of step actions every playbook draws from, so exporters map a fixed list. */
+export const STEP_ACTIONS = [
+  'query_database',
+  'segment_customers',
+  'compute_offer',
+  'generate_ai_message',
+  'send_email',
+  'send_sms',
+  'retry_payment',
+  'notify_ops',
+  'rollback_release',
+  'issue_credit',
+  'create_ab_test',
+  'wait',
+  'track_metric',
+] as const
+export const StepAction = z.enum(STEP_ACTIONS)
+export type StepAction = z.infer<typeof StepAction>
+
+export const VariableType = z.enum(['string', 'int', 'float'])
+export type VariableType = z.infer<typeof VariableType>
+
+/** A JSON value; step configs are free-form but must stay JSON. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+export const JsonValue: z.ZodType<JsonValue> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(JsonValue), z.record(z.string(), JsonValue)]),
+)
+
+const snakeName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'must be snake_case ([a-z][a-z0-9_]*)')
+
+export const PlaybookStep = z.strictObject({
+  action: StepAction,
+  description: z.string().min(1),
+  /**
+   * Values may be placeholders that the generator fills from the opportunity:
+   * a string that is exactly "$metric_value", "$severity", "$urgency", "$discount", "$priority",
+   * "$max_attempts", "$affected_items" or "$affected_count" becomes that typed value.
+   */
+  config: z.record(z.string(), JsonValue),
+})
+export type PlaybookStep = z.infer<typeof PlaybookStep>
+
+export const Playbook = z.strictObject({
+  name: z.string().min(1).max(120),
+  trigger: snakeName,
+  detection: z.strictObject({
+    metric: snakeName,
+    operator: z.enum(['>', '<']),
+    threshold: z.number(),
+    description: z.string().min(1),
+  }),
+  approach: z.string().min(1),
+  steps: z.array(PlaybookStep).min(4).max(5),
+  /** Targets are fractions (0.25 = +25%) — the generated test checks they lie in 0..1. */
+  success_metrics: z.record(snakeName, z.number().min(0).max(1)).refine((m) => Object.keys(m).length > 0, 'needs at least one metric'),
+  prompt: z.strictObject({
+    name: snakeName,
+    variables: z.record(snakeName, VariableType).refine((v) => Object.keys(v).length > 0, 'needs at least one variable'),
+  }),
+})
+export type PlaybookFile = z.infer<typeof Playbook>
+
+/** A loaded playbook: the file's data plus its issue type (the folder name) and prompt text. */
+export interface LoadedPlaybook extends PlaybookFile {
+  issueType: string
+  promptTemplate: string
+}

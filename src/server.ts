@@ -1,0 +1,44 @@
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+import { RepositoryError } from './git/errors.js'
+import { ensureRepository } from './git/open.js'
+import { loadPlaybooks, PlaybookError } from './playbooks/load.js'
+import { buildServices } from './services.js'
+import { openDatabase } from './store/database.js'
+
+/** config → playbooks → store → repository → app → listen; SIGTERM/SIGINT drain and exit 0. */
+async function main(): Promise<void> {
+  const config = loadConfig()
+  const playbooks = loadPlaybooks(config.templatesDir)
+  await ensureRepository(config.repoPath, config.gitAuthor)
+  const db = openDatabase(config.databaseFile)
+  const services = buildServices(config, db, playbooks)
+  const app = await buildApp({ services })
+  app.addHook('onClose', async () => db.close())
+
+  let closing = false
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (closing) return
+    closing = true
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+    // app.close() stops accepting, waits for in-flight requests, then runs onClose (database close).
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        app.log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', shutdown)
+  process.on('SIGINT', shutdown)
+
+  await app.listen({ port: config.port, host: config.host })
+  app.log.info({ repo: config.repoPath, data: config.dataDir, playbooks: [...playbooks.keys()] }, 'auto-feature-builder ready (dry run is the default)')
+}
+
+main().catch((err: unknown) => {
+  const known = err instanceof ConfigError || err instanceof PlaybookError || err instanceof RepositoryError
+  console.error(known ? `auto-feature-builder cannot start: ${(err as Error).message}` : err)
+  process.exit(1)
+})

@@ -1,0 +1,39 @@
+/**
+ * Versioned schema changes, applied in order inside one transaction each. Append only:
+ * a released migration is never edited, a fix is a new version.
+ */
+export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'workflows and audit chain',
+    sql: `
+      CREATE TABLE workflows (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        id           TEXT    NOT NULL UNIQUE,
+        issue_type   TEXT    NOT NULL,
+        severity     TEXT    NOT NULL,
+        status       TEXT    NOT NULL,
+        created_at   TEXT    NOT NULL,
+        record       TEXT    NOT NULL,  -- the WorkflowRecord as JSON
+        artifacts    TEXT    NOT NULL,  -- the generated files with their content, as JSON
+        commit_sha   TEXT,
+        commit_branch TEXT,
+        committed_at TEXT
+      );
+      CREATE INDEX workflows_by_type ON workflows (issue_type, seq);
+      CREATE INDEX workflows_by_status ON workflows (status, seq);
+
+      CREATE TABLE audit (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        at           TEXT    NOT NULL,
+        workflow_id  TEXT,
+        operation    TEXT    NOT NULL,
+        entry        TEXT    NOT NULL,  -- canonical JSON of the entry without hash
+        prev_hash    TEXT    NOT NULL,
+        hash         TEXT    NOT NULL
+      );
+      CREATE INDEX audit_by_workflow ON audit (workflow_id, seq);
+      CREATE INDEX audit_by_operation ON audit (operation, seq);
+    `,
+  },
+]

@@ -1,0 +1,54 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../../src/app.js'
+import { loadConfig, type Config } from '../../src/config.js'
+import { ensureRepository } from '../../src/git/open.js'
+import { loadPlaybooks } from '../../src/playbooks/load.js'
+import { buildServices, type Services } from '../../src/services.js'
+import { openDatabase } from '../../src/store/database.js'
+
+export interface TestApp {
+  app: FastifyInstance
+  services: Services
+  config: Config
+  /** the temp folder holding DATA_DIR (and the repository, unless REPO_PATH was given) */
+  dir: string
+  /** closes the app and the database; removes the temp folder unless keepDir */
+  close(options?: { keepDir?: boolean }): Promise<void>
+}
+
+export function tempDir(prefix = 'afb-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix))
+}
+
+/** A real app on a real SQLite file and a real git repository in a temp folder. */
+export async function testApp(env: Record<string, string> = {}, dir = tempDir()): Promise<TestApp> {
+  const config = loadConfig({ DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'silent', ...env })
+  await ensureRepository(config.repoPath, config.gitAuthor)
+  const db = openDatabase(config.databaseFile)
+  const services = buildServices(config, db, loadPlaybooks(config.templatesDir))
+  const app = await buildApp({ services, logger: false })
+  await app.ready()
+  return {
+    app,
+    services,
+    config,
+    dir,
+    async close(options = {}) {
+      await app.close()
+      db.close()
+      if (!options.keepDir) rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+export const sampleOpportunity = {
+  issue_type: 'high_churn',
+  severity: 'high',
+  description: 'Churn rose to 8% this week',
+  metric_value: 0.08,
+  affected_items: ['cust_1', 'cust_2'],
+  source: 'income-engine',
+} as const

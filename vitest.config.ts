@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['tests/**/*.test.ts'],
+    // generated test files are written to temp dirs and run by a child vitest; never collect them here
+    exclude: ['**/node_modules/**', 'tests/golden/**', '.tmp/**'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
+})
