@@ -38,7 +38,25 @@ export const Problem = z
   })
 export type Problem = z.infer<typeof Problem>
 
-/** Response map entries for the error statuses a route can produce. */
-export function problems(...statuses: number[]): Record<number, typeof Problem> {
-  return Object.fromEntries(statuses.map((s) => [s, Problem]))
+const PROBLEM_DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid request: `errors` names every bad field',
+  401: 'Missing or unknown credentials',
+  403: 'The credentials lack the role this needs',
+  404: 'No such resource',
+  409: 'Conflict with the current state',
+  413: 'Body larger than BODY_LIMIT',
+  415: 'Content type is not application/json (or form-urlencoded where accepted)',
+  422: 'Idempotency key reused with a different payload',
+  429: 'Too many requests',
+  503: 'A dependency is unavailable',
+}
+
+/** Response map entries for the error statuses a route can produce, served as application/problem+json. */
+export function problems(...statuses: number[]) {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      { description: PROBLEM_DESCRIPTIONS[status] ?? 'Error', content: { 'application/problem+json': { schema: Problem } } },
+    ]),
+  )
 }
