@@ -1,0 +1,161 @@
+import { cpSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { projectRoot } from '../src/config.js'
+import { loadPlaybooks, PlaybookError } from '../src/playbooks/load.js'
+import { STEP_ACTIONS } from '../src/playbooks/schema.js'
+import { tempDir, testApp } from './helpers/app.js'
+
+const TEMPLATES = path.join(projectRoot(), 'templates')
+
+/** DESIGN.md's table: the prompt variables each type must declare, exactly. */
+const DESIGN_VARIABLES: Record<string, string[]> = {
+  high_churn: ['customer_name', 'product_name', 'churn_score', 'discount_offer'],
+  abandoned_carts: ['product_name', 'original_price', 'recovery_price', 'discount', 'urgency'],
+  revenue_drop: ['current_product', 'upsell_product', 'value_prop'],
+  payment_failures: ['amount', 'reason', 'attempt_number'],
+  low_conversion: ['product', 'pain_point', 'solution', 'audience'],
+  error_spike: ['error_type', 'affected_users', 'credit_amount'],
+}
+const DESIGN_NAMES: Record<string, string> = {
+  high_churn: 'Auto-Retention: High Churn',
+  abandoned_carts: 'Auto-Recovery: Abandoned Cart',
+  revenue_drop: 'Auto-Upsell: Revenue Drop',
+  payment_failures: 'Auto-Retry: Payment Failures',
+  low_conversion: 'Auto-Optimize: Low Conversion',
+  error_spike: 'Auto-Mitigate: Error Spike',
+}
+
+const dirs: string[] = []
+function templatesCopy(): string {
+  const dir = tempDir('afb-templates-')
+  dirs.push(dir)
+  cpSync(TEMPLATES, dir, { recursive: true })
+  return dir
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+describe('the shipped playbooks', () => {
+  const playbooks = loadPlaybooks(TEMPLATES)
+
+  it('when loaded, then there are exactly the six types of DESIGN.md with their names and triggers', () => {
+    expect([...playbooks.keys()].sort()).toEqual(Object.keys(DESIGN_VARIABLES).sort())
+    for (const [type, playbook] of playbooks) {
+      expect(playbook.name).toBe(DESIGN_NAMES[type])
+      expect(playbook.trigger).toBe(`${type}_detected`)
+    }
+  })
+
+  it('when loaded, then each declares exactly the prompt variables DESIGN.md lists', () => {
+    for (const [type, playbook] of playbooks) {
+      expect(Object.keys(playbook.prompt.variables).sort()).toEqual([...(DESIGN_VARIABLES[type] ?? [])].sort())
+    }
+  })
+
+  it('when loaded, then every playbook has 4–5 steps from the shared vocabulary', () => {
+    for (const playbook of playbooks.values()) {
+      expect(playbook.steps.length).toBeGreaterThanOrEqual(4)
+      expect(playbook.steps.length).toBeLessThanOrEqual(5)
+      for (const step of playbook.steps) expect(STEP_ACTIONS).toContain(step.action)
+    }
+  })
+
+  it('when loaded, then the thresholds and targets are the seed’s', () => {
+    const detection = (t: string) => playbooks.get(t)?.detection
+    expect(detection('high_churn')).toMatchObject({ operator: '>', threshold: 0.05 })
+    expect(detection('abandoned_carts')).toMatchObject({ operator: '>', threshold: 0.2 })
+    expect(detection('revenue_drop')).toMatchObject({ operator: '>', threshold: 0.15 })
+    expect(detection('payment_failures')).toMatchObject({ operator: '<', threshold: 0.9 })
+    expect(detection('low_conversion')).toMatchObject({ operator: '<', threshold: 0.03 })
+    expect(detection('error_spike')).toMatchObject({ operator: '>', threshold: 0.01 })
+    expect(playbooks.get('high_churn')?.success_metrics).toEqual({ retention_lift_target: 0.25 })
+    expect(playbooks.get('abandoned_carts')?.success_metrics).toEqual({ recovery_rate_target: 0.15, email_open_rate_target: 0.4 })
+    expect(playbooks.get('payment_failures')?.success_metrics).toEqual({ recovered_payments_lift_target: 0.35 })
+    expect(playbooks.get('low_conversion')?.success_metrics).toEqual({ conversion_lift_target: 0.15 })
+  })
+})
+
+describe('a broken template', () => {
+  it('when a playbook has no steps, then loading fails naming the file and the field', () => {
+    const dir = templatesCopy()
+    const file = path.join(dir, 'high_churn', 'playbook.json')
+    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), steps: [] }))
+    expect(() => loadPlaybooks(dir)).toThrow(PlaybookError)
+    expect(() => loadPlaybooks(dir)).toThrow(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: steps`))
+  })
+
+  it('when a prompt uses a variable the playbook does not declare, then loading fails naming it', () => {
+    const dir = templatesCopy()
+    const file = path.join(dir, 'revenue_drop', 'prompt.txt')
+    writeFileSync(file, `${readFileSync(file, 'utf8')}\nAlso mention {{coupon_code}}.\n`)
+    expect(() => loadPlaybooks(dir)).toThrow(/revenue_drop\/prompt\.txt: uses undeclared variables coupon_code/)
+  })
+
+  it('when a playbook is not JSON, then loading fails naming the file', () => {
+    const dir = templatesCopy()
+    writeFileSync(path.join(dir, 'error_spike', 'playbook.json'), '{ "name": ')
+    expect(() => loadPlaybooks(dir)).toThrow(/error_spike\/playbook\.json: /)
+  })
+
+  it('when a folder name could not be a safe file name, then loading refuses it', () => {
+    const dir = templatesCopy()
+    cpSync(path.join(dir, 'high_churn'), path.join(dir, 'High-Churn'), { recursive: true })
+    expect(() => loadPlaybooks(dir)).toThrow(/High-Churn: folder name must match/)
+  })
+})
+
+describe('a seventh type', () => {
+  it('when a folder is added and nothing else, then the service accepts, documents and generates it', async () => {
+    const dir = templatesCopy()
+    mkdirSync(path.join(dir, 'refund_spike'))
+    writeFileSync(
+      path.join(dir, 'refund_spike', 'playbook.json'),
+      JSON.stringify({
+        name: 'Auto-Investigate: Refund Spike',
+        trigger: 'refund_spike_detected',
+        detection: { metric: 'refund_rate', operator: '>', threshold: 0.04, description: 'refund rate > 4%' },
+        approach: 'investigate and reassure',
+        steps: [
+          { action: 'query_database', description: 'Find refunded orders', config: { orders: '$affected_items' } },
+          { action: 'segment_customers', description: 'Group by reason', config: { by: 'reason' } },
+          { action: 'generate_ai_message', description: 'Draft a note', config: { urgency: '$urgency' } },
+          { action: 'track_metric', description: 'Watch refunds', config: { baseline: '$metric_value' } },
+        ],
+        success_metrics: { refund_rate_reduction_target: 0.3 },
+        prompt: { name: 'refund_note_template', variables: { customer_name: 'string', refund_amount: 'float' } },
+      }),
+    )
+    writeFileSync(path.join(dir, 'refund_spike', 'prompt.txt'), 'Write to {{customer_name}} about their refund of {{refund_amount}}.\n')
+
+    const t = await testApp({ TEMPLATES_DIR: dir })
+    try {
+      const created = await t.app.inject({
+        method: 'POST',
+        url: '/issues',
+        payload: { issue_type: 'refund_spike', severity: 'critical', description: 'refunds doubled', metric_value: 0.09, affected_items: ['o1'] },
+      })
+      expect(created.statusCode).toBe(201)
+      const body = created.json()
+      expect(body.workflow.name).toBe('Auto-Investigate: Refund Spike')
+      expect(body.workflow.steps.map((s: { config: unknown }) => s.config)).toEqual([
+        { orders: ['o1'] },
+        { by: 'reason' },
+        { urgency: 'immediate' },
+        { baseline: 0.09 },
+      ])
+      expect(body.files.map((f: { path: string }) => f.path)).toEqual([
+        'workflows/refund_spike_workflow.json',
+        'workflows/refund_spike_prompt_templates.json',
+        'tests/refund_spike_workflow.test.ts',
+      ])
+      const doc = t.app.swagger() as { components: { schemas: Record<string, { properties?: Record<string, { enum?: string[] }> }> }; paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: { $ref?: string; properties?: Record<string, { enum?: string[] }> } }> } }>> }
+      const schema = doc.paths['/issues']?.post?.requestBody.content['application/json']?.schema
+      const resolved = schema?.$ref ? doc.components.schemas[schema.$ref.split('/').pop() ?? ''] : schema
+      expect(resolved?.properties?.issue_type?.enum).toContain('refund_spike')
+    } finally {
+      await t.close()
+    }
+  })
+})
