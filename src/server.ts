@@ -17,6 +17,12 @@ async function main(): Promise<void> {
   app.addHook('onClose', async () => db.close())
 
   let closing = false
+  // Once shutdown has begun, in-flight responses tell their client to close the connection;
+  // otherwise a keep-alive socket would hold app.close() (and the exit) open until keepAliveTimeout.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close')
+    return payload
+  })
   const shutdown = (signal: NodeJS.Signals) => {
     if (closing) return
     closing = true

@@ -21,20 +21,19 @@ export const Problem = z
   })
   .meta({
     id: 'Problem',
-    examples: [
-      {
-        type: 'https://auto-feature-builder.dev/problems/validation',
-        title: 'Invalid request',
-        status: 400,
-        detail: '2 fields are invalid',
-        instance: '/issues',
-        request_id: '8f9c1a52-3c2e-4d7e-9d38-1f6b8d1e2a40',
-        errors: [
-          { path: 'severity', in: 'body', message: 'Invalid option: expected one of "low"|"medium"|"high"|"critical"' },
-          { path: 'metric_value', in: 'body', message: 'Invalid input: expected number, received string' },
-        ],
-      },
-    ],
+    // OpenAPI 3.0 schemas take one `example` (`examples` is a 3.1 / JSON Schema keyword)
+    example: {
+      type: 'urn:auto-feature-builder:problem:validation',
+      title: 'Invalid request',
+      status: 400,
+      detail: '2 fields are invalid in the body: severity, metric_value',
+      instance: '/issues',
+      request_id: '8f9c1a52-3c2e-4d7e-9d38-1f6b8d1e2a40',
+      errors: [
+        { path: 'severity', in: 'body', message: 'Invalid option: expected one of "low"|"medium"|"high"|"critical"' },
+        { path: 'metric_value', in: 'body', message: 'Invalid input: expected number, received string' },
+      ],
+    },
   })
 export type Problem = z.infer<typeof Problem>
 

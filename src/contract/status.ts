@@ -18,7 +18,7 @@ export const ServiceStatus = z
     uptime_s: z.number(),
     dry_run_default: z.literal(true).describe('Commits are previews unless a request says dry_run: false'),
     playbooks: z.array(z.string()).describe('The issue types this instance accepts'),
-    repository: RepositoryStatus.nullable(),
+    repository: RepositoryStatus,
     workflows: z.object({ total: z.number().int(), by_type: z.record(z.string(), z.number().int()) }),
     last_event: z
       .object({ at: z.string(), operation: z.string(), status: z.number().int(), workflow_id: z.string().nullable() })

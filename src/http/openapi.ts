@@ -1,8 +1,48 @@
-import swagger from '@fastify/swagger'
+import swagger, { type SwaggerTransform, type SwaggerTransformObject } from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod'
 import { VERSION } from '../version.js'
+
+const SCHEMA_REF = '#/components/schemas/'
+
+/** The component names that `$ref`s anywhere inside value point to. */
+function schemaRefs(value: unknown, found = new Set<string>()): Set<string> {
+  if (Array.isArray(value)) {
+    for (const item of value) schemaRefs(item, found)
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, child] of Object.entries(value)) {
+      if (key === '$ref' && typeof child === 'string' && child.startsWith(SCHEMA_REF)) found.add(child.slice(SCHEMA_REF.length))
+      else schemaRefs(child, found)
+    }
+  }
+  return found
+}
+
+/** The route's audit operation name (e.g. "issue.create") is its operationId: one name in the docs and the audit log. */
+const transform: SwaggerTransform = (input) => {
+  const result = jsonSchemaTransform(input)
+  const operation = input.route.config?.operation
+  return operation ? { ...result, schema: { ...result.schema, operationId: operation } } : result
+}
+
+/**
+ * fastify-type-provider-zod emits every schema that has an id twice — `X` (responses) and `XInput`
+ * (requests) — whether or not an operation uses it. Only the components the operations reach are kept.
+ */
+const transformObject: SwaggerTransformObject = (input) => {
+  const document = jsonSchemaTransformObject(input) as { components?: { schemas?: Record<string, unknown> } }
+  const schemas = document.components?.schemas ?? {}
+  const reached = schemaRefs({ ...document, components: { ...document.components, schemas: {} } })
+  const pending = [...reached]
+  for (let name = pending.pop(); name !== undefined; name = pending.pop()) {
+    for (const ref of schemaRefs(schemas[name])) {
+      if (!reached.has(ref)) pending.push(reached.add(ref) && ref)
+    }
+  }
+  const used = Object.fromEntries(Object.entries(schemas).filter(([name]) => reached.has(name)))
+  return { ...document, components: { ...document.components, schemas: used } } as ReturnType<SwaggerTransformObject>
+}
 
 /** The OpenAPI document is generated from the routes' zod schemas: one source for validation, types and docs. */
 export async function registerOpenApi(app: FastifyInstance): Promise<void> {
@@ -19,6 +59,8 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         license: { name: 'UNLICENSED' },
       },
       servers: [{ url: '/' }],
+      // no operation needs credentials (yet): said explicitly rather than left unstated
+      security: [],
       tags: [
         { name: 'issues', description: 'Opportunity notifications in' },
         { name: 'workflows', description: 'Generated workflows and their prompt templates' },
@@ -26,8 +68,8 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'operations', description: 'Status, liveness and readiness' },
       ],
     },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transform,
+    transformObject,
   })
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } })
   app.get('/openapi.json', { schema: { hide: true }, config: { operation: 'docs.openapi' } }, async () => app.swagger())

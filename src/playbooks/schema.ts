@@ -29,9 +29,11 @@ export type VariableType = z.infer<typeof VariableType>
 
 /** A JSON value; step configs are free-form but must stay JSON. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
-export const JsonValue: z.ZodType<JsonValue> = z.lazy(() =>
-  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(JsonValue), z.record(z.string(), JsonValue)]),
-)
+// For OpenAPI: the id makes this recursive schema a component (unnamed, it became an unresolvable "__shared" ref),
+// and null rides on the string branch because OpenAPI 3.0 only honours `nullable` beside a `type`.
+export const JsonValue: z.ZodType<JsonValue> = z
+  .lazy(() => z.union([z.string().nullable(), z.number(), z.boolean(), z.array(JsonValue), z.record(z.string(), JsonValue)]))
+  .meta({ id: 'JsonValue', description: 'Any JSON value' })
 
 const snakeName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'must be snake_case ([a-z][a-z0-9_]*)')
 

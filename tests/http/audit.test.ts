@@ -1,0 +1,98 @@
+import Database from 'better-sqlite3'
+import { afterEach, describe, expect, it } from 'vitest'
+import { canonicalJson } from '../../src/audit/chain.js'
+import { redactedPath } from '../../src/http/audit-hook.js'
+import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+
+let t: TestApp | undefined
+afterEach(async () => {
+  await t?.close()
+  t = undefined
+})
+
+const entries = async (app: TestApp, query = '') => (await app.app.inject(`/audit?limit=100${query}`)).json().items
+
+describe('the audit log', () => {
+  it('when requests succeed, fail validation or hit no route, then each writes exactly one entry', async () => {
+    t = await testApp()
+    const created = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'user-agent': 'income-engine/2.1' } })
+    const rejected = await t.app.inject({ method: 'POST', url: '/issues', payload: { issue_type: 'nope' } })
+    const missing = await t.app.inject('/no/such/route')
+    const malformed = await t.app.inject({ method: 'POST', url: '/issues', payload: '{', headers: { 'content-type': 'application/json' } })
+
+    const items = await entries(t)
+    // newest first; the /audit call itself is audited only after it answers
+    expect(items.map((e: { request_id: string }) => e.request_id)).toEqual(
+      [malformed, missing, rejected, created].map((r) => r.headers['x-request-id']),
+    )
+    const [m, n, r, c] = items
+    expect(c).toMatchObject({
+      method: 'POST',
+      path: '/issues',
+      status: 201,
+      operation: 'issue.create',
+      workflow_id: created.json().workflow_id,
+      issue_type: 'high_churn',
+      files: ['workflows/high_churn_workflow.json', 'workflows/high_churn_prompt_templates.json', 'tests/high_churn_workflow.test.ts'],
+      user_agent: 'income-engine/2.1',
+      ip: '127.0.0.1',
+      actor: null,
+      commit_sha: null,
+    })
+    expect(c.duration_ms).toBeGreaterThan(0)
+    expect(r).toMatchObject({ status: 400, operation: 'issue.create', workflow_id: null })
+    expect(r.detail).toContain('issue_type')
+    expect(n).toMatchObject({ status: 404, operation: 'unmatched', path: '/no/such/route' })
+    expect(m).toMatchObject({ status: 400, detail: expect.stringContaining('not valid JSON') })
+    expect(items.map((e: { seq: number }) => e.seq)).toEqual([4, 3, 2, 1])
+  })
+
+  it('when a query string carries a secret, then the audit path has it redacted', async () => {
+    t = await testApp()
+    await t.app.inject('/workflows?api_key=hunter2&limit=5&token=abc')
+    const [entry] = await entries(t)
+    expect(entry.path).toBe('/workflows?api_key=REDACTED&limit=5&token=REDACTED')
+    expect(JSON.stringify(await entries(t))).not.toContain('hunter2')
+    expect(redactedPath('/x?signature=s&Authorization=a&ok=1')).toBe('/x?signature=REDACTED&Authorization=REDACTED&ok=1')
+  })
+
+  it('when filtered by workflow_id, operation and since, then only matching entries', async () => {
+    t = await testApp()
+    const id = (await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })).json().workflow_id
+    await t.app.inject(`/workflows/${id}`)
+    await t.app.inject('/healthz')
+    const forWorkflow = await entries(t, `&workflow_id=${id}`)
+    expect(forWorkflow.map((e: { operation: string }) => e.operation)).toEqual(['workflow.get', 'issue.create'])
+    const health = await entries(t, '&operation=health.live')
+    expect(health).toHaveLength(1)
+    expect(await entries(t, `&since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).toEqual([])
+  })
+
+  it('when nothing was touched, then verify is ok and its head is the newest hash', async () => {
+    t = await testApp()
+    for (let i = 0; i < 5; i++) await t.app.inject('/healthz')
+    const verify = (await t.app.inject('/audit/verify')).json()
+    expect(verify).toEqual({ ok: true, entries: 5, head_hash: (await entries(t))[1].hash })
+  })
+
+  it('when one stored entry is edited with plain SQL, then verify fails at that entry', async () => {
+    t = await testApp()
+    for (let i = 0; i < 6; i++) await t.app.inject('/healthz')
+    const sql = new Database(t.config.databaseFile)
+    const row = sql.prepare('SELECT entry FROM audit WHERE seq = 4').get() as { entry: string }
+    const forged = { ...JSON.parse(row.entry), status: 500 }
+    sql.prepare('UPDATE audit SET entry = ? WHERE seq = 4').run(canonicalJson(forged))
+    sql.close()
+    const verify = (await t.app.inject('/audit/verify')).json()
+    expect(verify).toMatchObject({ ok: false, first_bad_seq: 4 })
+  })
+
+  it('when an entry is deleted, then verify fails at the entry after the gap', async () => {
+    t = await testApp()
+    for (let i = 0; i < 4; i++) await t.app.inject('/healthz')
+    const sql = new Database(t.config.databaseFile)
+    sql.prepare('DELETE FROM audit WHERE seq = 2').run()
+    sql.close()
+    expect((await t.app.inject('/audit/verify')).json()).toMatchObject({ ok: false, first_bad_seq: 3 })
+  })
+})
