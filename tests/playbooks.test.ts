@@ -150,7 +150,7 @@ describe('a seventh type', () => {
         'workflows/refund_spike_prompt_templates.json',
         'tests/refund_spike_workflow.test.ts',
       ])
-      const doc = t.app.swagger() as { components: { schemas: Record<string, { properties?: Record<string, { enum?: string[] }> }> }; paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: { $ref?: string; properties?: Record<string, { enum?: string[] }> } }> } }>> }
+      const doc = t.app.swagger() as unknown as { components: { schemas: Record<string, { properties?: Record<string, { enum?: string[] }> }> }; paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: { $ref?: string; properties?: Record<string, { enum?: string[] }> } }> } }>> }
       const schema = doc.paths['/issues']?.post?.requestBody.content['application/json']?.schema
       const resolved = schema?.$ref ? doc.components.schemas[schema.$ref.split('/').pop() ?? ''] : schema
       expect(resolved?.properties?.issue_type?.enum).toContain('refund_spike')
