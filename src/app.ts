@@ -29,7 +29,11 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
       const given = req.headers['x-request-id']
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID()
     },
-    return503OnClosing: true,
+    // while draining, requests on open keep-alive sockets are still answered (with Connection: close)
+    // so they get a real, audited answer instead of Fastify's bare 503
+    return503OnClosing: false,
+    // a client that trickles its body cannot hold a request (or a shutdown) open forever
+    requestTimeout: 30_000,
   }).withTypeProvider<ZodTypeProvider>()
 
   // Only JSON and form bodies are contract; text/plain (a Fastify default) would reach handlers as a string.

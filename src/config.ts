@@ -17,6 +17,7 @@ const Env = z.object({
   LOG_LEVEL: LogLevel.default('info'),
   TEMPLATES_DIR: z.string().min(1).optional(),
   BODY_LIMIT: z.coerce.number().int().min(1024).default(1024 * 1024),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
 })
 
 export interface Config {
@@ -32,6 +33,7 @@ export interface Config {
   logLevel: z.infer<typeof LogLevel>
   templatesDir: string
   bodyLimit: number
+  shutdownTimeoutMs: number
 }
 
 export class ConfigError extends Error {
@@ -72,5 +74,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     templatesDir: path.resolve(e.TEMPLATES_DIR ?? path.join(projectRoot(), 'templates')),
     bodyLimit: e.BODY_LIMIT,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   }
 }

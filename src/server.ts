@@ -24,9 +24,18 @@ async function main(): Promise<void> {
     return payload
   })
   const shutdown = (signal: NodeJS.Signals) => {
-    if (closing) return
+    if (closing) {
+      app.log.warn({ signal }, 'second signal: exiting without waiting for in-flight requests')
+      process.exit(1)
+    }
     closing = true
-    app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+    app.log.info({ signal, deadline_ms: config.shutdownTimeoutMs }, 'shutting down: finishing in-flight requests')
+    // a client that stalls mid-request must not keep the process alive past the deadline
+    setTimeout(() => {
+      app.log.error('shutdown deadline passed: closing remaining connections')
+      app.server.closeAllConnections()
+      process.exit(1)
+    }, config.shutdownTimeoutMs).unref()
     // app.close() stops accepting, waits for in-flight requests, then runs onClose (database close).
     app.close().then(
       () => process.exit(0),
