@@ -1,4 +1,5 @@
 import { AuditLog } from './audit/log.js'
+import { CommitService } from './commits/service.js'
 import type { Config } from './config.js'
 import { Repository } from './git/repository.js'
 import type { LoadedPlaybook } from './playbooks/schema.js'
@@ -15,19 +16,23 @@ export interface Services {
   workflows: WorkflowService
   audit: AuditLog
   repository: Repository
+  commits: CommitService
   startedAt: Date
 }
 
 export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<string, LoadedPlaybook>): Services {
   const store = new WorkflowStore(db)
+  const workflows = new WorkflowService(playbooks, store)
+  const repository = new Repository({ path: config.repoPath, branch: config.commitBranch, identity: config.gitAuthor, remote: config.gitRemote })
   return {
     config,
     db,
     playbooks,
     store,
-    workflows: new WorkflowService(playbooks, store),
+    workflows,
     audit: new AuditLog(db),
-    repository: new Repository({ path: config.repoPath, branch: config.commitBranch, identity: config.gitAuthor, remote: config.gitRemote }),
+    repository,
+    commits: new CommitService(workflows, store, repository),
     startedAt: new Date(),
   }
 }

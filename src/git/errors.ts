@@ -1,4 +1,63 @@
+import { Conflict } from '../http/problem.js'
+
 /** Start-up faults of the target repository (not HTTP answers: the service refuses to start). */
 export class RepositoryError extends Error {
   override name = 'RepositoryError'
+}
+
+/*
+ * Every git failure a caller can see is one of these (Renovate's habit): a meaningful title,
+ * git's own words in the detail, and a status the caller can act on.
+ */
+export class LocalChanges extends Conflict {
+  constructor(readonly paths: string[]) {
+    super('Uncommitted changes in target paths', `These target paths have uncommitted local changes; commit or discard them first: ${paths.join(', ')}`, 'local-changes')
+  }
+}
+
+export class RepositoryLocked extends Conflict {
+  constructor(lockFile: string) {
+    super(
+      'Repository is locked',
+      `${lockFile} exists: another git process is running, or one crashed and left it behind. If no git process is running, remove that file.`,
+      'repository-locked',
+    )
+  }
+}
+
+export class RepositoryChanged extends Conflict {
+  constructor(branch: string) {
+    super('Repository changed', `The branch ${branch} moved while the commit was being made; nothing was written. Try again.`, 'repository-changed')
+  }
+}
+
+export class HookRejected extends Conflict {
+  constructor(hook: string, output: string) {
+    super('Commit rejected by a git hook', `The ${hook} hook refused the commit; nothing was written. Hook output: ${output.trim().slice(0, 2000) || '(none)'}`, 'hook-rejected')
+  }
+}
+
+export class PushRejected extends Conflict {
+  constructor(
+    readonly commitSha: string,
+    remote: string,
+    reason: string,
+  ) {
+    super(
+      'Push rejected',
+      `The commit ${commitSha} was made locally but ${remote} refused the push (no force is ever used): ${reason.trim().slice(0, 2000)}`,
+      'push-rejected',
+    )
+  }
+}
+
+export class BranchMissing extends Conflict {
+  constructor(branch: string) {
+    super('Branch not found', `The commit branch ${branch} does not exist in the repository`, 'branch-missing')
+  }
+}
+
+/** git's message for a held index.lock, in any language-neutral part we can rely on. */
+export function isIndexLockError(message: string): boolean {
+  return /index\.lock/.test(message) && /File exists|exists/i.test(message)
 }

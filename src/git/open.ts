@@ -26,12 +26,12 @@ function gitEnvironment(identity: GitIdentity): Record<string, string> {
  * A simple-git client whose every command carries the commit identity with `-c`, so nothing
  * is ever written into a git config file, and which never asks for credentials interactively.
  */
-export function gitClient(repoPath: string, identity: GitIdentity): SimpleGit {
+export function gitClient(repoPath: string, identity: GitIdentity, extraEnv: Record<string, string> = {}): SimpleGit {
   return simpleGit({
     baseDir: repoPath,
     config: [`user.name=${identity.name}`, `user.email=${identity.email}`, 'commit.gpgsign=false', 'core.quotepath=off'],
     timeout: { block: 60_000 },
-  }).env(gitEnvironment(identity))
+  }).env({ ...gitEnvironment(identity), ...extraEnv })
 }
 
 /**

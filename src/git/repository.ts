@@ -1,5 +1,14 @@
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import type { SimpleGit } from 'simple-git'
+import type { ArtifactFile } from '../generate/generate.js'
+import { blobId } from './blob.js'
+import { BranchMissing, HookRejected, isIndexLockError, LocalChanges, PushRejected, RepositoryChanged, RepositoryLocked } from './errors.js'
+import { Mutex } from './mutex.js'
 import { gitClient, type GitIdentity } from './open.js'
+import { parsePorcelain, type WorkTreeStatus } from './status.js'
 
 export interface RepositoryOptions {
   path: string
@@ -15,12 +24,45 @@ export interface RepositoryInfo {
   head: string | null
 }
 
-/** The one place that touches the target repository. */
+/** What the branch head holds at one target path: absent, or a blob id. */
+export interface TargetState {
+  path: string
+  headBlob: string | null
+  localChange: boolean
+}
+
+export interface Snapshot {
+  branch: string
+  head: string | null
+  checkedOut: boolean
+  status: WorkTreeStatus
+  targets: TargetState[]
+  lockFile: string
+}
+
+export interface CommitOutcome {
+  sha: string
+  parent: string
+  branch: string
+}
+
+type FileToWrite = Pick<ArtifactFile, 'path' | 'content'>
+
+/**
+ * The one place that touches the target repository. Reads never write (`--no-optional-locks`,
+ * no index refresh), and a real commit is built on a private temporary index, so a person's
+ * staged, unstaged and untracked work is never swept in. Commits are serialized per repository.
+ */
 export class Repository {
   readonly git: SimpleGit
+  private readonly mutex = new Mutex()
 
   constructor(readonly options: RepositoryOptions) {
     this.git = gitClient(options.path, options.identity)
+  }
+
+  private gitDir(): string {
+    return path.join(this.options.path, '.git')
   }
 
   /** The branch commits go to: COMMIT_BRANCH, or the branch HEAD is on. */
@@ -29,9 +71,147 @@ export class Repository {
     return (await this.git.raw(['symbolic-ref', '--short', 'HEAD'])).trim()
   }
 
+  private async branchHead(branch: string): Promise<string | null> {
+    const sha = await this.git.raw(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]).catch(() => '')
+    return sha.trim() || null
+  }
+
   async info(): Promise<RepositoryInfo> {
     const branch = await this.branch()
-    const head = (await this.git.raw(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]).catch(() => '')).trim()
-    return { path: this.options.path, branch, head: head || null }
+    return { path: this.options.path, branch, head: await this.branchHead(branch) }
+  }
+
+  /** A read-only look at the repository and the target paths; writes nothing, not even the index. */
+  async snapshot(paths: string[]): Promise<Snapshot> {
+    const branch = await this.branch()
+    const head = await this.branchHead(branch)
+    const current = (await this.git.raw(['symbolic-ref', '--quiet', 'HEAD']).catch(() => '')).trim()
+    const porcelain = await this.git.raw(['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=all'])
+    const status = parsePorcelain(porcelain)
+    const changed = new Set([...status.staged, ...status.unstaged, ...status.untracked])
+    const headBlobs = new Map<string, string>()
+    if (head) {
+      const tree = await this.git.raw(['ls-tree', '-z', head, '--', ...paths])
+      for (const line of tree.split('\0').filter(Boolean)) {
+        const [meta, file] = line.split('\t')
+        const blob = meta?.split(' ')[2]
+        if (file && blob) headBlobs.set(file, blob)
+      }
+    }
+    const checkedOut = current === `refs/heads/${branch}`
+    return {
+      branch,
+      head,
+      checkedOut,
+      status,
+      targets: paths.map((p) => ({ path: p, headBlob: headBlobs.get(p) ?? null, localChange: checkedOut && changed.has(p) })),
+      lockFile: path.join(this.gitDir(), 'index.lock'),
+    }
+  }
+
+  /** The content of a blob (for diffs against the branch head). */
+  async readBlob(blob: string): Promise<string> {
+    return this.git.raw(['cat-file', 'blob', blob])
+  }
+
+  /**
+   * Commits exactly `files` onto the branch head, or returns null when they are already there.
+   * Nothing is written to the branch, index or work tree unless every step before has succeeded;
+   * a failure after the branch moved puts the branch back.
+   */
+  commit(files: FileToWrite[], message: string): Promise<CommitOutcome | null> {
+    return this.mutex.run(() => this.commitLocked(files, message))
+  }
+
+  private async commitLocked(files: FileToWrite[], message: string): Promise<CommitOutcome | null> {
+    const snap = await this.snapshot(files.map((f) => f.path))
+    if (!snap.head) throw new BranchMissing(snap.branch)
+    if (snap.checkedOut && existsSync(snap.lockFile)) throw new RepositoryLocked(snap.lockFile)
+    const dirty = snap.targets.filter((t) => t.localChange).map((t) => t.path)
+    if (dirty.length > 0) throw new LocalChanges(dirty)
+    if (snap.targets.every((t, i) => t.headBlob === blobId(files[i]?.content ?? ''))) return null
+
+    const scratch = await mkdtemp(path.join(os.tmpdir(), 'afb-commit-'))
+    try {
+      // A private index: the person's .git/index (their staged work) is neither read nor written.
+      const privateGit = gitClient(this.options.path, this.options.identity, { GIT_INDEX_FILE: path.join(scratch, 'index') })
+      await privateGit.raw(['read-tree', snap.head])
+      for (const [i, file] of files.entries()) {
+        const source = path.join(scratch, `blob-${i}`)
+        await writeFile(source, file.content)
+        const blob = (await privateGit.raw(['hash-object', '-w', '--', source])).trim()
+        await privateGit.raw(['update-index', '--add', '--cacheinfo', `100644,${blob},${file.path}`])
+      }
+      const messageFile = path.join(scratch, 'message')
+      await writeFile(messageFile, message)
+      await runHook(privateGit, 'pre-commit', [])
+      await runHook(privateGit, 'commit-msg', [messageFile])
+      const tree = (await privateGit.raw(['write-tree'])).trim()
+      const sha = (await privateGit.raw(['commit-tree', tree, '-p', snap.head, '-F', messageFile])).trim()
+
+      // Compare-and-swap: fails if anyone moved the branch since the snapshot.
+      try {
+        await this.git.raw(['update-ref', '-m', `auto-feature-builder: ${message.split('\n')[0]}`, `refs/heads/${snap.branch}`, sha, snap.head])
+      } catch {
+        throw new RepositoryChanged(snap.branch)
+      }
+      if (snap.checkedOut) {
+        try {
+          await this.syncWorkTree(files)
+        } catch (err) {
+          await this.rollback(snap, sha, files)
+          const text = err instanceof Error ? err.message : String(err)
+          if (isIndexLockError(text)) throw new RepositoryLocked(snap.lockFile)
+          throw err
+        }
+      }
+      return { sha, parent: snap.head, branch: snap.branch }
+    } finally {
+      await rm(scratch, { recursive: true, force: true })
+    }
+  }
+
+  /** The checked-out branch moved: bring the committed paths of the work tree and index along. */
+  private async syncWorkTree(files: FileToWrite[]): Promise<void> {
+    for (const file of files) {
+      const target = path.join(this.options.path, file.path)
+      await mkdir(path.dirname(target), { recursive: true })
+      await writeFile(target, file.content)
+    }
+    await this.git.raw(['update-index', '--add', '--', ...files.map((f) => f.path)])
+  }
+
+  /** Undo a commit whose work-tree sync failed: branch back to its parent, files back to what it held. */
+  private async rollback(snap: Snapshot, sha: string, files: FileToWrite[]): Promise<void> {
+    await this.git.raw(['update-ref', `refs/heads/${snap.branch}`, snap.head ?? '', sha]).catch(() => undefined)
+    for (const [i, file] of files.entries()) {
+      const target = path.join(this.options.path, file.path)
+      const before = snap.targets[i]?.headBlob
+      if (before) await writeFile(target, await this.readBlob(before)).catch(() => undefined)
+      else await rm(target, { force: true })
+    }
+  }
+
+  /** Pushes the branch without force; a refusal keeps the local commit and says why. */
+  async push(branch: string, commitSha: string): Promise<void> {
+    const ref = `refs/heads/${branch}`
+    try {
+      await this.git.raw(['push', '--porcelain', this.options.remote, `${ref}:${ref}`])
+    } catch (err) {
+      throw new PushRejected(commitSha, this.options.remote, err instanceof Error ? err.message : String(err))
+    }
+  }
+
+  async readWorkTreeFile(relative: string): Promise<string | null> {
+    return readFile(path.join(this.options.path, relative), 'utf8').catch(() => null)
+  }
+}
+
+/** Runs a repository hook the way `git commit` would, with the private index; a non-zero exit refuses the commit. */
+async function runHook(git: SimpleGit, hook: string, args: string[]): Promise<void> {
+  try {
+    await git.raw(['hook', 'run', '--ignore-missing', hook, ...(args.length ? ['--', ...args] : [])])
+  } catch (err) {
+    throw new HookRejected(hook, err instanceof Error ? err.message : String(err))
   }
 }

@@ -1,0 +1,62 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { CommitRequest, CommitResult, Preview, Unchanged } from '../src/contract/commit.js'
+import { problems } from '../src/contract/problem.js'
+import { WorkflowIdParams } from '../src/contract/workflow.js'
+import { formBodyCoercion } from '../src/http/form-body.js'
+import type { Services } from '../src/services.js'
+
+/** GET /workflows/{id}/preview (the dry run) and POST /commits (real only with dry_run: false). */
+export const commitRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+  app.get(
+    '/workflows/:id/preview',
+    {
+      config: { operation: 'commit.preview' },
+      schema: {
+        tags: ['commits'],
+        summary: 'Dry run: exactly what a commit of this workflow would write, and whether it could',
+        description: 'Writes nothing anywhere: not the work tree, not the index, not a ref.',
+        params: WorkflowIdParams,
+        response: { 200: Preview, ...problems(400, 404) },
+      },
+    },
+    async (request) => {
+      request.audit.workflow_id = request.params.id
+      request.audit.dry_run = true
+      const preview = await services.commits.preview(request.params.id)
+      request.audit.files = preview.changes.map((c) => c.path)
+      return preview
+    },
+  )
+
+  app.post(
+    '/commits',
+    {
+      config: { operation: 'commit.dry_run' },
+      preValidation: formBodyCoercion(CommitRequest),
+      schema: {
+        tags: ['commits'],
+        summary: 'Commit a workflow — a preview unless dry_run is exactly false',
+        description:
+          'dry_run defaults to true and must be a JSON boolean (form bodies: exactly "true" or "false"); "false", 0 or null are 400 — ' +
+          'never a silent real commit. A real commit contains exactly the generated files; nothing else in the work tree is touched.',
+        consumes: ['application/json', 'application/x-www-form-urlencoded'],
+        body: CommitRequest,
+        response: {
+          200: z.union([Preview, Unchanged]).describe('The preview (dry run), or status "unchanged" when the branch already holds the files'),
+          201: CommitResult,
+          ...problems(400, 404, 409, 415),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { workflow_id, dry_run, push } = request.body
+      request.audit.workflow_id = workflow_id
+      request.audit.dry_run = dry_run
+      if (dry_run) return services.commits.preview(workflow_id)
+      request.audit.operation = 'commit.create'
+      const result = await services.commits.commit(workflow_id, push, request.audit, request.log)
+      return 'status' in result ? reply.code(200).send(result) : reply.code(201).send(result)
+    },
+  )
+}

@@ -1,0 +1,57 @@
+import { createTwoFilesPatch } from 'diff'
+import type { FileChange, Preview } from '../contract/commit.js'
+import type { ArtifactFile } from '../generate/generate.js'
+import { blobId } from '../git/blob.js'
+import type { Snapshot } from '../git/repository.js'
+
+const VERB: Record<FileChange['action'], string> = { create: 'Would create', update: 'Would update', unchanged: 'Unchanged' }
+
+/** PURE: what a commit of `files` onto the snapshot's branch would do, and whether it could. */
+export function buildPreview(
+  workflowId: string,
+  repoPath: string,
+  snap: Snapshot,
+  files: ArtifactFile[],
+  headContents: ReadonlyMap<string, string>,
+  message: string,
+  lockHeld: boolean,
+): Preview {
+  const changes: FileChange[] = files.map((file, i) => {
+    const headBlob = snap.targets[i]?.headBlob ?? null
+    const action = headBlob === null ? 'create' : headBlob === blobId(file.content) ? 'unchanged' : 'update'
+    const before = headBlob === null ? '' : (headContents.get(file.path) ?? '')
+    const diff =
+      action === 'unchanged'
+        ? ''
+        : createTwoFilesPatch(action === 'create' ? '/dev/null' : `a/${file.path}`, `b/${file.path}`, before, file.content, undefined, undefined, { context: 3 })
+    return { path: file.path, action, bytes: file.bytes, content: file.content, diff }
+  })
+
+  const blockers: string[] = []
+  if (!snap.head) blockers.push(`The branch ${snap.branch} has no commit yet`)
+  for (const target of snap.targets) {
+    if (target.localChange) blockers.push(`${target.path} has uncommitted local changes`)
+  }
+  if (lockHeld) blockers.push(`${snap.lockFile} exists: another git process holds the repository`)
+  if (changes.every((c) => c.action === 'unchanged')) blockers.push('Nothing would change: the branch already holds these files')
+
+  return {
+    workflow_id: workflowId,
+    dry_run: true,
+    repository: {
+      path: repoPath,
+      branch: snap.branch,
+      head: snap.head,
+      clean: snap.status.staged.length + snap.status.unstaged.length + snap.status.untracked.length === 0,
+      ...snap.status,
+    },
+    changes,
+    commit_message: message,
+    can_commit: blockers.length === 0,
+    blockers,
+    messages: [
+      ...changes.map((c) => `${VERB[c.action]}: ${c.path}`),
+      blockers.length === 0 ? `Ready to commit ${changes.filter((c) => c.action !== 'unchanged').length} file(s) to ${snap.branch}` : 'A real commit would be refused now',
+    ],
+  }
+}

@@ -1,0 +1,82 @@
+import { existsSync } from 'node:fs'
+import type { FastifyBaseLogger } from 'fastify'
+import type { CommitResult, Preview, Unchanged } from '../contract/commit.js'
+import { PushRejected } from '../git/errors.js'
+import type { Repository } from '../git/repository.js'
+import type { AuditContext } from '../http/types.js'
+import type { WorkflowService } from '../workflows/service.js'
+import type { WorkflowStore } from '../store/workflows.js'
+import { commitMessage } from './message.js'
+import { buildPreview } from './preview.js'
+
+/** The use cases behind /workflows/{id}/preview and /commits. */
+export class CommitService {
+  constructor(
+    private readonly workflows: WorkflowService,
+    private readonly store: WorkflowStore,
+    private readonly repository: Repository,
+  ) {}
+
+  private load(id: string) {
+    const record = this.workflows.get(id)
+    const files = this.store.files(id) ?? []
+    return { record, files, message: commitMessage(record) }
+  }
+
+  /** The dry run: reads the repository, writes nothing anywhere. */
+  async preview(id: string): Promise<Preview> {
+    const { record, files, message } = this.load(id)
+    const snap = await this.repository.snapshot(files.map((f) => f.path))
+    const headContents = new Map<string, string>()
+    for (const target of snap.targets) {
+      if (target.headBlob) headContents.set(target.path, await this.repository.readBlob(target.headBlob))
+    }
+    return buildPreview(record.workflow_id, this.repository.options.path, snap, files, headContents, message, snap.checkedOut && existsSync(snap.lockFile))
+  }
+
+  /**
+   * The real commit, only ever reached with an explicit `dry_run: false`. `audit` is filled as
+   * facts become known, so a failure midway is still audited with what happened.
+   */
+  async commit(id: string, push: boolean, audit: AuditContext, log: FastifyBaseLogger): Promise<CommitResult | Unchanged> {
+    const { record, files, message } = this.load(id)
+    audit.issue_type = record.workflow.issue_type
+    audit.files = files.map((f) => f.path)
+    log.warn({ workflow_id: id, repo: this.repository.options.path, push }, 'REAL COMMIT requested (dry_run: false)')
+    const outcome = await this.repository.commit(files, message)
+    if (!outcome) {
+      const info = await this.repository.info()
+      audit.pushed = false
+      return {
+        status: 'unchanged',
+        workflow_id: id,
+        dry_run: false,
+        branch: info.branch ?? '',
+        head: info.head ?? '',
+        detail: 'The branch already holds these files; no empty commit was made.',
+      }
+    }
+    audit.commit_sha = outcome.sha
+    const committedAt = new Date().toISOString()
+    this.store.markCommitted(id, { sha: outcome.sha, branch: outcome.branch, committed_at: committedAt })
+    log.warn({ workflow_id: id, sha: outcome.sha, branch: outcome.branch }, 'REAL COMMIT made')
+    let pushed = false
+    if (push) {
+      try {
+        await this.repository.push(outcome.branch, outcome.sha)
+        pushed = true
+      } catch (err) {
+        audit.pushed = false
+        if (err instanceof PushRejected) log.warn({ workflow_id: id, sha: outcome.sha }, 'push rejected; the commit stays local')
+        throw err
+      }
+    }
+    audit.pushed = pushed
+    return {
+      workflow_id: id,
+      dry_run: false,
+      commit: { sha: outcome.sha, branch: outcome.branch, parent: outcome.parent, message, files: files.map((f) => f.path) },
+      pushed,
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { readdirSync, readFileSync, lstatSync, readlinkSync } from 'node:fs'
+import path from 'node:path'
+import { promisify } from 'node:util'
+
+const exec = promisify(execFile)
+
+/** Plain git in a test repository, as a person at a shell would run it (with an identity of its own). */
+export async function git(dir: string, ...args: string[]): Promise<string> {
+  const { stdout } = await exec('git', ['-c', 'user.name=Test Person', '-c', 'user.email=person@example.test', '-c', 'commit.gpgsign=false', ...args], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', GIT_TERMINAL_PROMPT: '0' },
+  })
+  return stdout
+}
+
+/**
+ * One digest of every file below `dir` — .git included — with its path, mode and content:
+ * equal digests mean the folder is byte-for-byte what it was.
+ */
+export function treeDigest(dir: string): string {
+  const hash = createHash('sha256')
+  const walk = (current: string) => {
+    for (const name of readdirSync(current).sort()) {
+      const full = path.join(current, name)
+      const stat = lstatSync(full)
+      const relative = path.relative(dir, full)
+      if (stat.isDirectory()) {
+        hash.update(`d ${relative}\n`)
+        walk(full)
+      } else if (stat.isSymbolicLink()) {
+        hash.update(`l ${relative} ${readlinkSync(full)}\n`)
+      } else {
+        hash.update(`f ${relative} ${stat.mode.toString(8)} ${stat.size}\n`).update(readFileSync(full))
+      }
+    }
+  }
+  walk(dir)
+  return hash.digest('hex')
+}
+
+/** The paths a commit changed, sorted. */
+export async function filesInCommit(dir: string, sha: string): Promise<string[]> {
+  return (await git(dir, 'show', '--name-only', '--format=', sha)).split('\n').filter(Boolean).sort()
+}
