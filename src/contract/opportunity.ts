@@ -5,6 +5,8 @@ export const Severity = z.enum(SEVERITIES)
 export type Severity = z.infer<typeof Severity>
 
 export const MAX_AFFECTED_ITEMS = 10_000
+/** The latest instant a JavaScript Date can hold (8.64e15 ms), in unix seconds: later ones cannot be stored as ISO-8601. */
+export const MAX_UNIX_SECONDS = 8_640_000_000_000
 
 /**
  * The body of `POST /issues`. Built per app because the issue types are the playbook folders
@@ -20,7 +22,7 @@ export function opportunityInput(issueTypes: readonly string[]) {
       metric_value: z.number().describe('The measured value, e.g. 0.08 for 8% churn; finite'),
       affected_items: z.array(z.string().min(1).max(256)).max(MAX_AFFECTED_ITEMS).default([]),
       timestamp: z
-        .union([z.number().nonnegative().describe('unix seconds'), z.iso.datetime({ offset: true })])
+        .union([z.number().nonnegative().max(MAX_UNIX_SECONDS).describe('unix seconds'), z.iso.datetime({ offset: true })])
         .optional()
         .describe('When the engine saw the opportunity; default: time received'),
       feature_suggestion: z.string().max(200).optional(),

@@ -1,13 +1,12 @@
-import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { constants, existsSync } from 'node:fs'
+import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import type { SimpleGit } from 'simple-git'
 import type { ArtifactFile } from '../generate/generate.js'
 import { blobId } from './blob.js'
 import { BranchMissing, HookRejected, isIndexLockError, LocalChanges, PushRejected, RepositoryChanged, RepositoryLocked } from './errors.js'
 import { Mutex } from './mutex.js'
-import { gitClient, type GitIdentity } from './open.js'
+import { gitClient, type Git, type GitIdentity } from './open.js'
 import { parsePorcelain, type WorkTreeStatus } from './status.js'
 
 export interface RepositoryOptions {
@@ -54,7 +53,7 @@ type FileToWrite = Pick<ArtifactFile, 'path' | 'content'>
  * staged, unstaged and untracked work is never swept in. Commits are serialized per repository.
  */
 export class Repository {
-  readonly git: SimpleGit
+  readonly git: Git
   private readonly mutex = new Mutex()
 
   constructor(readonly options: RepositoryOptions) {
@@ -136,16 +135,15 @@ export class Repository {
       // A private index: the person's .git/index (their staged work) is neither read nor written.
       const privateGit = gitClient(this.options.path, this.options.identity, { GIT_INDEX_FILE: path.join(scratch, 'index') })
       await privateGit.raw(['read-tree', snap.head])
-      for (const [i, file] of files.entries()) {
-        const source = path.join(scratch, `blob-${i}`)
-        await writeFile(source, file.content)
-        const blob = (await privateGit.raw(['hash-object', '-w', '--', source])).trim()
-        await privateGit.raw(['update-index', '--add', '--cacheinfo', `100644,${blob},${file.path}`])
-      }
+      const sources = files.map((_, i) => path.join(scratch, `blob-${i}`))
+      await Promise.all(files.map((file, i) => writeFile(sources[i] as string, file.content)))
+      const blobs = (await privateGit.raw(['hash-object', '-w', '--', ...sources])).trim().split('\n')
+      await privateGit.raw(['update-index', '--add', ...files.flatMap((file, i) => ['--cacheinfo', `100644,${blobs[i]},${file.path}`])])
       const messageFile = path.join(scratch, 'message')
       await writeFile(messageFile, message)
-      await runHook(privateGit, 'pre-commit', [])
-      await runHook(privateGit, 'commit-msg', [messageFile])
+      const hooks = await this.hookPaths()
+      if (hooks['pre-commit']) await runHook(privateGit, 'pre-commit', [])
+      if (hooks['commit-msg']) await runHook(privateGit, 'commit-msg', [messageFile])
       const tree = (await privateGit.raw(['write-tree'])).trim()
       const sha = (await privateGit.raw(['commit-tree', tree, '-p', snap.head, '-F', messageFile])).trim()
 
@@ -169,6 +167,16 @@ export class Repository {
     } finally {
       await rm(scratch, { recursive: true, force: true })
     }
+  }
+
+  /** Which commit hooks exist (honouring core.hooksPath), so absent ones cost no process. */
+  private async hookPaths(): Promise<Record<'pre-commit' | 'commit-msg', boolean>> {
+    const [preCommit, commitMsg] = (await this.git.raw(['rev-parse', '--git-path', 'hooks/pre-commit', '--git-path', 'hooks/commit-msg']))
+      .trim()
+      .split('\n')
+      .map((p) => path.resolve(this.options.path, p))
+    const executable = async (file: string | undefined) => (file ? access(file, constants.X_OK).then(() => true, () => false) : false)
+    return { 'pre-commit': await executable(preCommit), 'commit-msg': await executable(commitMsg) }
   }
 
   /** The checked-out branch moved: bring the committed paths of the work tree and index along. */
@@ -201,16 +209,12 @@ export class Repository {
       throw new PushRejected(commitSha, this.options.remote, err instanceof Error ? err.message : String(err))
     }
   }
-
-  async readWorkTreeFile(relative: string): Promise<string | null> {
-    return readFile(path.join(this.options.path, relative), 'utf8').catch(() => null)
-  }
 }
 
 /** Runs a repository hook the way `git commit` would, with the private index; a non-zero exit refuses the commit. */
-async function runHook(git: SimpleGit, hook: string, args: string[]): Promise<void> {
+async function runHook(git: Git, hook: string, args: string[]): Promise<void> {
   try {
-    await git.raw(['hook', 'run', '--ignore-missing', hook, ...(args.length ? ['--', ...args] : [])])
+    await git.raw(['hook', 'run', hook, ...(args.length ? ['--', ...args] : [])])
   } catch (err) {
     throw new HookRejected(hook, err instanceof Error ? err.message : String(err))
   }

@@ -19,11 +19,14 @@ function schemaRefs(value: unknown, found = new Set<string>()): Set<string> {
   return found
 }
 
-/** The route's audit operation name (e.g. "issue.create") is its operationId: one name in the docs and the audit log. */
+/**
+ * The route's audit operation name (e.g. "issue.create") is its operationId: one name in the docs and the
+ * audit log. A route whose audit name varies per request sets `schema.operationId` itself.
+ */
 const transform: SwaggerTransform = (input) => {
   const result = jsonSchemaTransform(input)
-  const operation = input.route.config?.operation
-  return operation ? { ...result, schema: { ...result.schema, operationId: operation } } : result
+  const operationId = result.schema.operationId ?? input.route.config?.operation
+  return operationId ? { ...result, schema: { ...result.schema, operationId } } : result
 }
 
 /**
@@ -37,7 +40,9 @@ const transformObject: SwaggerTransformObject = (input) => {
   const pending = [...reached]
   for (let name = pending.pop(); name !== undefined; name = pending.pop()) {
     for (const ref of schemaRefs(schemas[name])) {
-      if (!reached.has(ref)) pending.push(reached.add(ref) && ref)
+      if (reached.has(ref)) continue
+      reached.add(ref)
+      pending.push(ref)
     }
   }
   const used = Object.fromEntries(Object.entries(schemas).filter(([name]) => reached.has(name)))

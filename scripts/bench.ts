@@ -1,0 +1,88 @@
+/**
+ * `npm run bench`: wall-clock medians on this machine, real parts only (SQLite file, git repo).
+ *  - POST /issues through the full stack (validation, generation, SQLite, audit chain)
+ *  - GET /workflows/{id}/preview (the dry run)
+ *  - one real 3-file commit through POST /commits, beside `git add` + `git commit` of the same
+ *    three files in a shell, measured the same way (wall time per operation, median of N)
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { sampleOpportunity, tempDir, testApp } from '../tests/helpers/app.js'
+
+const N = Number(process.env.BENCH_N ?? 40)
+const ISSUE_TYPES = ['high_churn', 'abandoned_carts', 'revenue_drop', 'payment_failures', 'low_conversion', 'error_spike']
+
+function stats(samples: number[]) {
+  const sorted = [...samples].sort((a, b) => a - b)
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
+  return { n: samples.length, median_ms: +at(0.5).toFixed(2), p95_ms: +at(0.95).toFixed(2), min_ms: +(sorted[0] ?? NaN).toFixed(2) }
+}
+
+async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
+  const start = performance.now()
+  await fn()
+  return performance.now() - start
+}
+
+const t = await testApp()
+const results: Record<string, ReturnType<typeof stats>> = {}
+try {
+  // warm-up: JIT, SQLite statement cache, git's own caches
+  for (let i = 0; i < 20; i++) await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })
+
+  const ingest: number[] = []
+  const ids: string[] = []
+  for (let i = 0; i < N * 5; i++) {
+    ingest.push(
+      await time(async () => {
+        const res = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, issue_type: ISSUE_TYPES[i % 6] } })
+        ids.push(res.json().workflow_id)
+      }),
+    )
+  }
+  results['POST /issues (inject)'] = stats(ingest)
+
+  const preview: number[] = []
+  for (let i = 0; i < N; i++) preview.push(await time(() => t.app.inject(`/workflows/${ids[i]}/preview`)))
+  results['GET /workflows/{id}/preview'] = stats(preview)
+
+  const commits: number[] = []
+  for (let i = 0; i < N; i++) {
+    const id = ids[ids.length - 1 - i]
+    commits.push(
+      await time(async () => {
+        const res = await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: id, dry_run: false } })
+        if (res.statusCode !== 201 && res.statusCode !== 200) throw new Error(`commit failed: ${res.body}`)
+      }),
+    )
+  }
+  results['POST /commits dry_run:false (3 files)'] = stats(commits)
+
+  // the same three files, committed by plain git in a shell: write, git add, git commit
+  const shellRepo = tempDir('afb-bench-shell-')
+  try {
+    const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@localhost', ...args], { cwd: shellRepo })
+    git('init', '-q', '--initial-branch=main')
+    git('commit', '-q', '--allow-empty', '-m', 'init')
+    const files = ids.slice(0, N).map((id) => t.services.store.files(id) ?? [])
+    const shell: number[] = []
+    for (const set of files) {
+      shell.push(
+        await time(() => {
+          for (const f of set) {
+            mkdirSync(path.join(shellRepo, path.dirname(f.path)), { recursive: true })
+            writeFileSync(path.join(shellRepo, f.path), f.content)
+          }
+          execFileSync('sh', ['-c', `git add -- ${set.map((f) => `'${f.path}'`).join(' ')} && git -c user.name=bench -c user.email=bench@localhost commit -q -m bench`], { cwd: shellRepo })
+        }),
+      )
+    }
+    results['shell: git add + git commit (3 files)'] = stats(shell)
+  } finally {
+    rmSync(shellRepo, { recursive: true, force: true })
+  }
+} finally {
+  await t.close()
+}
+console.table(results)

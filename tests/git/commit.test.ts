@@ -1,0 +1,223 @@
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
+import { filesInCommit, git, treeDigest } from '../helpers/git.js'
+
+let t: TestApp | undefined
+afterEach(async () => {
+  await t?.close()
+  t = undefined
+})
+
+const ISSUE_TYPES = ['high_churn', 'abandoned_carts', 'revenue_drop', 'payment_failures', 'low_conversion', 'error_spike']
+
+async function newWorkflow(app: TestApp, payload: Record<string, unknown> = {}): Promise<string> {
+  return (await app.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, ...payload } })).json().workflow_id
+}
+const commit = (app: TestApp, workflowId: string, extra: Record<string, unknown> = {}) =>
+  app.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: workflowId, dry_run: false, ...extra } })
+
+/** Everything about the work tree a person would care about: status, index content and file bytes. */
+async function workState(repo: string) {
+  return {
+    head: (await git(repo, 'rev-parse', 'HEAD')).trim(),
+    status: await git(repo, 'status', '--porcelain=v1', '--untracked-files=all'),
+    staged: await git(repo, 'diff', '--cached'),
+    unstaged: await git(repo, 'diff'),
+  }
+}
+
+describe('POST /commits with dry_run: false', () => {
+  it('when a workflow is committed, then git log shows exactly its three files, the trailer and our identity', async () => {
+    t = await testApp({ GIT_AUTHOR_NAME: 'Feature Bot', GIT_AUTHOR_EMAIL: 'bot@example.test' })
+    const repo = t.config.repoPath
+    const id = await newWorkflow(t)
+    const parent = (await git(repo, 'rev-parse', 'HEAD')).trim()
+    const res = await commit(t, id)
+    expect(res.statusCode).toBe(201)
+    const body = res.json()
+    const sha = (await git(repo, 'rev-parse', 'HEAD')).trim()
+    expect(body).toMatchObject({ workflow_id: id, dry_run: false, pushed: false, commit: { sha, branch: 'main', parent } })
+    expect(await filesInCommit(repo, sha)).toEqual(['tests/high_churn_workflow.test.ts', 'workflows/high_churn_prompt_templates.json', 'workflows/high_churn_workflow.json'])
+    expect((await git(repo, 'log', '-1', '--format=%an <%ae>|%cn <%ce>')).trim()).toBe('Feature Bot <bot@example.test>|Feature Bot <bot@example.test>')
+    expect((await git(repo, 'log', '-1', '--format=%(trailers:key=Workflow-Id,valueonly)')).trim()).toBe(id)
+    expect(await git(repo, 'log', '-1', '--format=%s')).toContain('Auto-Retention: High Churn')
+    // the identity is per command, never written into any git config
+    expect(await readFile(path.join(repo, '.git', 'config'), 'utf8')).not.toMatch(/Feature Bot|bot@example/)
+    // the work tree and index follow the branch: nothing shows as changed afterwards
+    expect(await git(repo, 'status', '--porcelain')).toBe('')
+    expect(await readFile(path.join(repo, 'workflows/high_churn_workflow.json'), 'utf8')).toBe(t.services.store.files(id)?.[0]?.content)
+
+    const record = (await t.app.inject(`/workflows/${id}`)).json()
+    expect(record.status).toBe('committed')
+    expect(record.commit).toMatchObject({ sha, branch: 'main' })
+    const [entry] = (await t.app.inject(`/audit?workflow_id=${id}&operation=commit.create`)).json().items
+    expect(entry).toMatchObject({ status: 201, dry_run: false, pushed: false, commit_sha: sha, issue_type: 'high_churn', workflow_id: id })
+    expect(entry.files).toHaveLength(3)
+  })
+
+  it('when committed twice with identical content, then the second is 200 unchanged and no empty commit is made', async () => {
+    t = await testApp()
+    const id = await newWorkflow(t)
+    await commit(t, id)
+    const head = (await git(t.config.repoPath, 'rev-parse', 'HEAD')).trim()
+    const again = await commit(t, id)
+    expect(again.statusCode).toBe(200)
+    expect(again.json()).toMatchObject({ status: 'unchanged', workflow_id: id, head, branch: 'main' })
+    expect((await git(t.config.repoPath, 'rev-parse', 'HEAD')).trim()).toBe(head)
+  })
+
+  it('when a person has staged, unstaged and untracked work, then none of it is in the commit and all of it stays as it was', async () => {
+    t = await testApp()
+    const repo = t.config.repoPath
+    await writeFile(path.join(repo, 'notes.md'), 'v1\n')
+    await writeFile(path.join(repo, 'plan.md'), 'plan v1\n')
+    await git(repo, 'add', 'notes.md', 'plan.md')
+    await git(repo, 'commit', '-m', 'person: notes')
+    await writeFile(path.join(repo, 'notes.md'), 'v2, not staged\n') // unstaged
+    await writeFile(path.join(repo, 'plan.md'), 'plan v2, staged\n')
+    await git(repo, 'add', 'plan.md') // staged
+    await writeFile(path.join(repo, 'staged-new.md'), 'brand new\n')
+    await git(repo, 'add', 'staged-new.md') // staged, new
+    await mkdir(path.join(repo, 'workflows'))
+    await writeFile(path.join(repo, 'workflows', 'scratch.txt'), 'untracked next to our files\n') // untracked
+    const before = await workState(repo)
+
+    const res = await commit(t, await newWorkflow(t))
+    expect(res.statusCode).toBe(201)
+    const sha = res.json().commit.sha
+    expect(await filesInCommit(repo, sha)).toEqual(['tests/high_churn_workflow.test.ts', 'workflows/high_churn_prompt_templates.json', 'workflows/high_churn_workflow.json'])
+    const after = await workState(repo)
+    expect(after.head).toBe(sha)
+    expect(after.staged).toBe(before.staged)
+    expect(after.unstaged).toBe(before.unstaged)
+    expect(after.status).toBe(before.status)
+    expect(await readFile(path.join(repo, 'notes.md'), 'utf8')).toBe('v2, not staged\n')
+    expect(await readFile(path.join(repo, 'workflows', 'scratch.txt'), 'utf8')).toBe('untracked next to our files\n')
+  })
+
+  it('when a generated target path has local modifications, then 409 names it and nothing is written', async () => {
+    t = await testApp()
+    const repo = t.config.repoPath
+    await commit(t, await newWorkflow(t))
+    await writeFile(path.join(repo, 'workflows/high_churn_prompt_templates.json'), '{"hand": "edited"}\n')
+    const before = treeDigest(repo)
+    const res = await commit(t, await newWorkflow(t, { severity: 'low' }))
+    expect(res.statusCode).toBe(409)
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(res.json()).toMatchObject({ title: 'Uncommitted changes in target paths' })
+    expect(res.json().detail).toContain('workflows/high_churn_prompt_templates.json')
+    expect(treeDigest(repo)).toBe(before)
+  })
+
+  it('when a pre-commit hook fails midway, then the repository and work tree are as they were and the failure is audited', async () => {
+    t = await testApp()
+    const repo = t.config.repoPath
+    await writeFile(path.join(repo, 'wip.txt'), 'person work\n')
+    await git(repo, 'add', 'wip.txt')
+    const hook = path.join(repo, '.git', 'hooks', 'pre-commit')
+    await writeFile(hook, '#!/bin/sh\necho "lint failed: no workflows on Fridays" >&2\nexit 1\n')
+    await chmod(hook, 0o755)
+    const before = await workState(repo)
+    const refsBefore = await git(repo, 'for-each-ref')
+
+    const id = await newWorkflow(t)
+    const res = await commit(t, id)
+    expect(res.statusCode).toBe(409)
+    expect(res.json()).toMatchObject({ title: 'Commit rejected by a git hook' })
+    expect(res.json().detail).toContain('no workflows on Fridays')
+    expect(await workState(repo)).toEqual(before)
+    expect(await git(repo, 'for-each-ref')).toBe(refsBefore)
+    expect((await t.app.inject(`/workflows/${id}`)).json().status).toBe('generated')
+    const [entry] = (await t.app.inject(`/audit?workflow_id=${id}&operation=commit.create`)).json().items
+    expect(entry).toMatchObject({ status: 409, dry_run: false, commit_sha: null })
+    expect(entry.detail).toContain('pre-commit')
+  })
+
+  it('when 12 commits of different workflows arrive at once, then every one lands in a linear history', async () => {
+    t = await testApp()
+    const repo = t.config.repoPath
+    const ids: string[] = []
+    for (let i = 0; i < 12; i++) ids.push(await newWorkflow(t, { issue_type: ISSUE_TYPES[i % 6], description: `concurrent #${i}` }))
+    const responses = await Promise.all(ids.map((id) => commit(t as TestApp, id)))
+    expect(responses.map((r) => r.statusCode)).toEqual(Array(12).fill(201))
+    const shas = responses.map((r) => r.json().commit.sha)
+    expect(new Set(shas).size).toBe(12)
+    const history = (await git(repo, 'rev-list', '--parents', 'HEAD')).trim().split('\n')
+    expect(history).toHaveLength(13) // 12 + the initial commit
+    for (const line of history.slice(0, -1)) expect(line.split(' ')).toHaveLength(2) // exactly one parent: linear
+    const logged = new Set(history.map((line) => line.split(' ')[0]))
+    for (const sha of shas) expect(logged.has(sha)).toBe(true)
+    expect(await git(repo, 'status', '--porcelain')).toBe('')
+  })
+
+  it('when a crashed process left .git/index.lock, then a clear 409 comes back within seconds and nothing is written', async () => {
+    t = await testApp()
+    const repo = t.config.repoPath
+    await writeFile(path.join(repo, '.git', 'index.lock'), '')
+    const before = treeDigest(repo)
+    const started = Date.now()
+    const res = await commit(t, await newWorkflow(t))
+    expect(Date.now() - started).toBeLessThan(5000)
+    expect(res.statusCode).toBe(409)
+    expect(res.json()).toMatchObject({ title: 'Repository is locked' })
+    expect(res.json().detail).toContain('index.lock')
+    expect(treeDigest(repo)).toBe(before)
+  })
+
+  it('when the workflow does not exist, then 404 and no commit', async () => {
+    t = await testApp()
+    const head = (await git(t.config.repoPath, 'rev-parse', 'HEAD')).trim()
+    const res = await commit(t, '5f0c6f8e-8c1b-4a55-9d1e-0f4a3c2b1a00')
+    expect(res.statusCode).toBe(404)
+    expect((await git(t.config.repoPath, 'rev-parse', 'HEAD')).trim()).toBe(head)
+  })
+})
+
+describe('push', () => {
+  async function withBareRemote(): Promise<{ bare: string; dir: string }> {
+    const dir = tempDir('afb-remote-')
+    const bare = path.join(dir, 'remote.git')
+    await git(dir, 'init', '--bare', '--initial-branch=main', bare)
+    return { bare, dir }
+  }
+
+  it('when push is true and the remote is a fast-forward, then the remote branch is the new commit', async () => {
+    const { bare, dir } = await withBareRemote()
+    t = await testApp({}, dir)
+    await git(t.config.repoPath, 'remote', 'add', 'origin', bare)
+    await git(t.config.repoPath, 'push', 'origin', 'main')
+    const res = await commit(t, await newWorkflow(t), { push: true })
+    expect(res.statusCode).toBe(201)
+    expect(res.json().pushed).toBe(true)
+    expect((await git(bare, 'rev-parse', 'refs/heads/main')).trim()).toBe(res.json().commit.sha)
+  })
+
+  it('when the remote has diverged, then 409 with git’s reason, the remote untouched and the commit kept locally', async () => {
+    const { bare, dir } = await withBareRemote()
+    t = await testApp({}, dir)
+    const repo = t.config.repoPath
+    await git(repo, 'remote', 'add', 'origin', bare)
+    await git(repo, 'push', 'origin', 'main')
+    // someone else pushes first
+    const other = path.join(dir, 'other')
+    await git(dir, 'clone', bare, other)
+    await git(other, 'commit', '--allow-empty', '-m', 'someone else')
+    await git(other, 'push', 'origin', 'main')
+    const remoteBefore = (await git(bare, 'rev-parse', 'refs/heads/main')).trim()
+
+    const id = await newWorkflow(t)
+    const res = await commit(t, id, { push: true })
+    expect(res.statusCode).toBe(409)
+    expect(res.json().title).toBe('Push rejected')
+    expect(res.json().detail).toMatch(/rejected|fetch first|non-fast-forward/)
+    expect((await git(bare, 'rev-parse', 'refs/heads/main')).trim()).toBe(remoteBefore)
+    const record = (await t.app.inject(`/workflows/${id}`)).json()
+    expect(record.status).toBe('committed')
+    expect(res.json().detail).toContain(record.commit.sha)
+    expect((await git(repo, 'rev-parse', 'HEAD')).trim()).toBe(record.commit.sha)
+    const [entry] = (await t.app.inject(`/audit?workflow_id=${id}&operation=commit.create`)).json().items
+    expect(entry).toMatchObject({ status: 409, pushed: false, commit_sha: record.commit.sha })
+  })
+})
