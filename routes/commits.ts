@@ -36,6 +36,7 @@ export const commitRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
       preValidation: formBodyCoercion(CommitRequest),
       schema: {
         tags: ['commits'],
+        operationId: 'commit.create',
         summary: 'Commit a workflow — a preview unless dry_run is exactly false',
         description:
           'dry_run defaults to true and must be a JSON boolean (form bodies: exactly "true" or "false"); "false", 0 or null are 400 — ' +

@@ -1,7 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { Liveness, Readiness } from '../src/contract/status.js'
+import { Problem } from '../src/contract/problem.js'
+import { Liveness, Readiness, ReadinessChecks } from '../src/contract/status.js'
+import { PROBLEM_CONTENT_TYPE } from '../src/http/error-handler.js'
+import { problemType } from '../src/http/problem.js'
 import type { Services } from '../src/services.js'
 import { repositoryStatus, storeReachable } from '../src/status.js'
+
+const NotReady = Problem.extend({ checks: ReadinessChecks }).meta({ id: 'NotReady' })
 
 /** GET /healthz (the process answers) and GET /readyz (store and repository usable). */
 export const healthRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
@@ -15,20 +20,29 @@ export const healthRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
     '/readyz',
     {
       config: { operation: 'health.ready' },
-      schema: { tags: ['operations'], summary: 'Readiness: the store and the repository are usable', response: { 200: Readiness, 503: Readiness } },
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness: the store and the repository are usable',
+        response: {
+          200: Readiness,
+          503: { description: 'Not ready: `checks` says which dependency failed', content: { [PROBLEM_CONTENT_TYPE]: { schema: NotReady } } },
+        },
+      },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
       const store = storeReachable(services.db)
       const repo = await repositoryStatus(services.repository)
-      const ready = store && repo.reachable && repo.head !== null
+      const repoOk = repo.reachable && repo.head !== null
+      const checks = { store: store ? 'ok' : 'failed', repository: repoOk ? 'ok' : 'failed' } as const
+      if (store && repoOk) return { status: 'ready' as const, checks }
       const detail = [!store && 'store unreachable', !repo.reachable && `repository: ${repo.error}`, repo.reachable && repo.head === null && 'repository branch has no commit']
         .filter(Boolean)
         .join('; ')
-      return reply.code(ready ? 200 : 503).send({
-        status: ready ? 'ready' : 'not_ready',
-        checks: { store: store ? 'ok' : 'failed', repository: repo.reachable && repo.head !== null ? 'ok' : 'failed' },
-        ...(detail ? { detail } : {}),
-      })
+      request.audit.detail = detail
+      return reply
+        .code(503)
+        .type(PROBLEM_CONTENT_TYPE)
+        .send({ type: problemType('not-ready'), title: 'Not ready', status: 503, detail, instance: '/readyz', request_id: String(request.id), checks })
     },
   )
 }

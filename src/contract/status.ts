@@ -29,10 +29,5 @@ export const ServiceStatus = z
 export type ServiceStatus = z.infer<typeof ServiceStatus>
 
 export const Liveness = z.object({ status: z.literal('ok') })
-export const Readiness = z
-  .object({
-    status: z.enum(['ready', 'not_ready']),
-    checks: z.object({ store: z.enum(['ok', 'failed']), repository: z.enum(['ok', 'failed']) }),
-    detail: z.string().optional(),
-  })
-  .meta({ id: 'Readiness' })
+export const ReadinessChecks = z.object({ store: z.enum(['ok', 'failed']), repository: z.enum(['ok', 'failed']) })
+export const Readiness = z.object({ status: z.literal('ready'), checks: ReadinessChecks }).meta({ id: 'Readiness' })

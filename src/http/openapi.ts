@@ -69,6 +69,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'issues', description: 'Opportunity notifications in' },
         { name: 'workflows', description: 'Generated workflows and their prompt templates' },
+        { name: 'commits', description: 'Dry-run previews and explicit real commits to the target repository' },
         { name: 'audit', description: 'The tamper-evident audit log' },
         { name: 'operations', description: 'Status, liveness and readiness' },
       ],
