@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import formBody from '@fastify/formbody'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { auditRoutes } from '../routes/audit.js'
@@ -9,6 +8,7 @@ import { issueRoutes } from '../routes/issues.js'
 import { statusRoutes } from '../routes/status.js'
 import { workflowRoutes } from '../routes/workflows.js'
 import { registerAuditHook } from './http/audit-hook.js'
+import { registerBodyParsers } from './http/body-parsers.js'
 import { registerErrorHandling } from './http/error-handler.js'
 import { registerOpenApi } from './http/openapi.js'
 import type { Services } from './services.js'
@@ -37,8 +37,7 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
     requestTimeout: 30_000,
   }).withTypeProvider<ZodTypeProvider>()
 
-  // Only JSON and form bodies are contract; text/plain (a Fastify default) would reach handlers as a string.
-  app.removeContentTypeParser('text/plain')
+  registerBodyParsers(app, services.config.bodyLimit)
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.addHook('onRequest', async (request, reply) => {
@@ -46,7 +45,6 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
   })
   registerErrorHandling(app)
   registerAuditHook(app, services.audit)
-  await app.register(formBody, { bodyLimit: services.config.bodyLimit })
   await registerOpenApi(app)
 
   await app.register(issueRoutes, { services })
