@@ -9,12 +9,12 @@ export const auditRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.get(
     '/audit',
     {
-      config: { operation: 'audit.list' },
+      config: { operation: 'audit.list', access: 'read' },
       schema: {
         tags: ['audit'],
         summary: 'Audit entries, newest first',
         querystring: AuditListQuery,
-        response: { 200: AuditList, ...problems(400) },
+        response: { 200: AuditList, ...problems(400, 401, 403, 429) },
       },
     },
     async (request) => {
@@ -26,11 +26,11 @@ export const auditRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.get(
     '/audit/verify',
     {
-      config: { operation: 'audit.verify' },
+      config: { operation: 'audit.verify', access: 'read' },
       schema: {
         tags: ['audit'],
         summary: 'Recompute the hash chain; ok:false names the first entry that no longer matches',
-        response: { 200: AuditVerification },
+        response: { 200: AuditVerification, ...problems(401, 403, 429) },
       },
     },
     async () => services.audit.verify(),

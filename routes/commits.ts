@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { CommitRequest, CommitResult, Preview, Unchanged } from '../src/contract/commit.js'
 import { problems } from '../src/contract/problem.js'
 import { WorkflowIdParams } from '../src/contract/workflow.js'
+import { requireRole } from '../src/auth/hook.js'
 import { formBodyCoercion } from '../src/http/form-body.js'
 import type { Services } from '../src/services.js'
 
@@ -11,13 +12,13 @@ export const commitRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
   app.get(
     '/workflows/:id/preview',
     {
-      config: { operation: 'commit.preview' },
+      config: { operation: 'commit.preview', access: 'read' },
       schema: {
         tags: ['commits'],
         summary: 'Dry run: exactly what a commit of this workflow would write, and whether it could',
         description: 'Writes nothing anywhere: not the work tree, not the index, not a ref.',
         params: WorkflowIdParams,
-        response: { 200: Preview, ...problems(400, 404) },
+        response: { 200: Preview, ...problems(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
@@ -32,7 +33,7 @@ export const commitRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
   app.post(
     '/commits',
     {
-      config: { operation: 'commit.dry_run' },
+      config: { operation: 'commit.dry_run', access: 'read' },
       preValidation: formBodyCoercion(CommitRequest),
       schema: {
         tags: ['commits'],
@@ -46,7 +47,7 @@ export const commitRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
         response: {
           200: z.union([Preview, Unchanged]).describe('The preview (dry run), or status "unchanged" when the branch already holds the files'),
           201: CommitResult,
-          ...problems(400, 404, 409, 415),
+          ...problems(400, 401, 403, 404, 409, 415, 429),
         },
       },
     },
@@ -56,6 +57,7 @@ export const commitRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
       request.audit.dry_run = dry_run
       if (dry_run) return services.commits.preview(workflow_id)
       request.audit.operation = 'commit.create'
+      requireRole(request, 'commit') // a real commit (and push) needs more than the read role a preview needs
       const result = await services.commits.commit(workflow_id, push, request.audit, request.log)
       return 'status' in result ? reply.code(200).send(result) : reply.code(201).send(result)
     },

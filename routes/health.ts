@@ -12,17 +12,18 @@ const NotReady = Problem.extend({ checks: ReadinessChecks }).meta({ id: 'NotRead
 export const healthRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
   app.get(
     '/healthz',
-    { config: { operation: 'health.live' }, schema: { tags: ['operations'], summary: 'Liveness', response: { 200: Liveness } } },
+    { config: { operation: 'health.live', access: 'public' }, schema: { tags: ['operations'], summary: 'Liveness', security: [], response: { 200: Liveness } } },
     async () => ({ status: 'ok' as const }),
   )
 
   app.get(
     '/readyz',
     {
-      config: { operation: 'health.ready' },
+      config: { operation: 'health.ready', access: 'public' },
       schema: {
         tags: ['operations'],
         summary: 'Readiness: the store and the repository are usable',
+        security: [],
         response: {
           200: Readiness,
           503: { description: 'Not ready: `checks` says which dependency failed', content: { [PROBLEM_CONTENT_TYPE]: { schema: NotReady } } },

@@ -11,7 +11,7 @@ export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.post(
     '/issues',
     {
-      config: { operation: 'issue.create' },
+      config: { operation: 'issue.create', access: 'ingest' },
       preValidation: formBodyCoercion(body),
       schema: {
         tags: ['issues'],
@@ -20,8 +20,9 @@ export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
           'Accepts application/json and application/x-www-form-urlencoded (Zapier, Make). In form bodies numbers are ' +
           'decimal strings and affected_items is a repeated key or a comma-separated list. Unknown fields are ignored.',
         consumes: ['application/json', 'application/x-www-form-urlencoded'],
+        security: [{ bearerAuth: [] }, { apiKeyHeader: [] }, { webhookSignature: [] }],
         body,
-        response: { 201: WorkflowRecord, ...problems(400, 413, 415) },
+        response: { 201: WorkflowRecord, ...problems(400, 401, 403, 413, 415, 429) },
       },
     },
     async (request, reply) => {

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { problems } from '../src/contract/problem.js'
 import { ServiceStatus } from '../src/contract/status.js'
 import type { Services } from '../src/services.js'
 import { repositoryStatus } from '../src/status.js'
@@ -9,8 +10,8 @@ export const statusRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
   app.get(
     '/status',
     {
-      config: { operation: 'status' },
-      schema: { tags: ['operations'], summary: 'Listener status', response: { 200: ServiceStatus } },
+      config: { operation: 'status', access: 'read' },
+      schema: { tags: ['operations'], summary: 'Listener status', response: { 200: ServiceStatus, ...problems(401, 403, 429) } },
     },
     async () => {
       const last = services.audit.lastEntry()

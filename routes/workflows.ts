@@ -16,12 +16,12 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ services: Services }> = asy
   app.get(
     '/workflows',
     {
-      config: { operation: 'workflow.list' },
+      config: { operation: 'workflow.list', access: 'read' },
       schema: {
         tags: ['workflows'],
         summary: 'List workflows, newest first',
         querystring: WorkflowListQuery,
-        response: { 200: WorkflowList, ...problems(400) },
+        response: { 200: WorkflowList, ...problems(400, 401, 403, 429) },
       },
     },
     async (request) => {
@@ -33,12 +33,12 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ services: Services }> = asy
   app.get(
     '/workflows/:id',
     {
-      config: { operation: 'workflow.get' },
+      config: { operation: 'workflow.get', access: 'read' },
       schema: {
         tags: ['workflows'],
         summary: 'One workflow: what POST /issues answered, its status and, once committed, its commit',
         params: WorkflowIdParams,
-        response: { 200: WorkflowRecord, ...problems(400, 404) },
+        response: { 200: WorkflowRecord, ...problems(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
@@ -52,14 +52,14 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ services: Services }> = asy
   app.post(
     '/workflows/:id/prompt',
     {
-      config: { operation: 'prompt.render' },
+      config: { operation: 'prompt.render', access: 'read' },
       schema: {
         tags: ['workflows'],
         summary: "Render the workflow's prompt template with the given variables",
         description: 'Every declared variable must be given with its type (string, int, float) and no other. The output is not HTML-escaped.',
         params: WorkflowIdParams,
         body: RenderPromptBody,
-        response: { 200: RenderedPrompt, ...problems(400, 404, 415) },
+        response: { 200: RenderedPrompt, ...problems(400, 401, 403, 404, 415, 429) },
       },
     },
     async (request) => {

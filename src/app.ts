@@ -7,10 +7,12 @@ import { healthRoutes } from '../routes/health.js'
 import { issueRoutes } from '../routes/issues.js'
 import { statusRoutes } from '../routes/status.js'
 import { workflowRoutes } from '../routes/workflows.js'
+import { registerAuth } from './auth/hook.js'
 import { registerAuditHook } from './http/audit-hook.js'
 import { registerBodyParsers } from './http/body-parsers.js'
 import { registerErrorHandling } from './http/error-handler.js'
 import { registerOpenApi } from './http/openapi.js'
+import { registerProtection } from './http/protection.js'
 import type { Services } from './services.js'
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -45,6 +47,8 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
   })
   registerErrorHandling(app)
   registerAuditHook(app, services.audit)
+  registerAuth(app, services.config.apiKeys, services.config.webhookKey)
+  await registerProtection(app, services.config.rateLimitMax)
   await registerOpenApi(app)
 
   await app.register(issueRoutes, { services })

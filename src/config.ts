@@ -1,6 +1,8 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
+import { KeyConfigError, parseApiKeys, type ApiKey } from './auth/keys.js'
+import { webhookKey } from './auth/webhook.js'
 
 /** Environment → typed, validated configuration. Invalid values stop start-up with a readable message. */
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -18,6 +20,11 @@ const Env = z.object({
   TEMPLATES_DIR: z.string().min(1).optional(),
   BODY_LIMIT: z.coerce.number().int().min(1024).default(1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  API_KEYS: z.string().optional(),
+  API_KEYS_FILE: z.string().min(1).optional(),
+  WEBHOOK_SECRET: z.string().min(1).optional(),
+  RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(300),
+  IDEMPOTENCY_TTL_HOURS: z.coerce.number().min(1).max(24 * 30).default(24),
 })
 
 export interface Config {
@@ -34,6 +41,20 @@ export interface Config {
   templatesDir: string
   bodyLimit: number
   shutdownTimeoutMs: number
+  /** empty = protected mode: loopback callers only */
+  apiKeys: ApiKey[]
+  /** HMAC key of WEBHOOK_SECRET, when signed webhooks are enabled */
+  webhookKey: Buffer | undefined
+  /** requests per minute per key (or per IP without one) */
+  rateLimitMax: number
+  idempotencyTtlMs: number
+}
+
+/** 127.0.0.0/8, ::1 and localhost: the addresses only this machine can reach. */
+export function isLoopback(hostOrAddress: string | undefined): boolean {
+  if (!hostOrAddress) return false
+  const h = hostOrAddress.replace(/^::ffff:/, '')
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)
 }
 
 export class ConfigError extends Error {
@@ -54,6 +75,21 @@ export function projectRoot(from = import.meta.dirname): string {
   return dir
 }
 
+function loadApiKeys(inline: string | undefined, file: string | undefined): ApiKey[] {
+  try {
+    const fromFile = file ? parseApiKeys(readFileSync(file, 'utf8'), `API_KEYS_FILE ${file}`) : []
+    const fromEnv = inline ? parseApiKeys(inline, 'API_KEYS') : []
+    const all = [...fromEnv, ...fromFile]
+    const ids = all.map((k) => k.id)
+    const twice = ids.find((id, i) => ids.indexOf(id) !== i)
+    if (twice) throw new KeyConfigError(`the key id ${twice} is in both API_KEYS and API_KEYS_FILE`)
+    return all
+  } catch (err) {
+    if (err instanceof KeyConfigError || (err as NodeJS.ErrnoException).code) throw new ConfigError(`Invalid configuration:\n  ${(err as Error).message}`)
+    throw err
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = Env.safeParse(env)
   if (!parsed.success) {
@@ -62,6 +98,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data
   const dataDir = path.resolve(e.DATA_DIR)
+  const apiKeys = loadApiKeys(e.API_KEYS, e.API_KEYS_FILE)
+  if (apiKeys.length === 0 && !isLoopback(e.HOST)) {
+    throw new ConfigError(
+      `HOST=${e.HOST} would expose the service with no API keys. Set API_KEYS (e.g. API_KEYS=engine:ingest:<secret>,ops:read+commit:<secret>) ` +
+        'or API_KEYS_FILE, or listen on HOST=127.0.0.1 (protected mode: loopback callers only).',
+    )
+  }
+  let webhookSecretKey: Buffer | undefined
+  try {
+    webhookSecretKey = e.WEBHOOK_SECRET ? webhookKey(e.WEBHOOK_SECRET) : undefined
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  WEBHOOK_SECRET: ${(err as Error).message}`)
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -75,5 +124,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     templatesDir: path.resolve(e.TEMPLATES_DIR ?? path.join(projectRoot(), 'templates')),
     bodyLimit: e.BODY_LIMIT,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    apiKeys,
+    webhookKey: webhookSecretKey,
+    rateLimitMax: e.RATE_LIMIT_MAX,
+    idempotencyTtlMs: e.IDEMPOTENCY_TTL_HOURS * 3600 * 1000,
   }
 }

@@ -64,8 +64,20 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         license: { name: 'UNLICENSED' },
       },
       servers: [{ url: '/' }],
-      // no operation needs credentials (yet): said explicitly rather than left unstated
-      security: [],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key from API_KEYS: Authorization: Bearer <key>' },
+          apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same API key in X-API-Key' },
+          webhookSignature: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'webhook-signature',
+            description: 'POST /issues only: a Standard Webhooks signature (with webhook-id and webhook-timestamp) made with WEBHOOK_SECRET',
+          },
+        },
+      },
+      // every operation needs a key unless it says otherwise (health, readiness)
+      security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
       tags: [
         { name: 'issues', description: 'Opportunity notifications in' },
         { name: 'workflows', description: 'Generated workflows and their prompt templates' },
@@ -78,5 +90,5 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     transformObject,
   })
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } })
-  app.get('/openapi.json', { schema: { hide: true }, config: { operation: 'docs.openapi' } }, async () => app.swagger())
+  app.get('/openapi.json', { schema: { hide: true }, config: { operation: 'docs.openapi', access: 'public' } }, async () => app.swagger())
 }

@@ -25,7 +25,8 @@ export function tempDir(prefix = 'afb-test-'): string {
 
 /** A real app on a real SQLite file and a real git repository in a temp folder. */
 export async function testApp(env: Record<string, string> = {}, dir = tempDir()): Promise<TestApp> {
-  const config = loadConfig({ DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'silent', ...env })
+  // property tests send thousands of requests: the rate limit has its own test
+  const config = loadConfig({ DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'silent', RATE_LIMIT_MAX: '1000000', ...env })
   await ensureRepository(config.repoPath, config.gitAuthor)
   const db = openDatabase(config.databaseFile)
   const services = buildServices(config, db, loadPlaybooks(config.templatesDir))

@@ -1,0 +1,120 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { isLoopback } from '../config.js'
+import { ProblemError } from '../http/problem.js'
+import '../http/types.js'
+import { findKey, hasRole, ROLES, type ApiKey, type Role } from './keys.js'
+import { verifyWebhook } from './webhook.js'
+
+/** Who is calling. `roles: 'all'` is protected mode's local caller. */
+export interface Caller {
+  actor: string | null
+  roles: ReadonlySet<Role> | 'all'
+  via: 'key' | 'webhook' | 'local' | 'none'
+}
+
+/** What a route needs: nothing (`public`) or a role. Routes say it in `config.access`. */
+export type Access = 'public' | Role
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller
+  }
+  interface FastifyContextConfig {
+    access?: Access
+  }
+}
+
+export class Unauthorized extends ProblemError {
+  constructor(detail: string) {
+    super(401, 'Unauthorized', detail, 'unauthorized')
+  }
+}
+
+export class Forbidden extends ProblemError {
+  constructor(detail: string) {
+    super(403, 'Forbidden', detail, 'forbidden')
+  }
+}
+
+const NOBODY: Caller = { actor: null, roles: new Set(), via: 'none' }
+const LOCAL: Caller = { actor: null, roles: 'all', via: 'local' }
+const PUBLIC_PREFIXES = ['/docs']
+
+function accessOf(request: FastifyRequest): Access | 'matched-by-nothing' {
+  const url = request.routeOptions.url
+  if (url === undefined) return 'matched-by-nothing'
+  if (PUBLIC_PREFIXES.some((p) => url === p || url.startsWith(`${p}/`))) return 'public'
+  return request.routeOptions.config.access ?? 'admin' // an undeclared route is closed, not open
+}
+
+function presentedKey(request: FastifyRequest): string | undefined {
+  const auth = request.headers.authorization
+  if (typeof auth === 'string' && /^Bearer\s+/i.test(auth)) return auth.replace(/^Bearer\s+/i, '').trim()
+  const header = request.headers['x-api-key']
+  return typeof header === 'string' ? header.trim() : undefined
+}
+
+export function callerHasRole(caller: Caller, role: Role): boolean {
+  return caller.roles === 'all' || hasRole({ roles: caller.roles }, role)
+}
+
+/** Throws 403 unless the caller holds `role` (for checks that depend on the body, like dry_run: false). */
+export function requireRole(request: FastifyRequest, role: Role): void {
+  if (!callerHasRole(request.caller, role)) {
+    throw new Forbidden(`${request.caller.actor ? `The key ${request.caller.actor}` : 'This caller'} lacks the ${role} role this request needs`)
+  }
+}
+
+/**
+ * Authentication and roles. With no keys configured the service is in protected mode and
+ * answers loopback callers only. A signed webhook (Standard Webhooks) authorizes ingest
+ * without a key; its signature is checked once the raw body has been read.
+ */
+export function registerAuth(app: FastifyInstance, keys: readonly ApiKey[], webhookKey: Buffer | undefined): void {
+  app.decorateRequest('caller', null as never)
+
+  app.addHook('onRequest', async (request, reply) => {
+    request.caller = NOBODY
+    const access = accessOf(request)
+    if (keys.length === 0) {
+      if (!isLoopback(request.socket.remoteAddress)) {
+        throw new Forbidden('Protected mode: no API keys are configured, so only loopback callers are served. Configure API_KEYS.')
+      }
+      request.caller = LOCAL
+      return
+    }
+    const presented = presentedKey(request)
+    const key = presented ? findKey(keys, presented) : undefined
+    if (key) {
+      request.caller = { actor: key.id, roles: key.roles, via: 'key' }
+      request.audit.actor = key.id
+    }
+    if (access === 'public') return
+    if (!key) {
+      if (!presented && webhookKey && access === 'ingest' && request.headers['webhook-signature'] !== undefined) return // verified in preValidation
+      reply.header('www-authenticate', 'Bearer realm="auto-feature-builder"')
+      throw new Unauthorized(presented ? 'The API key is not known' : 'An API key is required: Authorization: Bearer <key> or X-API-Key: <key>')
+    }
+    if (access !== 'matched-by-nothing') requireRole(request, access)
+  })
+
+  if (!webhookKey) return
+  app.addHook('preValidation', async (request) => {
+    if (request.caller.via !== 'none' || accessOf(request) !== 'ingest') return
+    const header = (name: string) => {
+      const value = request.headers[name]
+      return typeof value === 'string' ? value : undefined
+    }
+    const verdict = verifyWebhook(
+      webhookKey,
+      { id: header('webhook-id'), timestamp: header('webhook-timestamp'), signature: header('webhook-signature') },
+      request.rawBody ?? Buffer.alloc(0),
+      Math.floor(Date.now() / 1000),
+    )
+    if (!verdict.ok) throw new Unauthorized(`Webhook signature rejected: ${verdict.reason}`)
+    request.caller = { actor: 'webhook', roles: new Set<Role>(['ingest']), via: 'webhook' }
+    request.audit.actor = 'webhook'
+  })
+}
+
+export { ROLES }
