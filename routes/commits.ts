@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { CommitRequest, CommitResult, Preview, Unchanged } from '../src/contract/commit.js'
+import { IdempotentHeaders } from '../src/contract/headers.js'
 import { problems } from '../src/contract/problem.js'
 import { WorkflowIdParams } from '../src/contract/workflow.js'
 import { requireRole } from '../src/auth/hook.js'
@@ -33,7 +34,7 @@ export const commitRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
   app.post(
     '/commits',
     {
-      config: { operation: 'commit.dry_run', access: 'read' },
+      config: { operation: 'commit.dry_run', access: 'read', idempotent: true },
       preValidation: formBodyCoercion(CommitRequest),
       schema: {
         tags: ['commits'],
@@ -43,11 +44,12 @@ export const commitRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
           'dry_run defaults to true and must be a JSON boolean (form bodies: exactly "true" or "false"); "false", 0 or null are 400 — ' +
           'never a silent real commit. A real commit contains exactly the generated files; nothing else in the work tree is touched.',
         consumes: ['application/json', 'application/x-www-form-urlencoded'],
+        headers: IdempotentHeaders,
         body: CommitRequest,
         response: {
           200: z.union([Preview, Unchanged]).describe('The preview (dry run), or status "unchanged" when the branch already holds the files'),
           201: CommitResult,
-          ...problems(400, 401, 403, 404, 409, 415, 429),
+          ...problems(400, 401, 403, 404, 409, 415, 422, 429),
         },
       },
     },

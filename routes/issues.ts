@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { IngestHeaders } from '../src/contract/headers.js'
 import { opportunityInput } from '../src/contract/opportunity.js'
 import { problems } from '../src/contract/problem.js'
 import { WorkflowRecord } from '../src/contract/workflow.js'
@@ -11,7 +12,7 @@ export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.post(
     '/issues',
     {
-      config: { operation: 'issue.create', access: 'ingest' },
+      config: { operation: 'issue.create', access: 'ingest', idempotent: true },
       preValidation: formBodyCoercion(body),
       schema: {
         tags: ['issues'],
@@ -21,8 +22,9 @@ export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
           'decimal strings and affected_items is a repeated key or a comma-separated list. Unknown fields are ignored.',
         consumes: ['application/json', 'application/x-www-form-urlencoded'],
         security: [{ bearerAuth: [] }, { apiKeyHeader: [] }, { webhookSignature: [] }],
+        headers: IngestHeaders,
         body,
-        response: { 201: WorkflowRecord, ...problems(400, 401, 403, 413, 415, 429) },
+        response: { 201: WorkflowRecord, ...problems(400, 401, 403, 409, 413, 415, 422, 429) },
       },
     },
     async (request, reply) => {

@@ -11,6 +11,7 @@ import { registerAuth } from './auth/hook.js'
 import { registerAuditHook } from './http/audit-hook.js'
 import { registerBodyParsers } from './http/body-parsers.js'
 import { registerErrorHandling } from './http/error-handler.js'
+import { registerIdempotency } from './http/idempotency-hook.js'
 import { registerOpenApi } from './http/openapi.js'
 import { registerProtection } from './http/protection.js'
 import type { Services } from './services.js'
@@ -49,6 +50,7 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
   registerAuditHook(app, services.audit)
   registerAuth(app, services.config.apiKeys, services.config.webhookKey)
   await registerProtection(app, services.config.rateLimitMax)
+  registerIdempotency(app, services.idempotency)
   await registerOpenApi(app)
 
   await app.register(issueRoutes, { services })

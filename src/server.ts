@@ -13,6 +13,7 @@ async function main(): Promise<void> {
   await ensureRepository(config.repoPath, config.gitAuthor)
   const db = openDatabase(config.databaseFile)
   const services = buildServices(config, db, playbooks)
+  const recovery = await services.repository.recoverInterruptedCommit()
   const app = await buildApp({ services })
   app.addHook('onClose', async () => db.close())
 
@@ -49,6 +50,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', shutdown)
 
   await app.listen({ port: config.port, host: config.host })
+  if (recovery !== 'none') app.log.warn({ recovery }, 'a commit interrupted by the previous process was finished or discarded')
+  if (config.apiKeys.length === 0) app.log.warn('PROTECTED MODE: no API keys configured; only loopback callers are served')
   app.log.info({ repo: config.repoPath, data: config.dataDir, playbooks: [...playbooks.keys()] }, 'auto-feature-builder ready (dry run is the default)')
 }
 

@@ -1,4 +1,5 @@
 import { AuditLog } from './audit/log.js'
+import { IdempotencyStore } from './idempotency/store.js'
 import { CommitService } from './commits/service.js'
 import type { Config } from './config.js'
 import { Repository } from './git/repository.js'
@@ -17,6 +18,7 @@ export interface Services {
   audit: AuditLog
   repository: Repository
   commits: CommitService
+  idempotency: IdempotencyStore
   startedAt: Date
 }
 
@@ -33,6 +35,7 @@ export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<str
     audit: new AuditLog(db),
     repository,
     commits: new CommitService(workflows, store, repository),
+    idempotency: new IdempotencyStore(db, config.idempotencyTtlMs),
     startedAt: new Date(),
   }
 }

@@ -1,5 +1,5 @@
 import { constants, existsSync } from 'node:fs'
-import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import type { ArtifactFile } from '../generate/generate.js'
@@ -46,6 +46,14 @@ export interface CommitOutcome {
 }
 
 type FileToWrite = Pick<ArtifactFile, 'path' | 'content'>
+
+interface CommitIntent {
+  branch: string
+  from: string
+  to: string
+  checkedOut: boolean
+  files: FileToWrite[]
+}
 
 /**
  * The one place that touches the target repository. Reads never write (`--no-optional-locks`,
@@ -147,26 +155,58 @@ export class Repository {
       const tree = (await privateGit.raw(['write-tree'])).trim()
       const sha = (await privateGit.raw(['commit-tree', tree, '-p', snap.head, '-F', messageFile])).trim()
 
-      // Compare-and-swap: fails if anyone moved the branch since the snapshot.
+      // Written before the branch moves and removed once the work tree follows, so a crash in
+      // between is finished at the next start (recoverInterruptedCommit) instead of leaving a
+      // work tree that looks like it reverts the commit.
+      const intent: CommitIntent = { branch: snap.branch, from: snap.head, to: sha, checkedOut: snap.checkedOut, files }
+      await writeFile(this.intentFile(), JSON.stringify(intent))
       try {
-        await this.git.raw(['update-ref', '-m', `auto-feature-builder: ${message.split('\n')[0]}`, `refs/heads/${snap.branch}`, sha, snap.head])
-      } catch {
-        throw new RepositoryChanged(snap.branch)
-      }
-      if (snap.checkedOut) {
+        // Compare-and-swap: fails if anyone moved the branch since the snapshot.
         try {
-          await this.syncWorkTree(files)
-        } catch (err) {
-          await this.rollback(snap, sha, files)
-          const text = err instanceof Error ? err.message : String(err)
-          if (isIndexLockError(text)) throw new RepositoryLocked(snap.lockFile)
-          throw err
+          await this.git.raw(['update-ref', '-m', `auto-feature-builder: ${message.split('\n')[0]}`, `refs/heads/${snap.branch}`, sha, snap.head])
+        } catch {
+          throw new RepositoryChanged(snap.branch)
         }
+        if (snap.checkedOut) {
+          try {
+            await this.syncWorkTree(files)
+          } catch (err) {
+            await this.rollback(snap, sha, files)
+            const text = err instanceof Error ? err.message : String(err)
+            if (isIndexLockError(text)) throw new RepositoryLocked(snap.lockFile)
+            throw err
+          }
+        }
+      } finally {
+        await rm(this.intentFile(), { force: true })
       }
       return { sha, parent: snap.head, branch: snap.branch }
     } finally {
       await rm(scratch, { recursive: true, force: true })
     }
+  }
+
+  private intentFile(): string {
+    return path.join(this.gitDir(), 'auto-feature-builder-commit.json')
+  }
+
+  /**
+   * Finishes or forgets a commit that a crash interrupted: if the branch already points at the
+   * new commit, the work tree and index are brought along; otherwise the branch never moved.
+   * Returns what it did, for the start-up log.
+   */
+  async recoverInterruptedCommit(): Promise<'none' | 'completed' | 'discarded'> {
+    let intent: CommitIntent
+    try {
+      intent = JSON.parse(await readFile(this.intentFile(), 'utf8')) as CommitIntent
+    } catch {
+      return 'none'
+    }
+    const head = await this.branchHead(intent.branch)
+    const completed = head === intent.to
+    if (completed && intent.checkedOut) await this.syncWorkTree(intent.files)
+    await rm(this.intentFile(), { force: true })
+    return completed ? 'completed' : 'discarded'
   }
 
   /** Which commit hooks exist (honouring core.hooksPath), so absent ones cost no process. */

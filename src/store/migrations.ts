@@ -36,4 +36,23 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX audit_by_operation ON audit (operation, seq);
     `,
   },
+  {
+    version: 2,
+    name: 'idempotency keys',
+    sql: `
+      CREATE TABLE idempotency_keys (
+        scope        TEXT    NOT NULL,  -- who: the API key id, "webhook" or "anonymous"
+        key          TEXT    NOT NULL,  -- Idempotency-Key, or webhook-id for signed webhooks
+        fingerprint  TEXT    NOT NULL,  -- sha256 of method, path, content type and raw body
+        state        TEXT    NOT NULL,  -- running | done
+        status       INTEGER,
+        headers      TEXT,              -- the replayed headers as JSON
+        body         TEXT,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+      );
+      CREATE INDEX idempotency_by_expiry ON idempotency_keys (expires_at);
+    `,
+  },
 ]

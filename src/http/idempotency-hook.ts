@@ -1,0 +1,81 @@
+import { createHash } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { IdempotencyStore } from '../idempotency/store.js'
+import { Conflict, ProblemError } from './problem.js'
+import './types.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Honour Idempotency-Key on this route (Stripe's semantics). */
+    idempotent?: boolean
+  }
+}
+
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/
+const REPLAYED_HEADERS = ['content-type', 'location']
+
+class IdempotencyMismatch extends ProblemError {
+  constructor() {
+    super(422, 'Idempotency-Key reused', 'This Idempotency-Key was already used with a different request body or endpoint; use a new key for a new request.', 'idempotency-mismatch')
+  }
+}
+
+function fingerprint(request: FastifyRequest): string {
+  return createHash('sha256')
+    .update(`${request.method} ${request.url.split('?')[0]}\n${request.headers['content-type'] ?? ''}\n`)
+    .update(request.rawBody ?? Buffer.alloc(0))
+    .digest('hex')
+}
+
+/**
+ * Idempotent retries for routes with `config.idempotent`: the same key and payload replay the
+ * stored answer (with `idempotent-replayed: true`) instead of creating a second workflow or
+ * commit. Signed webhooks use their webhook-id as the key. Runs after validation, so a request
+ * rejected as invalid does not use up its key.
+ */
+export function registerIdempotency(app: FastifyInstance, store: IdempotencyStore): void {
+  const held = new WeakMap<FastifyRequest, { scope: string; key: string }>()
+
+  app.addHook('preHandler', async (request, reply) => {
+    if (!request.routeOptions.config.idempotent) return
+    const header = request.headers['idempotency-key']
+    const webhookId = request.caller.via === 'webhook' ? request.headers['webhook-id'] : undefined
+    const key = typeof header === 'string' ? header : typeof webhookId === 'string' ? `webhook:${webhookId}` : undefined
+    if (key === undefined) return
+    if (!KEY_PATTERN.test(key)) throw new ProblemError(400, 'Invalid request', 'Idempotency-Key must be 1–255 visible ASCII characters', 'validation', [{ path: 'idempotency-key', in: 'headers', message: 'invalid' }])
+    const scope = request.caller.actor ?? 'anonymous'
+    const verdict = store.reserve(scope, key, fingerprint(request))
+    switch (verdict.kind) {
+      case 'reserved':
+        held.set(request, { scope, key })
+        return
+      case 'mismatch':
+        throw new IdempotencyMismatch()
+      case 'in-progress':
+        throw new Conflict('Request in progress', 'A request with this Idempotency-Key is still being processed; retry shortly.', 'idempotency-in-progress')
+      case 'replay': {
+        request.audit.detail = 'replayed: same Idempotency-Key and payload as an earlier request'
+        const stored = verdict.response
+        for (const [name, value] of Object.entries(stored.headers)) reply.header(name, value)
+        return reply.code(stored.status).header('idempotent-replayed', 'true').send(stored.body)
+      }
+    }
+  })
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    const claim = held.get(request)
+    if (!claim) return payload
+    held.delete(request)
+    if (reply.statusCode >= 500 || typeof payload !== 'string') {
+      store.release(claim.scope, claim.key)
+      return payload
+    }
+    const headers: Record<string, string> = {}
+    for (const name of REPLAYED_HEADERS) {
+      const value = reply.getHeader(name)
+      if (value !== undefined) headers[name] = String(value)
+    }
+    store.complete(claim.scope, claim.key, { status: reply.statusCode, headers, body: payload })
+    return payload
+  })
+}
