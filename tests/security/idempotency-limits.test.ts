@@ -1,0 +1,104 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+import { git } from '../helpers/git.js'
+
+let t: TestApp | undefined
+afterEach(async () => {
+  await t?.close()
+  t = undefined
+})
+
+const postIssue = (app: TestApp, key: string, payload: unknown = sampleOpportunity) =>
+  app.app.inject({ method: 'POST', url: '/issues', payload: payload as object, headers: { 'idempotency-key': key } })
+
+describe('Idempotency-Key', () => {
+  it('when the same key and payload are sent again, then the stored answer is replayed and only one workflow exists', async () => {
+    t = await testApp()
+    const first = await postIssue(t, 'order-42')
+    const again = await postIssue(t, 'order-42')
+    expect(first.headers['idempotent-replayed']).toBeUndefined()
+    expect(again.statusCode).toBe(201)
+    expect(again.headers['idempotent-replayed']).toBe('true')
+    expect(again.headers.location).toBe(first.headers.location)
+    expect(again.body).toBe(first.body)
+    expect(t.services.store.count()).toBe(1)
+    const audit = (await t.app.inject('/audit?operation=issue.create')).json().items
+    expect(audit).toHaveLength(2) // the replay is audited too
+    expect(audit[0].detail).toContain('replayed')
+  })
+
+  it('when the same key comes with a different payload, then 422 and nothing new is created', async () => {
+    t = await testApp()
+    await postIssue(t, 'order-43')
+    const res = await postIssue(t, 'order-43', { ...sampleOpportunity, severity: 'low' })
+    expect(res.statusCode).toBe(422)
+    expect(res.json()).toMatchObject({ title: 'Idempotency-Key reused' })
+    expect(t.services.store.count()).toBe(1)
+  })
+
+  it('when a request is invalid, then its key is not used up', async () => {
+    t = await testApp()
+    expect((await postIssue(t, 'order-44', { issue_type: 'nope' })).statusCode).toBe(400)
+    expect((await postIssue(t, 'order-44')).statusCode).toBe(201)
+  })
+
+  it('when different callers use the same key, then each has its own', async () => {
+    const keys = `a:ingest:${'a'.repeat(20)},b:ingest:${'b'.repeat(20)}`
+    t = await testApp({ API_KEYS: keys })
+    const asA = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'same', 'x-api-key': 'a'.repeat(20) } })
+    const asB = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'same', 'x-api-key': 'b'.repeat(20) } })
+    expect(asB.headers['idempotent-replayed']).toBeUndefined()
+    expect(asB.json().workflow_id).not.toBe(asA.json().workflow_id)
+  })
+
+  it('when a real commit is retried with its key, then the 201 is replayed and git has one commit', async () => {
+    t = await testApp()
+    const id = (await postIssue(t, 'issue-1')).json().workflow_id
+    const commit = () =>
+      t!.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: id, dry_run: false }, headers: { 'idempotency-key': 'commit-1' } })
+    const [first, concurrent] = await Promise.all([commit(), commit()])
+    expect(first.statusCode).toBe(201)
+    expect(concurrent.statusCode).toBe(409) // still running when it arrived
+    expect(concurrent.json().title).toBe('Request in progress')
+    const replay = await commit()
+    expect(replay.statusCode).toBe(201)
+    expect(replay.headers['idempotent-replayed']).toBe('true')
+    expect(replay.json().commit.sha).toBe(first.json().commit.sha)
+    expect((await git(t.config.repoPath, 'rev-list', '--count', 'HEAD')).trim()).toBe('2')
+  })
+})
+
+describe('limits and headers', () => {
+  it('when a caller exceeds RATE_LIMIT_MAX per minute, then 429 problem+json with retry-after; probes stay exempt', async () => {
+    t = await testApp({ RATE_LIMIT_MAX: '3' })
+    const statuses = []
+    for (let i = 0; i < 4; i++) statuses.push((await t.app.inject('/workflows')).statusCode)
+    expect(statuses).toEqual([200, 200, 200, 429])
+    const limited = await t.app.inject('/workflows')
+    expect(limited.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(limited.json()).toMatchObject({ status: 429, title: 'Too Many Requests' })
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0)
+    for (let i = 0; i < 5; i++) expect((await t.app.inject('/healthz')).statusCode).toBe(200)
+  })
+
+  it('when keys are used, then each key has its own budget', async () => {
+    t = await testApp({ RATE_LIMIT_MAX: '2', API_KEYS: `a:read:${'a'.repeat(20)},b:read:${'b'.repeat(20)}` })
+    const as = (k: string) => t!.app.inject({ url: '/workflows', headers: { 'x-api-key': k.repeat(20) } })
+    expect([(await as('a')).statusCode, (await as('a')).statusCode, (await as('a')).statusCode]).toEqual([200, 200, 429])
+    expect((await as('b')).statusCode).toBe(200)
+  })
+
+  it('when any answer is sent, then it carries security headers, and Swagger UI still loads under its CSP', async () => {
+    t = await testApp()
+    const res = await t.app.inject('/workflows')
+    expect(res.headers['x-content-type-options']).toBe('nosniff')
+    expect(res.headers['x-frame-options']).toBe('SAMEORIGIN')
+    expect(res.headers['content-security-policy']).toContain("default-src 'self'")
+    const page = await t.app.inject('/docs/')
+    expect(page.statusCode).toBe(200)
+    const scripts = [...page.body.matchAll(/<script[^>]*src="([^"]+)"/g)].map((m) => m[1])
+    expect(scripts.length).toBeGreaterThan(0)
+    for (const src of scripts) expect(src).not.toMatch(/^https?:/) // same-origin, allowed by script-src 'self'
+    expect(page.body).not.toMatch(/<script>(?!\s*<\/script>)/) // no inline script the CSP would block
+  })
+})
