@@ -1,6 +1,7 @@
 import type { WorkflowRecord } from '../contract/workflow.js'
 
 /** Control characters (NUL above all, which git refuses in a message) become spaces. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const oneLine = (text: string): string => text.replace(/[\u0000-\u001f\u007f\s]+/g, ' ').trim()
 
 /** PURE: the commit message — what, why, which files — ending in a Workflow-Id trailer. */
