@@ -22,6 +22,8 @@ export async function registerProtection(app: FastifyInstance, rateLimitMax: num
         formAction: ["'self'"],
         baseUri: ["'self'"],
         objectSrc: ["'none'"],
+        // the service is served over plain HTTP by default: upgrading /docs assets to https would break Swagger UI
+        upgradeInsecureRequests: null,
       },
     },
     // served over plain HTTP on loopback by default; HSTS belongs to the TLS terminator in front

@@ -121,6 +121,8 @@ describe('key configuration and protected mode', () => {
     expect(load({ HOST: '0.0.0.0', API_KEYS: `a:read:${'x'.repeat(16)}` })).not.toThrow()
     expect(load({ HOST: '127.0.0.1' })).not.toThrow()
     expect(load({ HOST: '::1' })).not.toThrow()
+    // an empty variable is unset, as in compose files: no keys, no webhook secret, still refused on 0.0.0.0
+    expect(load({ HOST: '0.0.0.0', API_KEYS: '', WEBHOOK_SECRET: '' })).toThrow(/would expose the service with no API keys/)
   })
 
   it('when no keys are configured, then loopback callers are served and others get 403', async () => {

@@ -94,6 +94,8 @@ describe('limits and headers', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff')
     expect(res.headers['x-frame-options']).toBe('SAMEORIGIN')
     expect(res.headers['content-security-policy']).toContain("default-src 'self'")
+    // served over plain HTTP by default: an upgrade directive would send the docs' assets to https
+    expect(res.headers['content-security-policy']).not.toContain('upgrade-insecure-requests')
     const page = await t.app.inject('/docs/')
     expect(page.statusCode).toBe(200)
     const scripts = [...page.body.matchAll(/<script[^>]*src="([^"]+)"/g)].map((m) => m[1])
