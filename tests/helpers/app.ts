@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { ensureRepository } from '../../src/git/open.js'
@@ -24,13 +24,17 @@ export function tempDir(prefix = 'afb-test-'): string {
 }
 
 /** A real app on a real SQLite file and a real git repository in a temp folder. */
-export async function testApp(env: Record<string, string> = {}, dir = tempDir()): Promise<TestApp> {
+export async function testApp(
+  env: Record<string, string> = {},
+  dir = tempDir(),
+  logger: FastifyServerOptions['logger'] = false,
+): Promise<TestApp> {
   // property tests send thousands of requests: the rate limit has its own test
   const config = loadConfig({ DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'silent', RATE_LIMIT_MAX: '1000000', ...env })
   await ensureRepository(config.repoPath, config.gitAuthor)
   const db = openDatabase(config.databaseFile)
   const services = buildServices(config, db, loadPlaybooks(config.templatesDir))
-  const app = await buildApp({ services, logger: false })
+  const app = await buildApp({ services, logger })
   await app.ready()
   return {
     app,
