@@ -1,10 +1,9 @@
 import { constants, existsSync } from 'node:fs'
-import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import os from 'node:os'
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { ArtifactFile } from '../generate/generate.js'
 import { blobId } from './blob.js'
-import { BranchMissing, HookRejected, isIndexLockError, LocalChanges, PushRejected, RepositoryChanged, RepositoryLocked } from './errors.js'
+import { BranchMissing, HookRejected, RepositoryError, isIndexLockError, LocalChanges, PushRejected, RepositoryChanged, RepositoryLocked } from './errors.js'
 import { Mutex } from './mutex.js'
 import { gitClient, type Git, type GitIdentity } from './open.js'
 import { parsePorcelain, type WorkTreeStatus } from './status.js'
@@ -88,6 +87,12 @@ export class Repository {
     return { path: this.options.path, branch, head: await this.branchHead(branch) }
   }
 
+  /** The newest commit on `branch` that changed any of `paths`, with its committer date (ISO); null when none did. */
+  async lastCommitTouching(branch: string, paths: string[]): Promise<{ sha: string; committedAt: string } | null> {
+    const [sha, date] = (await this.git.raw(['log', '-1', '--format=%H %cI', `refs/heads/${branch}`, '--', ...paths])).trim().split(' ')
+    return sha && date ? { sha, committedAt: new Date(date).toISOString() } : null
+  }
+
   /** A read-only look at the repository and the target paths; writes nothing, not even the index. */
   async snapshot(paths: string[]): Promise<Snapshot> {
     const branch = await this.branch()
@@ -138,7 +143,10 @@ export class Repository {
     if (dirty.length > 0) throw new LocalChanges(dirty)
     if (snap.targets.every((t, i) => t.headBlob === blobId(files[i]?.content ?? ''))) return null
 
-    const scratch = await mkdtemp(path.join(os.tmpdir(), 'afb-commit-'))
+    // Inside .git, so a crash's leftovers are found and removed at the next start; one at a time (the mutex).
+    const scratch = this.scratchRoot()
+    await rm(scratch, { recursive: true, force: true })
+    await mkdir(scratch, { recursive: true })
     try {
       // A private index: the person's .git/index (their staged work) is neither read nor written.
       const privateGit = gitClient(this.options.path, this.options.identity, { GIT_INDEX_FILE: path.join(scratch, 'index') })
@@ -196,6 +204,7 @@ export class Repository {
    * Returns what it did, for the start-up log.
    */
   async recoverInterruptedCommit(): Promise<'none' | 'completed' | 'discarded'> {
+    await rm(this.scratchRoot(), { recursive: true, force: true }) // private indexes of commits that died
     let intent: CommitIntent
     try {
       intent = JSON.parse(await readFile(this.intentFile(), 'utf8')) as CommitIntent
@@ -204,9 +213,22 @@ export class Repository {
     }
     const head = await this.branchHead(intent.branch)
     const completed = head === intent.to
-    if (completed && intent.checkedOut) await this.syncWorkTree(intent.files)
+    if (completed && intent.checkedOut) {
+      try {
+        await this.syncWorkTree(intent.files)
+      } catch (err) {
+        throw new RepositoryError(
+          `could not finish the commit ${intent.to} that the previous process left half-applied (${(err as Error).message.trim()}). ` +
+            `If no git process is running, remove ${path.join(this.gitDir(), 'index.lock')} and start again.`,
+        )
+      }
+    }
     await rm(this.intentFile(), { force: true })
     return completed ? 'completed' : 'discarded'
+  }
+
+  private scratchRoot(): string {
+    return path.join(this.gitDir(), 'auto-feature-builder-tmp')
   }
 
   /** Which commit hooks exist (honouring core.hooksPath), so absent ones cost no process. */

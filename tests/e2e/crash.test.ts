@@ -302,7 +302,7 @@ describe('crash safety of the real process', () => {
       return sha
     }
 
-    it('when the branch was moved but the work tree not yet synced, then the next start finishes the commit: files in the work tree, status clean, intent file gone, a warning logged', async () => {
+    it('when the branch was moved but the work tree not yet synced, then the next start finishes the commit (files in the work tree, status clean, intent file gone, a warning logged) and a retried commit records it on the workflow', async () => {
       const { dataDir, repo, id, files, oldHead } = await stoppedServiceWithWorkflow()
       const sha = await commitInSideWorktree(repo, oldHead, files)
       // the crash window: intent written, update-ref done, work tree and index not yet brought along

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -129,6 +130,8 @@ describe('POST /commits with dry_run: false', () => {
     expect(res.json().detail).toContain('no workflows on Fridays')
     expect(await workState(repo)).toEqual(before)
     expect(await git(repo, 'for-each-ref')).toBe(refsBefore)
+    // no private index, scratch file or intent is left behind in .git
+    expect(readdirSync(path.join(repo, '.git')).filter((n) => n.startsWith('auto-feature-builder'))).toEqual([])
     expect((await t.app.inject(`/workflows/${id}`)).json().status).toBe('generated')
     const [entry] = (await t.app.inject(`/audit?workflow_id=${id}&operation=commit.create`)).json().items
     expect(entry).toMatchObject({ status: 409, dry_run: false, commit_sha: null })
