@@ -206,7 +206,7 @@ describe('POST /issues under arbitrary input', () => {
         expect(res.statusCode).toBe(400)
         // a byte-order mark is stripped by Fastify's parser, so "\uFEFF1" is valid JSON that fails validation instead
         if (!payload.startsWith('\uFEFF')) {
-          expect(res.json().type).toBe(payload === '' ? `${PROBLEM_TYPE}ctp-empty-json-body` : `${PROBLEM_TYPE}malformed-json`)
+          expect(res.json().type).toBe(payload.trim() === '' ? `${PROBLEM_TYPE}ctp-empty-json-body` : `${PROBLEM_TYPE}malformed-json`)
         }
       }),
       { numRuns: RUNS },
