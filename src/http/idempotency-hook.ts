@@ -13,6 +13,7 @@ declare module 'fastify' {
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/
 const REPLAYED_HEADERS = ['content-type', 'location']
+const TRANSIENT = new Set([409, 429])
 
 class IdempotencyMismatch extends ProblemError {
   constructor() {
@@ -38,9 +39,10 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
 
   app.addHook('preHandler', async (request, reply) => {
     if (!request.routeOptions.config.idempotent) return
-    const header = request.headers['idempotency-key']
-    const webhookId = request.caller.via === 'webhook' ? request.headers['webhook-id'] : undefined
-    const key = typeof header === 'string' ? header : typeof webhookId === 'string' ? `webhook:${webhookId}` : undefined
+    // A signed webhook's key is its (signed) webhook-id, never a header outside the signature:
+    // otherwise a captured request could be replayed under fresh Idempotency-Keys.
+    const header = request.caller.via === 'webhook' ? request.headers['webhook-id'] : request.headers['idempotency-key']
+    const key = typeof header !== 'string' ? undefined : request.caller.via === 'webhook' ? `webhook:${header}` : header
     if (key === undefined) return
     if (!KEY_PATTERN.test(key)) throw new ProblemError(400, 'Invalid request', 'Idempotency-Key must be 1–255 visible ASCII characters', 'validation', [{ path: 'idempotency-key', in: 'headers', message: 'invalid' }])
     const scope = request.caller.actor ?? 'anonymous'
@@ -54,8 +56,8 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
       case 'in-progress':
         throw new Conflict('Request in progress', 'A request with this Idempotency-Key is still being processed; retry shortly.', 'idempotency-in-progress')
       case 'replay': {
-        request.audit.detail = 'replayed: same Idempotency-Key and payload as an earlier request'
         const stored = verdict.response
+        Object.assign(request.audit, stored.audit, { detail: 'replayed: same Idempotency-Key and payload as an earlier request' })
         for (const [name, value] of Object.entries(stored.headers)) reply.header(name, value)
         return reply.code(stored.status).header('idempotent-replayed', 'true').send(stored.body)
       }
@@ -66,7 +68,9 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
     const claim = held.get(request)
     if (!claim) return payload
     held.delete(request)
-    if (reply.statusCode >= 500 || typeof payload !== 'string') {
+    // 409 (repository locked or changed, local changes, hook) and 429 describe a passing state: a retry
+    // with the same key must run again rather than replay the refusal for a day
+    if (reply.statusCode >= 500 || TRANSIENT.has(reply.statusCode) || typeof payload !== 'string') {
       store.release(claim.scope, claim.key)
       return payload
     }
@@ -75,7 +79,9 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
       const value = reply.getHeader(name)
       if (value !== undefined) headers[name] = String(value)
     }
-    store.complete(claim.scope, claim.key, { status: reply.statusCode, headers, body: payload })
+    const { operation, workflow_id, issue_type, files, commit_sha, dry_run, pushed } = request.audit
+    const audit = { operation: operation ?? request.routeOptions.config.operation, workflow_id, issue_type, files, commit_sha, dry_run, pushed }
+    store.complete(claim.scope, claim.key, { status: reply.statusCode, headers, body: payload, audit })
     return payload
   })
 }

@@ -4,6 +4,8 @@ export interface StoredResponse {
   status: number
   headers: Record<string, string>
   body: string
+  /** what the original request's audit entry said (operation, workflow, commit…), for the replay's entry */
+  audit: Record<string, unknown>
 }
 
 export type Reservation =
@@ -18,6 +20,7 @@ interface Row {
   status: number | null
   headers: string | null
   body: string | null
+  audit: string | null
 }
 
 /** Idempotency keys in SQLite, so a retry is recognized across restarts too. */
@@ -32,7 +35,7 @@ export class IdempotencyStore {
     // died with the previous process, and must not block its sender's retry until it expires.
     db.prepare(`DELETE FROM idempotency_keys WHERE state = 'running'`).run()
     const purge = db.prepare('DELETE FROM idempotency_keys WHERE expires_at < ?')
-    const find = db.prepare('SELECT fingerprint, state, status, headers, body FROM idempotency_keys WHERE scope = ? AND key = ?')
+    const find = db.prepare('SELECT fingerprint, state, status, headers, body, audit FROM idempotency_keys WHERE scope = ? AND key = ?')
     const insert = db.prepare(
       `INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at) VALUES (?, ?, ?, 'running', ?, ?)`,
     )
@@ -45,7 +48,15 @@ export class IdempotencyStore {
       }
       if (row.fingerprint !== fingerprint) return { kind: 'mismatch' }
       if (row.state === 'running') return { kind: 'in-progress' }
-      return { kind: 'replay', response: { status: row.status ?? 200, headers: JSON.parse(row.headers ?? '{}') as Record<string, string>, body: row.body ?? '' } }
+      return {
+        kind: 'replay',
+        response: {
+          status: row.status ?? 200,
+          headers: JSON.parse(row.headers ?? '{}') as Record<string, string>,
+          body: row.body ?? '',
+          audit: JSON.parse(row.audit ?? '{}') as Record<string, unknown>,
+        },
+      }
     })
   }
 
@@ -56,11 +67,11 @@ export class IdempotencyStore {
 
   complete(scope: string, key: string, response: StoredResponse): void {
     this.db
-      .prepare(`UPDATE idempotency_keys SET state = 'done', status = ?, headers = ?, body = ? WHERE scope = ? AND key = ?`)
-      .run(response.status, JSON.stringify(response.headers), response.body, scope, key)
+      .prepare(`UPDATE idempotency_keys SET state = 'done', status = ?, headers = ?, body = ?, audit = ? WHERE scope = ? AND key = ?`)
+      .run(response.status, JSON.stringify(response.headers), response.body, JSON.stringify(response.audit), scope, key)
   }
 
-  /** Forgets a key whose request failed on our side (5xx), so the sender's retry runs again. */
+  /** Forgets a key whose request failed on our side (5xx) or met a passing state (409, 429), so the retry runs again. */
   release(scope: string, key: string): void {
     this.db.prepare(`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'running'`).run(scope, key)
   }

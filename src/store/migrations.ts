@@ -55,4 +55,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX idempotency_by_expiry ON idempotency_keys (expires_at);
     `,
   },
+  {
+    version: 3,
+    name: 'idempotent replays keep their audit facts',
+    sql: `ALTER TABLE idempotency_keys ADD COLUMN audit TEXT;`,
+  },
 ]

@@ -68,6 +68,34 @@ describe('Idempotency-Key', () => {
   })
 })
 
+describe('Idempotency-Key and passing states', () => {
+  it('when a keyed commit met a locked repository, then the same key runs again once the lock is gone', async () => {
+    t = await testApp()
+    const { writeFileSync, rmSync } = await import('node:fs')
+    const id = (await postIssue(t, 'issue-lock')).json().workflow_id
+    const lock = `${t.config.repoPath}/.git/index.lock`
+    writeFileSync(lock, '')
+    const commit = () => t!.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: id, dry_run: false }, headers: { 'idempotency-key': 'c-lock' } })
+    expect((await commit()).statusCode).toBe(409)
+    rmSync(lock)
+    const retry = await commit()
+    expect(retry.statusCode).toBe(201)
+    expect(retry.headers['idempotent-replayed']).toBeUndefined()
+  })
+
+  it('when a real commit is replayed, then its audit entry says commit.create with the sha, not a dry run', async () => {
+    t = await testApp()
+    const id = (await postIssue(t, 'issue-audit')).json().workflow_id
+    const commit = () => t!.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: id, dry_run: false }, headers: { 'idempotency-key': 'c-audit' } })
+    const sha = (await commit()).json().commit.sha
+    expect((await commit()).headers['idempotent-replayed']).toBe('true')
+    const [replay, first] = (await t.app.inject(`/audit?workflow_id=${id}&operation=commit.create`)).json().items
+    expect(first).toMatchObject({ status: 201, dry_run: false, commit_sha: sha, detail: null })
+    expect(replay).toMatchObject({ status: 201, dry_run: false, commit_sha: sha, issue_type: 'high_churn' })
+    expect(replay.detail).toContain('replayed')
+  })
+})
+
 describe('limits and headers', () => {
   it('when a caller exceeds RATE_LIMIT_MAX per minute, then 429 problem+json with retry-after; probes stay exempt', async () => {
     t = await testApp({ RATE_LIMIT_MAX: '3' })

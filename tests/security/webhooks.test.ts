@@ -91,6 +91,19 @@ describe('signed webhooks (Standard Webhooks 1.0)', () => {
     expect((await t.app.inject({ url: '/workflows', headers: { 'x-api-key': 'r'.repeat(20) } })).json().items).toHaveLength(1)
   })
 
+  it('when a captured signed request is resent with fresh Idempotency-Keys, then it is still the same message', async () => {
+    t = await testApp({ API_KEYS, WEBHOOK_SECRET: SECRET })
+    const body = JSON.stringify(sampleOpportunity)
+    const headers = signed('msg_captured', body)
+    const ids = new Set<string>()
+    for (const key of [undefined, 'x1', 'x2', 'x3']) {
+      const res = await t.app.inject({ method: 'POST', url: '/issues', payload: body, headers: key ? { ...headers, 'idempotency-key': key } : headers })
+      expect(res.statusCode).toBe(201)
+      ids.add(res.json().workflow_id)
+    }
+    expect(ids.size).toBe(1)
+  })
+
   it('when WEBHOOK_SECRET is not configured, then signature headers do not authorize anything', async () => {
     t = await testApp({ API_KEYS })
     const body = JSON.stringify(sampleOpportunity)
