@@ -73,14 +73,12 @@ export function requireRole(request: FastifyRequest, role: Role): void {
 export function registerAuth(app: FastifyInstance, keys: readonly ApiKey[], webhookKey: Buffer | undefined): void {
   app.decorateRequest('caller', null as never)
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Identify first, refuse later: the rate limiter (a route onRequest hook, so after this one) then
+  // counts failed attempts too, and the security headers are set before any refusal is sent.
+  app.addHook('onRequest', async (request) => {
     request.caller = NOBODY
-    const access = accessOf(request)
     if (keys.length === 0) {
-      if (!isLoopback(request.socket.remoteAddress)) {
-        throw new Forbidden('Protected mode: no API keys are configured, so only loopback callers are served. Configure API_KEYS.')
-      }
-      request.caller = LOCAL
+      if (isLoopback(request.socket.remoteAddress)) request.caller = LOCAL
       return
     }
     const presented = presentedKey(request)
@@ -89,8 +87,20 @@ export function registerAuth(app: FastifyInstance, keys: readonly ApiKey[], webh
       request.caller = { actor: key.id, roles: key.roles, via: 'key' }
       request.audit.actor = key.id
     }
+  })
+
+  // preParsing: before any body is read, so an unauthenticated caller's body is never parsed
+  app.addHook('preParsing', async (request, reply) => {
+    const access = accessOf(request)
+    if (keys.length === 0) {
+      if (request.caller.via !== 'local') {
+        throw new Forbidden('Protected mode: no API keys are configured, so only loopback callers are served. Configure API_KEYS.')
+      }
+      return
+    }
     if (access === 'public') return
-    if (!key) {
+    const presented = presentedKey(request)
+    if (request.caller.via !== 'key') {
       if (!presented && webhookKey && access === 'ingest' && request.headers['webhook-signature'] !== undefined) return // verified in preValidation
       reply.header('www-authenticate', 'Bearer realm="auto-feature-builder"')
       throw new Unauthorized(presented ? 'The API key is not known' : 'An API key is required: Authorization: Bearer <key> or X-API-Key: <key>')

@@ -109,6 +109,14 @@ describe('limits and headers', () => {
     for (let i = 0; i < 5; i++) expect((await t.app.inject('/healthz')).statusCode).toBe(200)
   })
 
+  it('when a caller keeps guessing keys, then the guesses are rate-limited too and every refusal has security headers', async () => {
+    t = await testApp({ RATE_LIMIT_MAX: '3', API_KEYS: `a:read:${'a'.repeat(20)}` })
+    const guesses = []
+    for (let i = 0; i < 5; i++) guesses.push(await t.app.inject({ url: '/workflows', headers: { 'x-api-key': `guess-${i}-0000000000000` } }))
+    expect(guesses.map((r) => r.statusCode)).toEqual([401, 401, 401, 429, 429])
+    for (const res of guesses) expect(res.headers['x-content-type-options']).toBe('nosniff')
+  })
+
   it('when keys are used, then each key has its own budget', async () => {
     t = await testApp({ RATE_LIMIT_MAX: '2', API_KEYS: `a:read:${'a'.repeat(20)},b:read:${'b'.repeat(20)}` })
     const as = (k: string) => t!.app.inject({ url: '/workflows', headers: { 'x-api-key': k.repeat(20) } })
