@@ -8,7 +8,7 @@ import { issueRoutes } from '../routes/issues.js'
 import { statusRoutes } from '../routes/status.js'
 import { workflowRoutes } from '../routes/workflows.js'
 import { registerAuth } from './auth/hook.js'
-import { registerAuditHook } from './http/audit-hook.js'
+import { answerUnroutable, registerAuditHook } from './http/audit-hook.js'
 import { registerBodyParsers } from './http/body-parsers.js'
 import { registerErrorHandling } from './http/error-handler.js'
 import { registerIdempotency } from './http/idempotency-hook.js'
@@ -33,6 +33,8 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
       const given = req.headers['x-request-id']
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID()
     },
+    // A URL Fastify cannot even decode never reaches a route or a hook: answer and audit it here.
+    frameworkErrors: (error, request, reply) => answerUnroutable(error, request, reply, services.audit),
     // while draining, requests on open keep-alive sockets are still answered (with Connection: close)
     // so they get a real, audited answer instead of Fastify's bare 503
     return503OnClosing: false,

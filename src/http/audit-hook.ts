@@ -1,4 +1,6 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { PROBLEM_CONTENT_TYPE } from './error-handler.js'
+import { problemType } from './problem.js'
 import type { AuditLog } from '../audit/log.js'
 import './types.js'
 
@@ -18,6 +20,37 @@ export function redactedPath(url: string): string {
 
 function operationOf(request: FastifyRequest): string {
   return request.audit.operation ?? request.routeOptions.config.operation ?? (request.routeOptions.url ? 'other' : 'unmatched')
+}
+
+/**
+ * The answer to a request Fastify refuses before routing (a URL that is not valid percent-encoding):
+ * such requests pass no hook, so the problem is sent and the audit entry appended right here.
+ */
+export function answerUnroutable(error: FastifyError, request: FastifyRequest, reply: FastifyReply, audit: AuditLog): void {
+  const detail = `The URL is not valid: ${error.message}`
+  const entry = audit.append({
+    at: new Date().toISOString(),
+    request_id: String(request.id),
+    method: request.method,
+    path: redactedPath(request.url),
+    status: 400,
+    duration_ms: 0,
+    ip: request.ip ?? null,
+    user_agent: request.headers['user-agent'] ?? null,
+    actor: null,
+    operation: 'unmatched',
+    workflow_id: null,
+    issue_type: null,
+    files: null,
+    commit_sha: null,
+    dry_run: null,
+    pushed: null,
+    detail,
+  })
+  request.log.info({ audit: entry }, 'audit')
+  const problem = { type: problemType('bad-url'), title: 'Invalid URL', status: 400, detail, instance: request.url.split('?')[0] ?? '', request_id: String(request.id) }
+  reply.raw.writeHead(400, { 'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, 'x-request-id': String(request.id) })
+  reply.raw.end(JSON.stringify(problem))
 }
 
 /**

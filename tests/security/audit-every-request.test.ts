@@ -52,3 +52,18 @@ describe('safety invariant 7: one audit entry per request', () => {
     expect(t.services.audit.verify()).toMatchObject({ ok: true, entries: rows.length })
   })
 })
+
+describe('a URL Fastify cannot decode', () => {
+  it('when the path has broken percent-encoding, then a 400 problem with a request id, and exactly one audit entry', async () => {
+    t = await testApp()
+    const res = await t.app.inject({ url: '/workflows/%E0%A4%A' })
+    expect(res.statusCode).toBe(400)
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(res.headers['x-request-id']).toBeTruthy()
+    expect(res.json()).toMatchObject({ status: 400, title: 'Invalid URL', request_id: res.headers['x-request-id'] })
+    const rows = auditRows(t)
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toMatchObject({ status: 400, operation: 'unmatched', request_id: res.headers['x-request-id'] })
+    expect(t.services.audit.verify().ok).toBe(true)
+  })
+})
