@@ -31,6 +31,7 @@ export function buildPreview(
   if (!snap.head) blockers.push(`The branch ${snap.branch} has no commit yet`)
   for (const target of snap.targets) {
     if (target.localChange) blockers.push(`${target.path} has uncommitted local changes`)
+    if (target.unsafe) blockers.push(`${target.path} would be written through a symbolic link or across a file`)
   }
   if (lockHeld) blockers.push(`${snap.lockFile} exists: another git process holds the repository`)
   if (changes.every((c) => c.action === 'unchanged')) blockers.push('Nothing would change: the branch already holds these files')

@@ -51,6 +51,18 @@ export class PushRejected extends Conflict {
   }
 }
 
+export class DetachedHead extends Conflict {
+  constructor() {
+    super('HEAD is detached', 'The repository is not on a branch (a rebase or bisect in progress?): check out a branch, or set COMMIT_BRANCH.', 'head-detached')
+  }
+}
+
+export class UnsafeTargetPath extends Conflict {
+  constructor(readonly paths: string[]) {
+    super('Unsafe target path', `Writing these paths would follow a symbolic link or cross a file in the work tree; nothing was written: ${paths.join(', ')}`, 'unsafe-target-path')
+  }
+}
+
 export class BranchMissing extends Conflict {
   constructor(branch: string) {
     super('Branch not found', `The commit branch ${branch} does not exist in the repository`, 'branch-missing')

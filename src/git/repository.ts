@@ -1,9 +1,9 @@
 import { constants, existsSync } from 'node:fs'
-import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { access, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { ArtifactFile } from '../generate/generate.js'
 import { blobId } from './blob.js'
-import { BranchMissing, HookRejected, RepositoryError, isIndexLockError, LocalChanges, PushRejected, RepositoryChanged, RepositoryLocked } from './errors.js'
+import { BranchMissing, DetachedHead, HookRejected, RepositoryError, UnsafeTargetPath, isIndexLockError, LocalChanges, PushRejected, RepositoryChanged, RepositoryLocked } from './errors.js'
 import { Mutex } from './mutex.js'
 import { gitClient, type Git, type GitIdentity } from './open.js'
 import { parsePorcelain, type WorkTreeStatus } from './status.js'
@@ -27,6 +27,8 @@ export interface TargetState {
   path: string
   headBlob: string | null
   localChange: boolean
+  /** writing it would follow a symbolic link (or cross a file) in the work tree */
+  unsafe: boolean
 }
 
 export interface Snapshot {
@@ -67,14 +69,35 @@ export class Repository {
     this.git = gitClient(options.path, options.identity)
   }
 
-  private gitDir(): string {
-    return path.join(this.options.path, '.git')
+  private dirsOnce?: Promise<{ gitDir: string; objects: string }>
+
+  /** The git dir and object store as git reports them, so linked worktrees and submodules work too. */
+  private dirs(): Promise<{ gitDir: string; objects: string }> {
+    this.dirsOnce ??= this.git.raw(['rev-parse', '--absolute-git-dir', '--git-path', 'objects']).then(
+      (out) => {
+        const [gitDir = '', objects = ''] = out.trim().split('\n')
+        return { gitDir, objects: path.resolve(this.options.path, objects) }
+      },
+      (err: unknown) => {
+        this.dirsOnce = undefined // not cached: the repository may become reachable again
+        throw err
+      },
+    )
+    return this.dirsOnce
+  }
+
+  private async gitDir(): Promise<string> {
+    return (await this.dirs()).gitDir
   }
 
   /** The branch commits go to: COMMIT_BRANCH, or the branch HEAD is on. */
   async branch(): Promise<string> {
     if (this.options.branch) return this.options.branch
-    return (await this.git.raw(['symbolic-ref', '--short', 'HEAD'])).trim()
+    try {
+      return (await this.git.raw(['symbolic-ref', '--short', 'HEAD'])).trim()
+    } catch {
+      throw new DetachedHead()
+    }
   }
 
   private async branchHead(branch: string): Promise<string | null> {
@@ -111,14 +134,16 @@ export class Repository {
       }
     }
     const checkedOut = current === `refs/heads/${branch}`
-    return {
-      branch,
-      head,
-      checkedOut,
-      status,
-      targets: paths.map((p) => ({ path: p, headBlob: headBlobs.get(p) ?? null, localChange: checkedOut && changed.has(p) })),
-      lockFile: path.join(this.gitDir(), 'index.lock'),
+    const targets: TargetState[] = []
+    for (const p of paths) {
+      targets.push({
+        path: p,
+        headBlob: headBlobs.get(p) ?? null,
+        localChange: checkedOut && changed.has(p),
+        unsafe: checkedOut && (await leavesWorkTree(this.options.path, p)),
+      })
     }
+    return { branch, head, checkedOut, status, targets, lockFile: path.join(await this.gitDir(), 'index.lock') }
   }
 
   /** The content of a blob (for diffs against the branch head). */
@@ -141,15 +166,25 @@ export class Repository {
     if (snap.checkedOut && existsSync(snap.lockFile)) throw new RepositoryLocked(snap.lockFile)
     const dirty = snap.targets.filter((t) => t.localChange).map((t) => t.path)
     if (dirty.length > 0) throw new LocalChanges(dirty)
+    const unsafe = snap.targets.filter((t) => t.unsafe).map((t) => t.path)
+    if (unsafe.length > 0) throw new UnsafeTargetPath(unsafe)
     if (snap.targets.every((t, i) => t.headBlob === blobId(files[i]?.content ?? ''))) return null
 
     // Inside .git, so a crash's leftovers are found and removed at the next start; one at a time (the mutex).
-    const scratch = this.scratchRoot()
+    const scratch = await this.scratchRoot()
+    const { objects } = await this.dirs()
     await rm(scratch, { recursive: true, force: true })
     await mkdir(scratch, { recursive: true })
     try {
-      // A private index: the person's .git/index (their staged work) is neither read nor written.
-      const privateGit = gitClient(this.options.path, this.options.identity, { GIT_INDEX_FILE: path.join(scratch, 'index') })
+      // A private index (the person's staged work is neither read nor written) and a quarantine
+      // object store: until the commit is certain, git writes nothing into the repository at all.
+      const quarantine = path.join(scratch, 'objects')
+      await mkdir(quarantine)
+      const privateGit = gitClient(this.options.path, this.options.identity, {
+        GIT_INDEX_FILE: path.join(scratch, 'index'),
+        GIT_OBJECT_DIRECTORY: quarantine,
+        GIT_ALTERNATE_OBJECT_DIRECTORIES: objects,
+      })
       await privateGit.raw(['read-tree', snap.head])
       const sources = files.map((_, i) => path.join(scratch, `blob-${i}`))
       await Promise.all(files.map((file, i) => writeFile(sources[i] as string, file.content)))
@@ -166,8 +201,9 @@ export class Repository {
       // Written before the branch moves and removed once the work tree follows, so a crash in
       // between is finished at the next start (recoverInterruptedCommit) instead of leaving a
       // work tree that looks like it reverts the commit.
+      await migrateObjects(quarantine, objects)
       const intent: CommitIntent = { branch: snap.branch, from: snap.head, to: sha, checkedOut: snap.checkedOut, files }
-      await writeFile(this.intentFile(), JSON.stringify(intent))
+      await writeFile(await this.intentFile(), JSON.stringify(intent))
       try {
         // Compare-and-swap: fails if anyone moved the branch since the snapshot.
         try {
@@ -186,7 +222,7 @@ export class Repository {
           }
         }
       } finally {
-        await rm(this.intentFile(), { force: true })
+        await rm(await this.intentFile(), { force: true })
       }
       return { sha, parent: snap.head, branch: snap.branch }
     } finally {
@@ -194,8 +230,8 @@ export class Repository {
     }
   }
 
-  private intentFile(): string {
-    return path.join(this.gitDir(), 'auto-feature-builder-commit.json')
+  private async intentFile(): Promise<string> {
+    return path.join(await this.gitDir(), 'auto-feature-builder-commit.json')
   }
 
   /**
@@ -204,10 +240,10 @@ export class Repository {
    * Returns what it did, for the start-up log.
    */
   async recoverInterruptedCommit(): Promise<'none' | 'completed' | 'discarded'> {
-    await rm(this.scratchRoot(), { recursive: true, force: true }) // private indexes of commits that died
+    await rm(await this.scratchRoot(), { recursive: true, force: true }) // private indexes of commits that died
     let intent: CommitIntent
     try {
-      intent = JSON.parse(await readFile(this.intentFile(), 'utf8')) as CommitIntent
+      intent = JSON.parse(await readFile(await this.intentFile(), 'utf8')) as CommitIntent
     } catch {
       return 'none'
     }
@@ -219,16 +255,16 @@ export class Repository {
       } catch (err) {
         throw new RepositoryError(
           `could not finish the commit ${intent.to} that the previous process left half-applied (${(err as Error).message.trim()}). ` +
-            `If no git process is running, remove ${path.join(this.gitDir(), 'index.lock')} and start again.`,
+            `If no git process is running, remove ${path.join(await this.gitDir(), 'index.lock')} and start again.`,
         )
       }
     }
-    await rm(this.intentFile(), { force: true })
+    await rm(await this.intentFile(), { force: true })
     return completed ? 'completed' : 'discarded'
   }
 
-  private scratchRoot(): string {
-    return path.join(this.gitDir(), 'auto-feature-builder-tmp')
+  private async scratchRoot(): Promise<string> {
+    return path.join(await this.gitDir(), 'auto-feature-builder-tmp')
   }
 
   /** Which commit hooks exist (honouring core.hooksPath), so absent ones cost no process. */
@@ -279,5 +315,35 @@ async function runHook(git: Git, hook: string, args: string[]): Promise<void> {
     await git.raw(['hook', 'run', hook, ...(args.length ? ['--', ...args] : [])])
   } catch (err) {
     throw new HookRejected(hook, err instanceof Error ? err.message : String(err))
+  }
+}
+
+/**
+ * Whether writing `relative` below `root` would leave the work tree: some existing part of the
+ * path is a symbolic link, or a file where a folder must be (invariant 5 holds for symlinks too).
+ */
+async function leavesWorkTree(root: string, relative: string): Promise<boolean> {
+  const parts = relative.split('/')
+  let current = root
+  for (const [i, part] of parts.entries()) {
+    current = path.join(current, part)
+    const stat = await lstat(current).catch(() => null)
+    if (!stat) return false // the rest does not exist yet: mkdir makes real folders
+    if (stat.isSymbolicLink()) return true
+    if (i < parts.length - 1 && !stat.isDirectory()) return true
+  }
+  return false
+}
+
+/** Moves the loose objects of a finished commit from its quarantine into the repository's store. */
+async function migrateObjects(quarantine: string, objects: string): Promise<void> {
+  for (const fanout of await readdir(quarantine)) {
+    if (!/^[0-9a-f]{2}$/.test(fanout)) continue
+    await mkdir(path.join(objects, fanout), { recursive: true })
+    for (const name of await readdir(path.join(quarantine, fanout))) {
+      const target = path.join(objects, fanout, name)
+      if (await lstat(target).then(() => true, () => false)) continue // git already has this object
+      await rename(path.join(quarantine, fanout, name), target)
+    }
   }
 }

@@ -120,17 +120,20 @@ describe('POST /commits with dry_run: false', () => {
     const hook = path.join(repo, '.git', 'hooks', 'pre-commit')
     await writeFile(hook, '#!/bin/sh\necho "lint failed: no workflows on Fridays" >&2\nexit 1\n')
     await chmod(hook, 0o755)
+    const id = await newWorkflow(t)
     const before = await workState(repo)
     const refsBefore = await git(repo, 'for-each-ref')
+    const digestBefore = treeDigest(repo)
 
-    const id = await newWorkflow(t)
     const res = await commit(t, id)
     expect(res.statusCode).toBe(409)
     expect(res.json()).toMatchObject({ title: 'Commit rejected by a git hook' })
     expect(res.json().detail).toContain('no workflows on Fridays')
     expect(await workState(repo)).toEqual(before)
     expect(await git(repo, 'for-each-ref')).toBe(refsBefore)
-    // no private index, scratch file or intent is left behind in .git
+    // no private index, scratch file or intent is left behind in .git — not even an object:
+    // the blobs, tree and commit were written to a quarantine that died with the attempt
+    expect(treeDigest(repo)).toBe(digestBefore)
     expect(readdirSync(path.join(repo, '.git')).filter((n) => n.startsWith('auto-feature-builder'))).toEqual([])
     expect((await t.app.inject(`/workflows/${id}`)).json().status).toBe('generated')
     const [entry] = (await t.app.inject(`/audit?workflow_id=${id}&operation=commit.create`)).json().items
