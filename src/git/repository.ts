@@ -119,9 +119,13 @@ export class Repository {
   /** A read-only look at the repository and the target paths; writes nothing, not even the index. */
   async snapshot(paths: string[]): Promise<Snapshot> {
     const branch = await this.branch()
-    const head = await this.branchHead(branch)
-    const current = (await this.git.raw(['symbolic-ref', '--quiet', 'HEAD']).catch(() => '')).trim()
-    const porcelain = await this.git.raw(['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=all'])
+    // independent reads, run side by side: a snapshot is on the path of every preview and commit
+    const [head, currentRef, porcelain] = await Promise.all([
+      this.branchHead(branch),
+      this.git.raw(['symbolic-ref', '--quiet', 'HEAD']).catch(() => ''),
+      this.git.raw(['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=all']),
+    ])
+    const current = currentRef.trim()
     const status = parsePorcelain(porcelain)
     const changed = new Set([...status.staged, ...status.unstaged, ...status.untracked])
     const headBlobs = new Map<string, string>()
