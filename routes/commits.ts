@@ -22,13 +22,7 @@ export const commitRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
         response: { 200: Preview, ...problems(400, 401, 403, 404, 429) },
       },
     },
-    async (request) => {
-      request.audit.workflow_id = request.params.id
-      request.audit.dry_run = true
-      const preview = await services.commits.preview(request.params.id)
-      request.audit.files = preview.changes.map((c) => c.path)
-      return preview
-    },
+    async (request) => services.commits.preview(request.params.id, request.audit),
   )
 
   app.post(
@@ -57,7 +51,7 @@ export const commitRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
       const { workflow_id, dry_run, push } = request.body
       request.audit.workflow_id = workflow_id
       request.audit.dry_run = dry_run
-      if (dry_run) return services.commits.preview(workflow_id)
+      if (dry_run) return services.commits.preview(workflow_id, request.audit)
       request.audit.operation = 'commit.create'
       requireRole(request, 'commit') // a real commit (and push) needs more than the read role a preview needs
       const result = await services.commits.commit(workflow_id, push, request.audit, request.log)

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { auditRoutes } from '../routes/audit.js'
 import { commitRoutes } from '../routes/commits.js'
@@ -8,7 +8,7 @@ import { issueRoutes } from '../routes/issues.js'
 import { statusRoutes } from '../routes/status.js'
 import { workflowRoutes } from '../routes/workflows.js'
 import { registerAuth } from './auth/hook.js'
-import { answerUnroutable, registerAuditHook } from './http/audit-hook.js'
+import { answerUnroutable, redactedPath, registerAuditHook } from './http/audit-hook.js'
 import { registerBodyParsers } from './http/body-parsers.js'
 import { registerErrorHandling } from './http/error-handler.js'
 import { registerIdempotency } from './http/idempotency-hook.js'
@@ -18,6 +18,11 @@ import type { Services } from './services.js'
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
+/** The request as Fastify's "incoming request" log line shows it: secret-looking query values redacted, as in the audit. */
+function requestForLog(request: FastifyRequest) {
+  return { method: request.method, url: redactedPath(request.url), host: request.host, remoteAddress: request.ip }
+}
+
 export interface AppOptions {
   services: Services
   logger?: FastifyServerOptions['logger']
@@ -26,7 +31,7 @@ export interface AppOptions {
 /** Builds the Fastify instance — used by the server and by tests (`app.inject`). */
 export async function buildApp({ services, logger }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: logger ?? { level: services.config.logLevel },
+    logger: logger === false ? false : { level: services.config.logLevel, ...(typeof logger === 'object' ? logger : {}), serializers: { req: requestForLog } },
     bodyLimit: services.config.bodyLimit,
     // a caller's x-request-id is kept when it is harmless, so ids can be followed across systems
     genReqId: (req) => {

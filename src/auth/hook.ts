@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { isLoopback } from '../config.js'
 import { ProblemError } from '../http/problem.js'
 import '../http/types.js'
-import { findKey, hasRole, ROLES, type ApiKey, type Role } from './keys.js'
+import { findKey, hasRole, type ApiKey, type Role } from './keys.js'
 import { verifyWebhook } from './webhook.js'
 
 /** Who is calling. `roles: 'all'` is protected mode's local caller. */
@@ -127,4 +127,3 @@ export function registerAuth(app: FastifyInstance, keys: readonly ApiKey[], webh
   })
 }
 
-export { ROLES }

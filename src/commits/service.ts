@@ -24,8 +24,12 @@ export class CommitService {
   }
 
   /** The dry run: reads the repository, writes nothing anywhere. */
-  async preview(id: string): Promise<Preview> {
+  async preview(id: string, audit: AuditContext): Promise<Preview> {
+    audit.workflow_id = id
+    audit.dry_run = true
     const { record, files, message } = this.load(id)
+    audit.issue_type = record.workflow.issue_type
+    audit.files = files.map((f) => f.path)
     const snap = await this.repository.snapshot(files.map((f) => f.path))
     const headContents = new Map<string, string>()
     for (const target of snap.targets) {

@@ -11,7 +11,7 @@ export const MAX_UNIX_SECONDS = 8_640_000_000_000
 /**
  * The body of `POST /issues`. Built per app because the issue types are the playbook folders
  * found at start-up: a seventh folder makes a seventh accepted type, in validation and docs alike.
- * Form bodies reach this schema after `coerceFormBody` turned their strings into these types.
+ * Form bodies reach this schema after `formBodyCoercion` (src/http/form-body.ts) turned their strings into these types.
  */
 export function opportunityInput(issueTypes: readonly string[]) {
   return z

@@ -62,7 +62,7 @@ interface CommitIntent {
  * staged, unstaged and untracked work is never swept in. Commits are serialized per repository.
  */
 export class Repository {
-  readonly git: Git
+  private readonly git: Git
   private readonly mutex = new Mutex()
 
   constructor(readonly options: RepositoryOptions) {

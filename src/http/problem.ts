@@ -41,9 +41,3 @@ export class Conflict extends ProblemError {
     super(409, title, detail, slug)
   }
 }
-
-export class Unavailable extends ProblemError {
-  constructor(title: string, detail: string, slug = 'unavailable') {
-    super(503, title, detail, slug)
-  }
-}

@@ -31,6 +31,16 @@ describe('log lines', () => {
     expect((line?.audit as { hash: string }).hash).toBe(stored.hash)
   })
 
+  it('when a query string carries a secret, then no log line contains it', async () => {
+    const log = capture()
+    t = await testApp({}, tempDir(), { level: 'info', stream: log.stream })
+    await t.app.inject('/healthz?api_key=s3cret-value-123&token=abc123456')
+    const text = JSON.stringify(log.lines())
+    expect(text).not.toContain('s3cret-value-123')
+    expect(text).not.toContain('abc123456')
+    expect(text).toContain('/healthz?api_key=REDACTED&token=REDACTED')
+  })
+
   it('when a real commit is made, then a warning says so, naming the workflow and the sha', async () => {
     const log = capture()
     t = await testApp({}, tempDir(), { level: 'info', stream: log.stream })
