@@ -5,17 +5,22 @@ import { ensureRepository } from './git/open.js'
 import { loadPlaybooks, PlaybookError } from './playbooks/load.js'
 import { buildServices } from './services.js'
 import { openDatabase } from './store/database.js'
+import { acquireInstanceLock, InstanceLockError } from './store/instance-lock.js'
 
 /** config → playbooks → store → repository → app → listen; SIGTERM/SIGINT drain and exit 0. */
 async function main(): Promise<void> {
   const config = loadConfig()
+  const releaseInstanceLock = acquireInstanceLock(config.dataDir)
   const playbooks = loadPlaybooks(config.templatesDir)
   await ensureRepository(config.repoPath, config.gitAuthor)
   const db = openDatabase(config.databaseFile)
   const services = buildServices(config, db, playbooks)
   const recovery = await services.repository.recoverInterruptedCommit()
   const app = await buildApp({ services })
-  app.addHook('onClose', async () => db.close())
+  app.addHook('onClose', async () => {
+    db.close()
+    releaseInstanceLock()
+  })
 
   let closing = false
   // Once shutdown has begun, in-flight responses tell their client to close the connection;
@@ -56,7 +61,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const known = err instanceof ConfigError || err instanceof PlaybookError || err instanceof RepositoryError
+  const known = err instanceof ConfigError || err instanceof PlaybookError || err instanceof RepositoryError || err instanceof InstanceLockError
   console.error(known ? `auto-feature-builder cannot start: ${(err as Error).message}` : err)
   process.exit(1)
 })

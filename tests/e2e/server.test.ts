@@ -223,5 +223,16 @@ describe('the service as a real process', () => {
       expect(err.stderr).toMatch(/^\s+PORT: .+$/m)
       expect(err.stdout).not.toContain('Server listening at')
     })
+
+    it('when a second process starts on a DATA_DIR that one is serving, then it refuses; after a SIGKILL of the first, a new one starts', async () => {
+      const dataDir = tempDir()
+      const first = await startServer({ DATA_DIR: dataDir })
+      const err = await refusal({ DATA_DIR: dataDir })
+      expect(err.stderr).toContain(`auto-feature-builder cannot start: DATA_DIR ${dataDir} is in use by another auto-feature-builder process`)
+      expect((await fetch(`${first.url}/healthz`)).status).toBe(200) // the first one is untouched
+      await first.stop('SIGKILL')
+      const next = await startServer({ DATA_DIR: dataDir }) // the OS dropped the lock with the process
+      expect((await fetch(`${next.url}/readyz`)).status).toBe(200)
+    })
   })
 })
