@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { PROBLEM_CONTENT_TYPE } from './error-handler.js'
 import { problemType } from './problem.js'
 import type { AuditLog } from '../audit/log.js'
-import './types.js'
+import type { AuditContext } from './types.js'
 
 const SECRET_QUERY_KEY = /key|token|secret|password|passwd|signature|sig|auth|credential/i
 
@@ -19,7 +19,31 @@ export function redactedPath(url: string): string {
 }
 
 function operationOf(request: FastifyRequest): string {
-  return request.audit.operation ?? request.routeOptions.config.operation ?? (request.routeOptions.url ? 'other' : 'unmatched')
+  return request.audit?.operation ?? request.routeOptions.config.operation ?? (request.routeOptions.url ? 'other' : 'unmatched')
+}
+
+/** Appends the request's one audit entry (and logs it), from what the request and its handler established. */
+function record(audit: AuditLog, request: FastifyRequest, status: number, durationMs: number, facts: AuditContext): void {
+  const entry = audit.append({
+    at: new Date().toISOString(),
+    request_id: String(request.id),
+    method: request.method,
+    path: redactedPath(request.url),
+    status,
+    duration_ms: Math.round(durationMs * 1000) / 1000,
+    ip: request.ip ?? null,
+    user_agent: request.headers['user-agent'] ?? null,
+    actor: facts.actor ?? null,
+    operation: facts.operation ?? operationOf(request),
+    workflow_id: facts.workflow_id ?? null,
+    issue_type: facts.issue_type ?? null,
+    files: facts.files ?? null,
+    commit_sha: facts.commit_sha ?? null,
+    dry_run: facts.dry_run ?? null,
+    pushed: facts.pushed ?? null,
+    detail: facts.detail ?? null,
+  })
+  request.log.info({ audit: entry }, 'audit')
 }
 
 /**
@@ -28,26 +52,7 @@ function operationOf(request: FastifyRequest): string {
  */
 export function answerUnroutable(error: FastifyError, request: FastifyRequest, reply: FastifyReply, audit: AuditLog): void {
   const detail = `The URL is not valid: ${error.message}`
-  const entry = audit.append({
-    at: new Date().toISOString(),
-    request_id: String(request.id),
-    method: request.method,
-    path: redactedPath(request.url),
-    status: 400,
-    duration_ms: 0,
-    ip: request.ip ?? null,
-    user_agent: request.headers['user-agent'] ?? null,
-    actor: null,
-    operation: 'unmatched',
-    workflow_id: null,
-    issue_type: null,
-    files: null,
-    commit_sha: null,
-    dry_run: null,
-    pushed: null,
-    detail,
-  })
-  request.log.info({ audit: entry }, 'audit')
+  record(audit, request, 400, 0, { operation: 'unmatched', detail })
   const problem = { type: problemType('bad-url'), title: 'Invalid URL', status: 400, detail, instance: request.url.split('?')[0] ?? '', request_id: String(request.id) }
   reply.raw.writeHead(400, { 'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, 'x-request-id': String(request.id) })
   reply.raw.end(JSON.stringify(problem))
@@ -66,27 +71,8 @@ export function registerAuditHook(app: FastifyInstance, audit: AuditLog): void {
     receivedAt.set(request, performance.now())
   })
   app.addHook('onSend', async (request, reply, payload) => {
-    const facts = request.audit ?? {}
-    const entry = audit.append({
-      at: new Date().toISOString(),
-      request_id: String(request.id),
-      method: request.method,
-      path: redactedPath(request.url),
-      status: reply.statusCode,
-      duration_ms: Math.round((performance.now() - (receivedAt.get(request) ?? performance.now())) * 1000) / 1000,
-      ip: request.ip ?? null,
-      user_agent: request.headers['user-agent'] ?? null,
-      actor: facts.actor ?? null,
-      operation: operationOf(request),
-      workflow_id: facts.workflow_id ?? null,
-      issue_type: facts.issue_type ?? null,
-      files: facts.files ?? null,
-      commit_sha: facts.commit_sha ?? null,
-      dry_run: facts.dry_run ?? null,
-      pushed: facts.pushed ?? null,
-      detail: facts.detail ?? null,
-    })
-    request.log.info({ audit: entry }, 'audit')
+    const started = receivedAt.get(request) ?? performance.now()
+    record(audit, request, reply.statusCode, performance.now() - started, request.audit ?? {})
     return payload
   })
 }
