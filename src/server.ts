@@ -1,7 +1,8 @@
+import path from 'node:path'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { RepositoryError } from './git/errors.js'
-import { ensureRepository } from './git/open.js'
+import { ensureRepository, repositoryGitDir } from './git/open.js'
 import { loadPlaybooks, PlaybookError } from './playbooks/load.js'
 import { buildServices } from './services.js'
 import { openDatabase } from './store/database.js'
@@ -10,16 +11,21 @@ import { acquireInstanceLock, InstanceLockError } from './store/instance-lock.js
 /** config → playbooks → store → repository → app → listen; SIGTERM/SIGINT drain and exit 0. */
 async function main(): Promise<void> {
   const config = loadConfig()
-  const releaseInstanceLock = acquireInstanceLock(config.dataDir)
+  const releaseDataLock = acquireInstanceLock(path.join(config.dataDir, 'instance.lock'), `DATA_DIR ${config.dataDir}`)
   const playbooks = loadPlaybooks(config.templatesDir)
   await ensureRepository(config.repoPath, config.gitAuthor)
+  const releaseRepoLock = acquireInstanceLock(
+    path.join(await repositoryGitDir(config.repoPath, config.gitAuthor), 'auto-feature-builder.lock'),
+    `REPO_PATH ${config.repoPath}`,
+  )
   const db = openDatabase(config.databaseFile)
   const services = buildServices(config, db, playbooks)
   const recovery = await services.repository.recoverInterruptedCommit()
   const app = await buildApp({ services })
   app.addHook('onClose', async () => {
     db.close()
-    releaseInstanceLock()
+    releaseRepoLock()
+    releaseDataLock()
   })
 
   let closing = false

@@ -85,3 +85,8 @@ export async function ensureRepository(repoPath: string, identity: GitIdentity):
     throw new RepositoryError(`REPO_PATH ${repoPath} is inside the repository ${topLevel}, not the top of one; point REPO_PATH at a repository's top level`)
   }
 }
+
+/** The repository's git dir as git reports it (`.git`, or elsewhere for worktrees and submodules). */
+export async function repositoryGitDir(repoPath: string, identity: GitIdentity): Promise<string> {
+  return (await gitClient(repoPath, identity).raw(['rev-parse', '--absolute-git-dir'])).trim()
+}

@@ -5,7 +5,7 @@ import type { ArtifactFile } from '../generate/generate.js'
 import { blobId } from './blob.js'
 import { BranchMissing, DetachedHead, HookRejected, RepositoryError, UnsafeTargetPath, isIndexLockError, LocalChanges, PushRejected, RepositoryChanged, RepositoryLocked } from './errors.js'
 import { Mutex } from './mutex.js'
-import { gitClient, type Git, type GitIdentity } from './open.js'
+import { GitCommandError, gitClient, type Git, type GitIdentity } from './open.js'
 import { parsePorcelain, type WorkTreeStatus } from './status.js'
 
 export interface RepositoryOptions {
@@ -94,9 +94,11 @@ export class Repository {
   async branch(): Promise<string> {
     if (this.options.branch) return this.options.branch
     try {
-      return (await this.git.raw(['symbolic-ref', '--short', 'HEAD'])).trim()
-    } catch {
-      throw new DetachedHead()
+      return (await this.git.raw(['symbolic-ref', '--quiet', '--short', 'HEAD'])).trim()
+    } catch (err) {
+      // --quiet: exit 1 without a word means "not a symbolic ref", i.e. detached; anything else is a real failure
+      if (err instanceof GitCommandError && err.exitCode === 1 && err.stderr.trim() === '') throw new DetachedHead()
+      throw err
     }
   }
 
@@ -188,6 +190,8 @@ export class Repository {
         GIT_INDEX_FILE: path.join(scratch, 'index'),
         GIT_OBJECT_DIRECTORY: quarantine,
         GIT_ALTERNATE_OBJECT_DIRECTORIES: objects,
+        // git itself then refuses ref updates from hooks while objects are quarantined
+        GIT_QUARANTINE_PATH: quarantine,
       })
       await privateGit.raw(['read-tree', snap.head])
       const sources = files.map((_, i) => path.join(scratch, `blob-${i}`))
@@ -297,8 +301,9 @@ export class Repository {
     for (const [i, file] of files.entries()) {
       const target = path.join(this.options.path, file.path)
       const before = snap.targets[i]?.headBlob
+      // best effort: the branch is already back; a file that cannot be restored is reported by status
       if (before) await writeFile(target, await this.readBlob(before)).catch(() => undefined)
-      else await rm(target, { force: true })
+      else await rm(target, { force: true }).catch(() => undefined)
     }
   }
 
@@ -334,19 +339,33 @@ async function leavesWorkTree(root: string, relative: string): Promise<boolean> 
     const stat = await lstat(current).catch(() => null)
     if (!stat) return false // the rest does not exist yet: mkdir makes real folders
     if (stat.isSymbolicLink()) return true
-    if (i < parts.length - 1 && !stat.isDirectory()) return true
+    if (i < parts.length - 1 ? !stat.isDirectory() : !stat.isFile()) return true // a file where a folder must be, or a folder where the file goes
   }
   return false
 }
 
-/** Moves the loose objects of a finished commit from its quarantine into the repository's store. */
+/**
+ * Moves a finished commit's objects from its quarantine into the repository's store, as git's
+ * own tmp_objdir_migrate does: loose objects, and packs (written for files over
+ * core.bigFileThreshold) with each .idx last, so git never sees an index without its pack.
+ */
 async function migrateObjects(quarantine: string, objects: string): Promise<void> {
+  const exists = (file: string) => lstat(file).then(() => true, () => false)
+  const packDir = path.join(quarantine, 'pack')
+  if (await exists(packDir)) {
+    await mkdir(path.join(objects, 'pack'), { recursive: true })
+    const names = (await readdir(packDir)).sort((a, b) => Number(a.endsWith('.idx')) - Number(b.endsWith('.idx')))
+    for (const name of names) {
+      const target = path.join(objects, 'pack', name)
+      if (!(await exists(target))) await rename(path.join(packDir, name), target)
+    }
+  }
   for (const fanout of await readdir(quarantine)) {
     if (!/^[0-9a-f]{2}$/.test(fanout)) continue
     await mkdir(path.join(objects, fanout), { recursive: true })
     for (const name of await readdir(path.join(quarantine, fanout))) {
       const target = path.join(objects, fanout, name)
-      if (await lstat(target).then(() => true, () => false)) continue // git already has this object
+      if (await exists(target)) continue // git already has this object
       await rename(path.join(quarantine, fanout, name), target)
     }
   }

@@ -51,8 +51,13 @@ function record(audit: AuditLog, request: FastifyRequest, status: number, durati
  * such requests pass no hook, so the problem is sent and the audit entry appended right here.
  */
 export function answerUnroutable(error: FastifyError, request: FastifyRequest, reply: FastifyReply, audit: AuditLog): void {
-  const detail = `The URL is not valid: ${error.message}`
-  record(audit, request, 400, 0, { operation: 'unmatched', detail })
+  // the message quotes the raw URL: name the redacted one instead, so no query secret reaches audit or log
+  const detail = `The URL is not valid percent-encoding: ${redactedPath(request.url)}`
+  try {
+    record(audit, request, 400, 0, { operation: 'unmatched', detail })
+  } catch (err) {
+    request.log.error({ err, error_code: error.code }, 'could not audit an unroutable request')
+  }
   const problem = { type: problemType('bad-url'), title: 'Invalid URL', status: 400, detail, instance: request.url.split('?')[0] ?? '', request_id: String(request.id) }
   reply.raw.writeHead(400, { 'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, 'x-request-id': String(request.id) })
   reply.raw.end(JSON.stringify(problem))

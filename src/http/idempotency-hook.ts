@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { IdempotencyStore } from '../idempotency/store.js'
-import { Conflict, ProblemError } from './problem.js'
+import { Conflict, ProblemError, problemType } from './problem.js'
 import './types.js'
 
 declare module 'fastify' {
@@ -14,6 +14,8 @@ declare module 'fastify' {
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/
 const REPLAYED_HEADERS = ['content-type', 'location']
 const TRANSIENT = new Set([409, 429])
+/** A rejected push is a 409 too, but the commit was made: its answer is final and must be replayed. */
+const FINAL_CONFLICT = problemType('push-rejected')
 
 class IdempotencyMismatch extends ProblemError {
   constructor() {
@@ -70,7 +72,7 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
     held.delete(request)
     // 409 (repository locked or changed, local changes, hook) and 429 describe a passing state: a retry
     // with the same key must run again rather than replay the refusal for a day
-    if (reply.statusCode >= 500 || TRANSIENT.has(reply.statusCode) || typeof payload !== 'string') {
+    if (typeof payload !== 'string' || reply.statusCode >= 500 || (TRANSIENT.has(reply.statusCode) && !payload.includes(FINAL_CONFLICT))) {
       store.release(claim.scope, claim.key)
       return payload
     }

@@ -33,7 +33,10 @@ export async function registerProtection(app: FastifyInstance, rateLimitMax: num
     max: rateLimitMax,
     timeWindow: 60_000,
     allowList: (request) => ['/healthz', '/readyz'].includes(request.routeOptions.url ?? ''),
-    keyGenerator: (request) => (request.caller?.actor ? `key:${request.caller.actor}` : `ip:${request.ip}`),
+    // signed webhooks are identified only after the body is read: they get a bucket of their own,
+    // so key-guessing from the same address cannot starve them
+    keyGenerator: (request) =>
+      request.caller?.actor ? `key:${request.caller.actor}` : `${request.headers['webhook-signature'] ? 'webhook' : 'anonymous'}:${request.ip}`,
     errorResponseBuilder: (_request, context) =>
       new ProblemError(429, 'Too Many Requests', `More than ${context.max} requests in a minute; retry after ${context.after}.`, 'rate-limited'),
   })

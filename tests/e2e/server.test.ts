@@ -234,5 +234,12 @@ describe('the service as a real process', () => {
       const next = await startServer({ DATA_DIR: dataDir }) // the OS dropped the lock with the process
       expect((await fetch(`${next.url}/readyz`)).status).toBe(200)
     })
+
+    it('when a second process with its own DATA_DIR targets the same repository, then it refuses too', async () => {
+      const dataDir = tempDir()
+      await startServer({ DATA_DIR: dataDir })
+      const err = await refusal({ DATA_DIR: tempDir(), REPO_PATH: path.join(dataDir, 'repo') })
+      expect(err.stderr).toContain(`auto-feature-builder cannot start: REPO_PATH ${path.join(dataDir, 'repo')} is in use by another auto-feature-builder process`)
+    })
   })
 })

@@ -66,4 +66,12 @@ describe('a URL Fastify cannot decode', () => {
     expect(rows[0]).toMatchObject({ status: 400, operation: 'unmatched', request_id: res.headers['x-request-id'] })
     expect(t.services.audit.verify().ok).toBe(true)
   })
+
+  it('when such a URL carries a secret in its query, then neither the answer nor the audit repeats it', async () => {
+    t = await testApp()
+    const res = await t.app.inject({ url: '/%zz?api_key=SECRET-123456789' })
+    expect(res.statusCode).toBe(400)
+    expect(res.body).not.toContain('SECRET-123456789')
+    expect(JSON.stringify(auditRows(t))).not.toContain('SECRET-123456789')
+  })
 })

@@ -104,6 +104,13 @@ describe('signed webhooks (Standard Webhooks 1.0)', () => {
     expect(ids.size).toBe(1)
   })
 
+  it('when someone guesses keys from the same address, then signed webhooks still get through (their own rate bucket)', async () => {
+    t = await testApp({ API_KEYS, WEBHOOK_SECRET: SECRET, RATE_LIMIT_MAX: '3' })
+    for (let i = 0; i < 4; i++) await t.app.inject({ url: '/workflows', headers: { 'x-api-key': `guess-${i}-000000000000000` } })
+    const body = JSON.stringify(sampleOpportunity)
+    expect((await t.app.inject({ method: 'POST', url: '/issues', payload: body, headers: signed('msg_after_guesses', body) })).statusCode).toBe(201)
+  })
+
   it('when WEBHOOK_SECRET is not configured, then signature headers do not authorize anything', async () => {
     t = await testApp({ API_KEYS })
     const body = JSON.stringify(sampleOpportunity)
