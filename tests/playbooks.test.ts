@@ -40,17 +40,18 @@ afterEach(() => {
 describe('the shipped playbooks', () => {
   const playbooks = loadPlaybooks(TEMPLATES)
 
-  it('when loaded, then there are exactly the six types of DESIGN.md with their names and triggers', () => {
-    expect([...playbooks.keys()].sort()).toEqual(Object.keys(DESIGN_VARIABLES).sort())
-    for (const [type, playbook] of playbooks) {
-      expect(playbook.name).toBe(DESIGN_NAMES[type])
-      expect(playbook.trigger).toBe(`${type}_detected`)
+  // "at least": a seventh folder must not need this test changed
+  it('when loaded, then the six types of DESIGN.md are there with their names and triggers', () => {
+    expect([...playbooks.keys()]).toEqual(expect.arrayContaining(Object.keys(DESIGN_VARIABLES)))
+    for (const type of Object.keys(DESIGN_NAMES)) {
+      expect(playbooks.get(type)?.name).toBe(DESIGN_NAMES[type])
+      expect(playbooks.get(type)?.trigger).toBe(`${type}_detected`)
     }
   })
 
-  it('when loaded, then each declares exactly the prompt variables DESIGN.md lists', () => {
-    for (const [type, playbook] of playbooks) {
-      expect(Object.keys(playbook.prompt.variables).sort()).toEqual([...(DESIGN_VARIABLES[type] ?? [])].sort())
+  it('when loaded, then each of the six declares exactly the prompt variables DESIGN.md lists', () => {
+    for (const [type, variables] of Object.entries(DESIGN_VARIABLES)) {
+      expect(Object.keys(playbooks.get(type)?.prompt.variables ?? {}).sort()).toEqual([...variables].sort())
     }
   })
 
