@@ -34,7 +34,7 @@ export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<str
     workflows,
     audit: new AuditLog(db),
     repository,
-    commits: new CommitService(workflows, store, repository),
+    commits: new CommitService(store, repository),
     idempotency: new IdempotencyStore(db, config.idempotencyTtlMs),
     startedAt: new Date(),
   }

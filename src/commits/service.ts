@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs'
 import type { FastifyBaseLogger } from 'fastify'
 import type { CommitResult, Preview, Unchanged } from '../contract/commit.js'
 import { PushRejected } from '../git/errors.js'
+import { NotFound } from '../http/problem.js'
 import type { Repository } from '../git/repository.js'
 import type { AuditContext } from '../http/types.js'
-import type { WorkflowService } from '../workflows/service.js'
 import type { WorkflowStore } from '../store/workflows.js'
 import { commitMessage } from './message.js'
 import { buildPreview } from './preview.js'
@@ -12,15 +12,14 @@ import { buildPreview } from './preview.js'
 /** The use cases behind /workflows/{id}/preview and /commits. */
 export class CommitService {
   constructor(
-    private readonly workflows: WorkflowService,
     private readonly store: WorkflowStore,
     private readonly repository: Repository,
   ) {}
 
   private load(id: string) {
-    const record = this.workflows.get(id)
-    const files = this.store.files(id) ?? []
-    return { record, files, message: commitMessage(record) }
+    const found = this.store.getWithFiles(id)
+    if (!found) throw new NotFound(`No workflow ${id}`)
+    return { ...found, message: commitMessage(found.record) }
   }
 
   /** The dry run: reads the repository, writes nothing anywhere. */

@@ -62,8 +62,13 @@ export class WorkflowStore {
 
   /** The generated files with their content, as they would be written to the repository. */
   files(id: string): ArtifactFile[] | undefined {
+    return this.getWithFiles(id)?.files
+  }
+
+  /** The record and its files from one read of the row (what a preview or commit needs). */
+  getWithFiles(id: string): { record: WorkflowRecord; files: ArtifactFile[] } | undefined {
     const row = this.getStmt.get(id) as WorkflowRow | undefined
-    return row && (JSON.parse(row.artifacts) as ArtifactFile[])
+    return row && { record: toRecord(row), files: JSON.parse(row.artifacts) as ArtifactFile[] }
   }
 
   markCommitted(id: string, commit: CommitInfo): void {
