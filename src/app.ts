@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerO
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { auditRoutes } from '../routes/audit.js'
 import { commitRoutes } from '../routes/commits.js'
+import { exportRoutes } from '../routes/exports.js'
 import { healthRoutes } from '../routes/health.js'
 import { issueRoutes } from '../routes/issues.js'
 import { statusRoutes } from '../routes/status.js'
@@ -62,6 +63,7 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
 
   await app.register(issueRoutes, { services })
   await app.register(workflowRoutes, { services })
+  await app.register(exportRoutes, { services })
   await app.register(commitRoutes, { services })
   await app.register(auditRoutes, { services })
   await app.register(statusRoutes, { services })

@@ -3,6 +3,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import { KeyConfigError, parseApiKeys, type ApiKey } from './auth/keys.js'
 import { webhookKey } from './auth/webhook.js'
+import { PLATFORMS, type Platform } from './exports/mapping.js'
 
 /** Environment → typed, validated configuration. Invalid values stop start-up with a readable message. */
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -25,6 +26,7 @@ const Env = z.object({
   WEBHOOK_SECRET: z.string().min(1).optional(),
   RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(300),
   IDEMPOTENCY_TTL_HOURS: z.coerce.number().min(1).max(24 * 30).default(24),
+  EXPORT_FORMATS: z.string().default('n8n,make'),
 })
 
 export interface Config {
@@ -48,6 +50,8 @@ export interface Config {
   /** requests per minute per key (or per IP without one) */
   rateLimitMax: number
   idempotencyTtlMs: number
+  /** the platform exports generated and committed with each workflow */
+  exportFormats: Platform[]
 }
 
 /** 127.0.0.0/8, ::1 and localhost: the addresses only this machine can reach. */
@@ -90,6 +94,17 @@ function loadApiKeys(inline: string | undefined, file: string | undefined): ApiK
   }
 }
 
+/** "n8n,make" → ['n8n', 'make']; "none" → []; an unknown name stops start-up naming it and the choices. */
+function parseExportFormats(value: string): Platform[] {
+  if (value.trim() === 'none') return []
+  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const unknown = names.filter((n) => !(PLATFORMS as readonly string[]).includes(n))
+  if (unknown.length > 0) {
+    throw new ConfigError(`Invalid configuration:\n  EXPORT_FORMATS: unknown format ${unknown.join(', ')}; choose from ${PLATFORMS.join(', ')} (comma-separated), or none`)
+  }
+  return PLATFORMS.filter((p) => names.includes(p))
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // `FOO=` (compose files, shells) means "not set", not "set to nothing"
   const parsed = Env.safeParse(Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')))
@@ -129,5 +144,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookKey: webhookSecretKey,
     rateLimitMax: e.RATE_LIMIT_MAX,
     idempotencyTtlMs: e.IDEMPOTENCY_TTL_HOURS * 3600 * 1000,
+    exportFormats: parseExportFormats(e.EXPORT_FORMATS),
   }
 }

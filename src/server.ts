@@ -1,6 +1,7 @@
 import path from 'node:path'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
+import { MappingError } from './exports/mapping.js'
 import { RepositoryError } from './git/errors.js'
 import { ensureRepository, repositoryGitDir } from './git/open.js'
 import { loadPlaybooks, PlaybookError } from './playbooks/load.js'
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const known = err instanceof ConfigError || err instanceof PlaybookError || err instanceof RepositoryError || err instanceof InstanceLockError
+  const known = err instanceof ConfigError || err instanceof PlaybookError || err instanceof MappingError || err instanceof RepositoryError || err instanceof InstanceLockError
   console.error(known ? `auto-feature-builder cannot start: ${(err as Error).message}` : err)
   process.exit(1)
 })

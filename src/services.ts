@@ -2,6 +2,7 @@ import { AuditLog } from './audit/log.js'
 import { IdempotencyStore } from './idempotency/store.js'
 import { CommitService } from './commits/service.js'
 import type { Config } from './config.js'
+import { loadPlatformMappings, type PlatformMappings } from './exports/mapping.js'
 import { Repository } from './git/repository.js'
 import type { LoadedPlaybook } from './playbooks/schema.js'
 import type { Db } from './store/database.js'
@@ -13,6 +14,7 @@ export interface Services {
   config: Config
   db: Db
   playbooks: ReadonlyMap<string, LoadedPlaybook>
+  mappings: PlatformMappings
   store: WorkflowStore
   workflows: WorkflowService
   audit: AuditLog
@@ -22,14 +24,17 @@ export interface Services {
   startedAt: Date
 }
 
+/** Throws MappingError when a platform mapping is missing or does not fit a playbook (start-up stops, naming the files). */
 export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<string, LoadedPlaybook>): Services {
   const store = new WorkflowStore(db)
-  const workflows = new WorkflowService(playbooks, store)
+  const mappings = loadPlatformMappings(config.templatesDir, playbooks)
+  const workflows = new WorkflowService(playbooks, store, { formats: config.exportFormats, mappings })
   const repository = new Repository({ path: config.repoPath, branch: config.commitBranch, identity: config.gitAuthor, remote: config.gitRemote })
   return {
     config,
     db,
     playbooks,
+    mappings,
     store,
     workflows,
     audit: new AuditLog(db),

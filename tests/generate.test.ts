@@ -66,11 +66,12 @@ describe('generate (behaviour)', () => {
   })
 
   it('when the severity rises, then the offer grows and contact gets more urgent', () => {
-    const configs = (severity: Opportunity['severity']) =>
-      JSON.stringify(generate(opportunity('high_churn', { severity }), churn, ID, NOW).workflow.steps.map((s) => s.config))
-    expect(configs('low')).toContain('0.05')
-    expect(configs('critical')).toContain('0.2')
-    expect(configs('low')).not.toEqual(configs('critical'))
+    const generated = (severity: Opportunity['severity']) => generate(opportunity('high_churn', { severity }), churn, ID, NOW).workflow
+    expect(generated('low').settings?.discount_offer?.value).toBe(0.05)
+    expect(generated('critical').settings?.discount_offer?.value).toBe(0.2)
+    const emailConfig = (severity: Opportunity['severity']) => generated(severity).steps.find((s) => s.action === 'send_email')?.config
+    expect(emailConfig('low')).toMatchObject({ urgency: 'low' })
+    expect(emailConfig('critical')).toMatchObject({ urgency: 'immediate' })
   })
 
   it('when severity is critical, then payment retries get more attempts than when low', () => {
@@ -80,9 +81,23 @@ describe('generate (behaviour)', () => {
     expect(JSON.stringify(retry('low'))).toContain('"max_attempts":2')
   })
 
-  it('when the opportunity names affected items, then the workflow targets exactly those', () => {
+  it('when the opportunity names affected items, then the query reads them from the opportunity and the cohort size counts them', () => {
     const { workflow } = generate(opportunity('high_churn', { affected_items: ['c_9', 'c_7'] }), churn, ID, NOW)
-    expect(workflow.steps[0]?.config.customer_ids).toEqual(['c_9', 'c_7'])
+    // the automation runs once per opportunity: the items come from the trigger's body at run time
+    expect(workflow.steps[0]?.reads).toContain('affected_items')
+    expect(workflow.steps[0]?.config.parameters).toEqual(['{{affected_items}}'])
+    expect(workflow.steps.at(-1)?.config.cohort_size).toBe(2)
+  })
+
+  it('when a workflow is generated, then every step says what it reads and the reads resolve to earlier producers', () => {
+    for (const playbook of playbooks.values()) {
+      const { workflow } = generate(opportunity(playbook.issueType), playbook, ID, NOW)
+      const available = new Set(['issue_type', 'severity', 'description', 'metric_value', 'affected_items', 'timestamp', 'source', ...Object.keys(workflow.settings ?? {})])
+      for (const step of workflow.steps) {
+        for (const field of step.reads ?? []) expect(available, `${playbook.issueType} step ${step.id} reads ${field}`).toContain(field)
+        for (const field of step.produces?.fields ?? []) available.add(field)
+      }
+    }
   })
 
   it('when the metric crosses the playbook threshold, then detection says breached', () => {

@@ -4,6 +4,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { projectRoot } from '../src/config.js'
+import { loadPlatformMappings, PLATFORMS } from '../src/exports/mapping.js'
 import { generate } from '../src/generate/generate.js'
 import { loadPlaybooks } from '../src/playbooks/load.js'
 import { tempDir } from './helpers/app.js'
@@ -11,6 +12,7 @@ import { tempDir } from './helpers/app.js'
 const run = promisify(execFile)
 const ROOT = projectRoot()
 const playbooks = loadPlaybooks(path.join(ROOT, 'templates'))
+const exports = { formats: PLATFORMS, mappings: loadPlatformMappings(path.join(ROOT, 'templates'), playbooks) }
 const NOW = new Date('2026-01-19T10:00:00.000Z')
 
 /** A fake target repository: the generated files at their real paths, vitest reachable via node_modules. */
@@ -30,7 +32,7 @@ function writeRepository(dir: string): void {
       source: null,
     }
     const id = `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`
-    for (const file of generate(opportunity, playbook, id, NOW).files) {
+    for (const file of generate(opportunity, playbook, id, NOW, exports).files) {
       mkdirSync(path.join(dir, path.dirname(file.path)), { recursive: true })
       writeFileSync(path.join(dir, file.path), file.content)
     }
@@ -95,5 +97,34 @@ describe('the generated vitest file', () => {
     const result = await vitestIn(dir, 'tests/low_conversion_workflow.test.ts')
     expect(result.code).not.toBe(0)
     expect(result.output).toMatch(/keeps every success target between 0 and 1/)
+  })
+
+  it('when an n8n expression names a node that does not exist, then it fails', async () => {
+    const file = path.join(dir, 'workflows/revenue_drop_n8n.json')
+    const text = readFileSync(file, 'utf8')
+    expect(text).toContain('$(\\"Settings\\")')
+    writeFileSync(file, text.replace('$(\\"Settings\\")', '$(\\"Config\\")'))
+    const result = await vitestIn(dir, 'tests/revenue_drop_workflow.test.ts')
+    expect(result.code).not.toBe(0)
+    expect(result.output).toMatch(/connects and references only nodes that exist/)
+  })
+
+  it('when a credential is pasted into the n8n export, then it fails', async () => {
+    editJson(path.join(dir, 'workflows/payment_failures_n8n.json'), (w) => {
+      ;(w.nodes as Record<string, unknown>[])[2]!.credentials = { postgres: { id: '1', name: 'prod' } }
+    })
+    const result = await vitestIn(dir, 'tests/payment_failures_workflow.test.ts')
+    expect(result.code).not.toBe(0)
+    expect(result.output).toMatch(/embeds no credentials/)
+  })
+
+  it('when a Make module maps from a module that runs later, then it fails', async () => {
+    editJson(path.join(dir, 'workflows/error_spike_make_blueprint.json'), (b) => {
+      const flow = b.flow as { mapper: Record<string, unknown> | null }[]
+      flow[2]!.mapper = { ...flow[2]!.mapper, url: '{{9.data.url}}' }
+    })
+    const result = await vitestIn(dir, 'tests/error_spike_workflow.test.ts')
+    expect(result.code).not.toBe(0)
+    expect(result.output).toMatch(/maps only from modules that run earlier/)
   })
 }, 120_000)

@@ -107,29 +107,53 @@ describe('a broken template', () => {
   })
 })
 
-describe('a seventh type', () => {
-  it('when a folder is added and nothing else, then the service accepts, documents and generates it', async () => {
-    const dir = templatesCopy()
-    mkdirSync(path.join(dir, 'refund_spike'))
-    writeFileSync(
-      path.join(dir, 'refund_spike', 'playbook.json'),
-      JSON.stringify({
-        name: 'Auto-Investigate: Refund Spike',
-        trigger: 'refund_spike_detected',
-        detection: { metric: 'refund_rate', operator: '>', threshold: 0.04, description: 'refund rate > 4%' },
-        approach: 'investigate and reassure',
-        steps: [
-          { action: 'query_database', description: 'Find refunded orders', config: { orders: '$affected_items' } },
-          { action: 'segment_customers', description: 'Group by reason', config: { by: 'reason' } },
-          { action: 'generate_ai_message', description: 'Draft a note', config: { urgency: '$urgency' } },
-          { action: 'track_metric', description: 'Watch refunds', config: { baseline: '$metric_value' } },
-        ],
-        success_metrics: { refund_rate_reduction_target: 0.3 },
-        prompt: { name: 'refund_note_template', variables: { customer_name: 'string', refund_amount: 'float' } },
-      }),
-    )
-    writeFileSync(path.join(dir, 'refund_spike', 'prompt.txt'), 'Write to {{customer_name}} about their refund of {{refund_amount}}.\n')
+interface TestPlaybook {
+  settings: Record<string, unknown>
+  steps: { action: string; description: string; config: Record<string, unknown>; produces?: unknown }[]
+  [key: string]: unknown
+}
 
+/** A seventh playbook with a complete data flow: what a new type needs, and all it needs. */
+const REFUND_SPIKE: TestPlaybook = {
+  name: 'Auto-Investigate: Refund Spike',
+  trigger: 'refund_spike_detected',
+  detection: { metric: 'refund_rate', operator: '>', threshold: 0.04, description: 'refund rate > 4%' },
+  approach: 'investigate and reassure',
+  settings: {
+    orders_table: { description: 'Table of orders', default: 'orders' },
+    api_base_url: { description: 'Your service', default: 'https://api.company.example' },
+    openai_model: { description: 'Model', default: 'gpt-4o-mini' },
+  },
+  steps: [
+    {
+      action: 'query_database',
+      description: 'Find refunded orders',
+      config: { endpoint: '{{api_base_url}}/query', sql: 'SELECT customer_name, refund_amount FROM {{orders_table}} WHERE id = ANY($1::text[])', parameters: ['{{affected_items}}'] },
+      produces: { list: true, fields: ['customer_name', 'refund_amount'] },
+    },
+    { action: 'segment_customers', description: 'Group by reason', config: { endpoint: '{{api_base_url}}/segments', by: 'reason', urgency: '$urgency' }, produces: { fields: ['segment'] } },
+    {
+      action: 'generate_ai_message',
+      description: 'Draft a note',
+      config: { model: '{{openai_model}}', variables: { customer_name: '{{customer_name}}', refund_amount: '{{refund_amount}}' } },
+      produces: { fields: ['message'] },
+    },
+    { action: 'track_metric', description: 'Watch refunds', config: { endpoint: '{{api_base_url}}/metrics', baseline: '$metric_value', segment: '{{segment}}' } },
+  ],
+  success_metrics: { refund_rate_reduction_target: 0.3 },
+  prompt: { name: 'refund_note_template', variables: { customer_name: 'string', refund_amount: 'float' } },
+}
+
+function addRefundSpike(dir: string, playbook: object = REFUND_SPIKE): void {
+  mkdirSync(path.join(dir, 'refund_spike'))
+  writeFileSync(path.join(dir, 'refund_spike', 'playbook.json'), JSON.stringify(playbook))
+  writeFileSync(path.join(dir, 'refund_spike', 'prompt.txt'), 'Write to {{customer_name}} about their refund of {{refund_amount}}.\n')
+}
+
+describe('a seventh type', () => {
+  it('when a folder is added and nothing else, then the service accepts, documents, generates and exports it', async () => {
+    const dir = templatesCopy()
+    addRefundSpike(dir)
     const t = await testApp({ TEMPLATES_DIR: dir })
     try {
       const created = await t.app.inject({
@@ -140,16 +164,24 @@ describe('a seventh type', () => {
       expect(created.statusCode).toBe(201)
       const body = created.json()
       expect(body.workflow.name).toBe('Auto-Investigate: Refund Spike')
-      expect(body.workflow.steps.map((s: { config: unknown }) => s.config)).toEqual([
-        { orders: ['o1'] },
-        { by: 'reason' },
-        { urgency: 'immediate' },
-        { baseline: 0.09 },
+      expect(body.workflow.steps.map((s: { reads: string[] }) => s.reads)).toEqual([
+        ['api_base_url', 'orders_table', 'affected_items'],
+        ['api_base_url'],
+        ['openai_model', 'customer_name', 'refund_amount'],
+        ['api_base_url', 'segment'],
       ])
+      expect(body.workflow.steps[1].config).toMatchObject({ by: 'reason', urgency: 'immediate' })
+      expect(body.workflow.steps[3].config).toMatchObject({ baseline: 0.09 })
       expect(body.files.map((f: { path: string }) => f.path)).toEqual([
         'workflows/refund_spike_workflow.json',
         'workflows/refund_spike_prompt_templates.json',
         'tests/refund_spike_workflow.test.ts',
+        'workflows/refund_spike_n8n.json',
+        'workflows/refund_spike_make_blueprint.json',
+      ])
+      const n8n = await t.app.inject(`/workflows/${body.workflow_id}/exports/n8n`)
+      expect(n8n.json().nodes.map((n: { name: string }) => n.name)).toEqual([
+        'Opportunity', 'Settings', 'Query database', 'Segment customers', 'Generate AI message', 'Track metric', 'Report outcome', 'Setup',
       ])
       const doc = t.app.swagger() as unknown as { components: { schemas: Record<string, { properties?: Record<string, { enum?: string[] }> }> }; paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: { $ref?: string; properties?: Record<string, { enum?: string[] }> } }> } }>> }
       const schema = doc.paths['/issues']?.post?.requestBody.content['application/json']?.schema
@@ -158,5 +190,48 @@ describe('a seventh type', () => {
     } finally {
       await t.close()
     }
+  })
+})
+
+describe('data flow at start-up', () => {
+  it('when a step reads a field nothing produces, then loading fails naming the file, the step and the field', () => {
+    const dir = templatesCopy()
+    const broken = structuredClone(REFUND_SPIKE)
+    broken.steps[3]!.config = { ...broken.steps[3]!.config, segment: '{{segmnet}}' }
+    addRefundSpike(dir, broken)
+    expect(() => loadPlaybooks(dir)).toThrow(/refund_spike\/playbook\.json: steps\.3\.config\.segment: reads \{\{segmnet\}\}, which neither the opportunity, a setting nor an earlier step produces/)
+  })
+
+  it('when a step reads a field only a later step produces, then loading fails', () => {
+    const dir = templatesCopy()
+    const broken = structuredClone(REFUND_SPIKE)
+    broken.steps[1]!.config = { ...broken.steps[1]!.config, note: '{{message}}' }
+    addRefundSpike(dir, broken)
+    expect(() => loadPlaybooks(dir)).toThrow(/steps\.1\.config\.note: reads \{\{message\}\}/)
+  })
+
+  it('when a prompt variable has no source, or a setting is never read, then loading fails naming each', () => {
+    const dir = templatesCopy()
+    const broken = structuredClone(REFUND_SPIKE)
+    broken.steps[2]!.config = { model: '{{openai_model}}', variables: { customer_name: '{{customer_name}}' } }
+    broken.settings.unused_url = { description: 'nothing reads me', default: 'x' }
+    addRefundSpike(dir, broken)
+    expect(() => loadPlaybooks(dir)).toThrow(/steps\.2\.config\.variables: gives no source for the prompt variable refund_amount/)
+    expect(() => loadPlaybooks(dir)).toThrow(/settings\.unused_url: no step reads it/)
+  })
+
+  it('when an action has no mapping for a platform, then the service refuses to start naming the missing file', async () => {
+    const dir = templatesCopy()
+    rmSync(path.join(dir, 'platforms', 'make', 'send_email.json'))
+    await expect(testApp({ TEMPLATES_DIR: dir })).rejects.toThrow(/platforms\/make\/send_email\.json: missing — every action needs a mapping for the make export/)
+  })
+
+  it('when a playbook step lacks a config key its mapping reads, then the service refuses to start naming both files', async () => {
+    const dir = templatesCopy()
+    const file = path.join(dir, 'high_churn', 'playbook.json')
+    const playbook = JSON.parse(readFileSync(file, 'utf8'))
+    delete playbook.steps.find((s: { action: string }) => s.action === 'send_email').config.to
+    writeFileSync(file, JSON.stringify(playbook))
+    await expect(testApp({ TEMPLATES_DIR: dir })).rejects.toThrow(/high_churn\/playbook\.json: steps\.3\.config\.to is missing; .*platforms\/n8n\/send_email\.json reads it/)
   })
 })

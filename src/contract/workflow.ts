@@ -7,9 +7,22 @@ export const WorkflowStep = z
     id: z.number().int().min(1),
     action: StepAction,
     description: z.string(),
-    config: z.record(z.string(), JsonValue),
+    config: z.record(z.string(), JsonValue).describe('A `{{field}}` inside a string reads a field of the opportunity, a setting or an earlier step'),
+    // optional: workflows stored before data flow existed have neither reads nor settings
+    reads: z.array(z.string()).optional().describe('The fields this step reads, in order of first use'),
+    produces: z
+      .object({
+        list: z.boolean().describe('true: one item becomes many (a query); later steps run once per item'),
+        fields: z.array(z.string()),
+      })
+      .optional()
+      .describe('The fields this step hands to later steps'),
   })
   .meta({ id: 'WorkflowStep' })
+
+export const WorkflowSetting = z
+  .object({ value: JsonValue, description: z.string() })
+  .meta({ id: 'WorkflowSetting', description: 'A value to set on the automation platform; steps read it as a `{{field}}`' })
 
 export const Workflow = z
   .object({
@@ -29,6 +42,7 @@ export const Workflow = z
     }),
     approach: z.string(),
     generated_at: z.string(),
+    settings: z.record(z.string(), WorkflowSetting).optional().describe('Every value a user sets on the platform (table names, sender address, base URLs, model), with its generated default'),
     steps: z.array(WorkflowStep),
     success_metrics: z.record(z.string(), z.number()),
     prompt_template: z.string().describe('Name of the prompt template this workflow uses'),
@@ -45,7 +59,7 @@ export const PromptTemplate = z
   .meta({ id: 'PromptTemplate' })
 export type PromptTemplate = z.infer<typeof PromptTemplate>
 
-export const FileKind = z.enum(['workflow', 'prompt_templates', 'test'])
+export const FileKind = z.enum(['workflow', 'prompt_templates', 'test', 'n8n', 'make', 'zapier']).describe('n8n, make and zapier are the platform exports chosen by EXPORT_FORMATS')
 export const GeneratedFile = z
   .object({
     path: z.string().describe('Path inside the target repository'),
@@ -74,7 +88,11 @@ export const WorkflowRecord = z
     workflow: Workflow,
     prompt_template: PromptTemplate,
     files: z.array(GeneratedFile),
-    links: z.object({ self: z.string(), preview: z.string() }),
+    links: z.object({
+      self: z.string(),
+      preview: z.string(),
+      exports: z.string().optional().describe('The n8n, Make and Zapier exports of this workflow'),
+    }),
     commit: CommitInfo.optional().describe('Present once the workflow has been committed'),
   })
   .meta({ id: 'WorkflowRecord' })
@@ -117,3 +135,24 @@ export const RenderPromptBody = z.object({
   variables: z.record(z.string(), z.unknown()).describe('One value per declared template variable'),
 })
 export const RenderedPrompt = z.object({ workflow_id: z.uuid(), name: z.string(), rendered: z.string() })
+
+export const ExportFormatParams = z.object({
+  id: z.uuid().describe('A workflow id (UUID)'),
+  format: z.string().max(64).describe('n8n, make or zapier'),
+})
+
+export const ExportEntry = z
+  .object({
+    format: FileKind.exclude(['workflow', 'prompt_templates', 'test']),
+    filename: z.string(),
+    media_type: z.string(),
+    href: z.string().describe('GET it to download the file'),
+    path: z.string().describe('Where a commit puts it in the repository'),
+    committed_with_workflow: z.boolean().describe('Whether EXPORT_FORMATS generated it with the workflow, so the preview and a commit include it'),
+    setup: z.array(z.string()).describe('What to do after import, in order: settings, credentials, checks'),
+  })
+  .meta({ id: 'ExportEntry' })
+
+export const ExportList = z
+  .object({ workflow_id: z.uuid(), exports: z.array(ExportEntry) })
+  .meta({ id: 'ExportList' })

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { Opportunity } from '../contract/opportunity.js'
 import type { GeneratedFile, PromptTemplate, Workflow } from '../contract/workflow.js'
+import { buildExport, type ExportFormat } from '../exports/exports.js'
+import type { PlatformMappings } from '../exports/mapping.js'
 import type { LoadedPlaybook } from '../playbooks/schema.js'
 import { artifactPaths } from './paths.js'
 import { buildTestFile } from './test-file.js'
@@ -23,18 +25,26 @@ function describeFile(path: string, kind: ArtifactFile['kind'], content: string)
   return { path, kind, bytes, sha256: createHash('sha256').update(content, 'utf8').digest('hex'), content }
 }
 
-/** PURE: same opportunity, playbook, id and clock → the same three files, byte for byte. */
-export function generate(opportunity: Opportunity, playbook: LoadedPlaybook, id: string, now: Date): Artifacts {
+/** Which platform exports are generated (and committed) beside the three files. */
+export interface ExportChoice {
+  formats: readonly ExportFormat[]
+  mappings: PlatformMappings
+}
+
+/** PURE: same opportunity, playbook, id and clock → the same files, byte for byte: the three, then the chosen exports. */
+export function generate(opportunity: Opportunity, playbook: LoadedPlaybook, id: string, now: Date, exports?: ExportChoice): Artifacts {
   const workflow = buildWorkflow(opportunity, playbook, id, now)
   const promptTemplate = buildPromptTemplate(playbook)
   const paths = artifactPaths(playbook.issueType)
+  const exported = exports ? exports.formats.map((format) => buildExport(format, workflow, promptTemplate, exports.mappings)) : []
   return {
     workflow,
     promptTemplate,
     files: [
       describeFile(paths.workflow, 'workflow', toJsonFile(workflow)),
       describeFile(paths.prompt_templates, 'prompt_templates', toJsonFile(promptTemplate)),
-      describeFile(paths.test, 'test', buildTestFile(workflow, promptTemplate, paths)),
+      describeFile(paths.test, 'test', buildTestFile(workflow, promptTemplate, paths, exported)),
+      ...exported.map((e) => describeFile(e.path, e.format, e.content)),
     ],
   }
 }

@@ -1,5 +1,6 @@
 import type { Opportunity } from '../contract/opportunity.js'
 import type { PromptTemplate, Workflow } from '../contract/workflow.js'
+import { fieldReferences } from '../playbooks/data-flow.js'
 import type { JsonValue, LoadedPlaybook } from '../playbooks/schema.js'
 import { SEVERITY_PROFILES } from './severity.js'
 
@@ -48,11 +49,16 @@ export function buildWorkflow(opportunity: Opportunity, playbook: LoadedPlaybook
     },
     approach: playbook.approach,
     generated_at: now.toISOString(),
+    settings: Object.fromEntries(
+      Object.entries(playbook.settings).map(([name, setting]) => [name, { value: fill(setting.default, values), description: setting.description }]),
+    ),
     steps: playbook.steps.map((step, index) => ({
       id: index + 1,
       action: step.action,
       description: step.description,
       config: fill(step.config, values) as Record<string, JsonValue>,
+      reads: fieldReferences(step.config),
+      ...(step.produces && { produces: { list: step.produces.list, fields: [...step.produces.fields] } }),
     })),
     success_metrics: { ...playbook.success_metrics },
     prompt_template: playbook.prompt.name,

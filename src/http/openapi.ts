@@ -81,6 +81,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       tags: [
         { name: 'issues', description: 'Opportunity notifications in' },
         { name: 'workflows', description: 'Generated workflows and their prompt templates' },
+        { name: 'exports', description: 'The workflows as n8n workflows, Make blueprints and Zapier recipes' },
         { name: 'commits', description: 'Dry-run previews and explicit real commits to the target repository' },
         { name: 'audit', description: 'The tamper-evident audit log' },
         { name: 'operations', description: 'Status, liveness and readiness' },

@@ -1,9 +1,12 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
+import { dataFlowFaults } from './data-flow.js'
 import { Playbook, type LoadedPlaybook } from './schema.js'
 
 /** Folder names double as issue types and as parts of file names in the target repository. */
 export const ISSUE_TYPE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/
+/** `templates/platforms/` holds the export mappings, so it is no issue type. */
+export const PLATFORMS_FOLDER = 'platforms'
 const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g
 
 export class PlaybookError extends Error {
@@ -41,6 +44,8 @@ function readPlaybook(dir: string, issueType: string): LoadedPlaybook {
   const unused = declared.filter((v) => !used.includes(v))
   if (undeclared.length > 0) throw new PlaybookError(`${promptFile}: uses undeclared variables ${undeclared.join(', ')}`)
   if (unused.length > 0) throw new PlaybookError(`${promptFile}: never uses declared variables ${unused.join(', ')}`)
+  const flowFaults = dataFlowFaults(parsed.data, declared)
+  if (flowFaults.length > 0) throw new PlaybookError(`${playbookFile}: ${flowFaults.join('; ')}`)
   return { ...parsed.data, issueType, promptTemplate }
 }
 
@@ -58,7 +63,7 @@ export function loadPlaybooks(templatesDir: string): Map<string, LoadedPlaybook>
   const playbooks = new Map<string, LoadedPlaybook>()
   for (const entry of entries) {
     const dir = path.join(templatesDir, entry)
-    if (!statSync(dir).isDirectory()) continue
+    if (!statSync(dir).isDirectory() || entry === PLATFORMS_FOLDER) continue
     if (!ISSUE_TYPE_PATTERN.test(entry)) {
       throw new PlaybookError(`${dir}: folder name must match ${ISSUE_TYPE_PATTERN} (it becomes the issue_type)`)
     }

@@ -37,6 +37,13 @@ export const JsonValue: z.ZodType<JsonValue> = z
 
 const snakeName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'must be snake_case ([a-z][a-z0-9_]*)')
 
+/** What a step hands to later steps: field names, on one item or on each of a list of items. */
+export const StepOutput = z.strictObject({
+  list: z.boolean().default(false).describe('true: the step turns one item into many (a query), and later steps run once per item'),
+  fields: z.array(snakeName).min(1),
+})
+export type StepOutput = z.infer<typeof StepOutput>
+
 export const PlaybookStep = z.strictObject({
   action: StepAction,
   description: z.string().min(1),
@@ -44,10 +51,20 @@ export const PlaybookStep = z.strictObject({
    * Values may be placeholders that the generator fills from the opportunity:
    * a string that is exactly "$metric_value", "$severity", "$urgency", "$discount", "$priority",
    * "$max_attempts", "$affected_items" or "$affected_count" becomes that typed value.
+   * A `{{field}}` inside a string reads a field of the opportunity, a setting or an earlier
+   * step's output (src/playbooks/data-flow.ts checks that it exists); exports wire it up.
    */
   config: z.record(z.string(), JsonValue),
+  produces: StepOutput.optional(),
 })
 export type PlaybookStep = z.infer<typeof PlaybookStep>
+
+/** A value the user sets on the platform (a sender address, a table, a base URL), with a default. */
+export const SettingDeclaration = z.strictObject({
+  description: z.string().min(1),
+  /** may be a "$placeholder" (e.g. "$discount"): the generator fills it per opportunity */
+  default: JsonValue,
+})
 
 export const Playbook = z.strictObject({
   name: z.string().min(1).max(120),
@@ -59,6 +76,8 @@ export const Playbook = z.strictObject({
     description: z.string().min(1),
   }),
   approach: z.string().min(1),
+  /** Every value a user must set on the platform; steps read them as `{{name}}` fields. */
+  settings: z.record(snakeName, SettingDeclaration).default({}),
   steps: z.array(PlaybookStep).min(4).max(5),
   /** Targets are fractions (0.25 = +25%) — the generated test checks they lie in 0..1. */
   success_metrics: z.record(snakeName, z.number().min(0).max(1)).refine((m) => Object.keys(m).length > 0, 'needs at least one metric'),

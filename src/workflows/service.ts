@@ -1,9 +1,11 @@
 import { v4 as uuidv4 } from 'uuid'
 import type { Opportunity, OpportunityInput } from '../contract/opportunity.js'
 import type { WorkflowRecord } from '../contract/workflow.js'
-import { generate } from '../generate/generate.js'
+import { buildExport, EXPORT_MEDIA_TYPES, type ExportFile } from '../exports/exports.js'
+import { PLATFORMS, type Platform } from '../exports/mapping.js'
+import { generate, type ExportChoice } from '../generate/generate.js'
 import { renderPrompt } from '../generate/render.js'
-import { BadRequest, NotFound } from '../http/problem.js'
+import { BadRequest, Conflict, NotFound } from '../http/problem.js'
 import type { LoadedPlaybook } from '../playbooks/schema.js'
 import type { WorkflowStore } from '../store/workflows.js'
 
@@ -31,6 +33,7 @@ export class WorkflowService {
   constructor(
     private readonly playbooks: ReadonlyMap<string, LoadedPlaybook>,
     private readonly store: WorkflowStore,
+    private readonly exports: ExportChoice,
     private readonly newId: () => string = uuidv4,
   ) {}
 
@@ -40,7 +43,7 @@ export class WorkflowService {
     if (!playbook) throw new BadRequest(`unknown issue_type ${input.issue_type}`, [{ path: 'issue_type', message: 'unknown issue type' }])
     const opportunity = normalizeOpportunity(input, now)
     const id = this.newId()
-    const artifacts = generate(opportunity, playbook, id, now)
+    const artifacts = generate(opportunity, playbook, id, now, this.exports)
     const self = `/workflows/${id}`
     const record: WorkflowRecord = {
       workflow_id: id,
@@ -50,7 +53,7 @@ export class WorkflowService {
       workflow: artifacts.workflow,
       prompt_template: artifacts.promptTemplate,
       files: artifacts.files.map(({ content: _content, ...file }) => file),
-      links: { self, preview: `${self}/preview` },
+      links: { self, preview: `${self}/preview`, exports: `${self}/exports` },
     }
     this.store.insert(record, artifacts.files)
     return record
@@ -60,6 +63,45 @@ export class WorkflowService {
     const record = this.store.get(id)
     if (!record) throw new NotFound(`No workflow ${id}`)
     return record
+  }
+
+  /**
+   * One platform export of a workflow: the stored file when EXPORT_FORMATS committed it with the
+   * workflow (what a commit writes), else built now from the stored workflow — the exporters are pure.
+   */
+  exportFile(id: string, format: string): ExportFile & { committed: boolean } {
+    if (!(PLATFORMS as readonly string[]).includes(format)) {
+      throw new NotFound(`No export format ${format}; the formats are ${PLATFORMS.join(', ')}`)
+    }
+    const found = this.store.getWithFiles(id)
+    if (!found) throw new NotFound(`No workflow ${id}`)
+    const { record, files } = found
+    if (record.workflow.settings === undefined) {
+      throw new Conflict(
+        'Workflow predates exports',
+        `Workflow ${id} was generated before steps declared their data flow, so it cannot be exported; send its opportunity again to generate an exportable workflow`,
+        'export-unavailable',
+      )
+    }
+    const built = buildExport(format as Platform, record.workflow, record.prompt_template, this.exports.mappings)
+    const stored = files.find((f) => f.kind === format)
+    return stored ? { ...built, content: stored.content, committed: true } : { ...built, committed: false }
+  }
+
+  /** Every export format of a workflow, with where it is served and whether it is committed with it. */
+  listExports(id: string) {
+    return PLATFORMS.map((format) => {
+      const file = this.exportFile(id, format)
+      return {
+        format,
+        filename: file.path.slice(file.path.lastIndexOf('/') + 1),
+        media_type: EXPORT_MEDIA_TYPES[format],
+        href: `/workflows/${id}/exports/${format}`,
+        path: file.path,
+        committed_with_workflow: file.committed,
+        setup: file.setup.map((item) => item.text),
+      }
+    })
   }
 
   renderPrompt(id: string, variables: Record<string, unknown>): { workflow_id: string; name: string; rendered: string } {

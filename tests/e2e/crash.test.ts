@@ -213,7 +213,7 @@ describe('crash safety of the real process', () => {
     expect(created.status).toBe(201)
     const id = created.body.workflow_id as string
     const generated = (created.body.files as Array<{ path: string }>).map((f) => f.path).sort()
-    expect(generated).toHaveLength(3)
+    expect(generated).toHaveLength(5)
     const oldHead = await branchHead(repo)
 
     // a slow pre-commit hook holds the commit mid-way; it records its runs outside the work tree
@@ -281,7 +281,7 @@ describe('crash safety of the real process', () => {
       const preview = await getJson(server.url, `/workflows/${id}/preview`)
       expect(preview.status).toBe(200)
       const files = (preview.body.changes as Array<{ path: string; content: string }>).map(({ path: p, content }) => ({ path: p, content }))
-      expect(files).toHaveLength(3)
+      expect(files).toHaveLength(5)
       expect(await server.stop('SIGTERM')).toEqual({ code: 0, signal: null })
       const repo = path.join(dataDir, 'repo')
       return { dataDir, repo, id, files, oldHead: await branchHead(repo) }

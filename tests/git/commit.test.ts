@@ -30,7 +30,7 @@ async function workState(repo: string) {
 }
 
 describe('POST /commits with dry_run: false', () => {
-  it('when a workflow is committed, then git log shows exactly its three files, the trailer and our identity', async () => {
+  it('when a workflow is committed, then git log shows exactly its five files (three and the default exports), the trailer and our identity', async () => {
     t = await testApp({ GIT_AUTHOR_NAME: 'Feature Bot', GIT_AUTHOR_EMAIL: 'bot@example.test' })
     const repo = t.config.repoPath
     const id = await newWorkflow(t)
@@ -40,7 +40,7 @@ describe('POST /commits with dry_run: false', () => {
     const body = res.json()
     const sha = (await git(repo, 'rev-parse', 'HEAD')).trim()
     expect(body).toMatchObject({ workflow_id: id, dry_run: false, pushed: false, commit: { sha, branch: 'main', parent } })
-    expect(await filesInCommit(repo, sha)).toEqual(['tests/high_churn_workflow.test.ts', 'workflows/high_churn_prompt_templates.json', 'workflows/high_churn_workflow.json'])
+    expect(await filesInCommit(repo, sha)).toEqual(['tests/high_churn_workflow.test.ts', 'workflows/high_churn_make_blueprint.json', 'workflows/high_churn_n8n.json', 'workflows/high_churn_prompt_templates.json', 'workflows/high_churn_workflow.json'])
     expect((await git(repo, 'log', '-1', '--format=%an <%ae>|%cn <%ce>')).trim()).toBe('Feature Bot <bot@example.test>|Feature Bot <bot@example.test>')
     expect((await git(repo, 'log', '-1', '--format=%(trailers:key=Workflow-Id,valueonly)')).trim()).toBe(id)
     expect(await git(repo, 'log', '-1', '--format=%s')).toContain('Auto-Retention: High Churn')
@@ -55,7 +55,7 @@ describe('POST /commits with dry_run: false', () => {
     expect(record.commit).toMatchObject({ sha, branch: 'main' })
     const [entry] = (await t.app.inject(`/audit?workflow_id=${id}&operation=commit.create`)).json().items
     expect(entry).toMatchObject({ status: 201, dry_run: false, pushed: false, commit_sha: sha, issue_type: 'high_churn', workflow_id: id })
-    expect(entry.files).toHaveLength(3)
+    expect(entry.files).toHaveLength(5)
   })
 
   it('when committed twice with identical content, then the second is 200 unchanged and no empty commit is made', async () => {
@@ -88,7 +88,7 @@ describe('POST /commits with dry_run: false', () => {
     const res = await commit(t, await newWorkflow(t))
     expect(res.statusCode).toBe(201)
     const sha = res.json().commit.sha
-    expect(await filesInCommit(repo, sha)).toEqual(['tests/high_churn_workflow.test.ts', 'workflows/high_churn_prompt_templates.json', 'workflows/high_churn_workflow.json'])
+    expect(await filesInCommit(repo, sha)).toEqual(['tests/high_churn_workflow.test.ts', 'workflows/high_churn_make_blueprint.json', 'workflows/high_churn_n8n.json', 'workflows/high_churn_prompt_templates.json', 'workflows/high_churn_workflow.json'])
     const after = await workState(repo)
     expect(after.head).toBe(sha)
     expect(after.staged).toBe(before.staged)

@@ -13,7 +13,7 @@ async function newWorkflow(app: TestApp, payload: Record<string, unknown> = {}):
 }
 
 describe('GET /workflows/{id}/preview (the dry run)', () => {
-  it('when previewed on a fresh repository, then three creates with content, diffs, message and a clean bill', async () => {
+  it('when previewed on a fresh repository, then five creates (three files and the default n8n and Make exports) with content, diffs, message and a clean bill', async () => {
     t = await testApp()
     const id = await newWorkflow(t)
     const head = (await git(t.config.repoPath, 'rev-parse', 'HEAD')).trim()
@@ -31,15 +31,20 @@ describe('GET /workflows/{id}/preview (the dry run)', () => {
       ['workflows/high_churn_workflow.json', 'create'],
       ['workflows/high_churn_prompt_templates.json', 'create'],
       ['tests/high_churn_workflow.test.ts', 'create'],
+      ['workflows/high_churn_n8n.json', 'create'],
+      ['workflows/high_churn_make_blueprint.json', 'create'],
     ])
     const stored = t.services.store.files(id) ?? []
     expect(preview.changes.map((c: { content: string }) => c.content)).toEqual(stored.map((f) => f.content))
     expect(preview.changes[0].diff).toContain('--- /dev/null')
     expect(preview.changes[0].diff).toContain('+++ b/workflows/high_churn_workflow.json')
-    expect(preview.messages.slice(0, 3)).toEqual([
+    expect(preview.messages).toEqual([
       'Would create: workflows/high_churn_workflow.json',
       'Would create: workflows/high_churn_prompt_templates.json',
       'Would create: tests/high_churn_workflow.test.ts',
+      'Would create: workflows/high_churn_n8n.json',
+      'Would create: workflows/high_churn_make_blueprint.json',
+      'Ready to commit 5 file(s) to main',
     ])
     expect(preview.commit_message).toMatch(/^Add workflow "Auto-Retention: High Churn" \(high_churn, severity high\)/)
     expect(preview.commit_message.trimEnd().split('\n').at(-1)).toBe(`Workflow-Id: ${id}`)
@@ -91,6 +96,8 @@ describe('GET /workflows/{id}/preview (the dry run)', () => {
     expect((await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: id, dry_run: false } })).statusCode).toBe(201)
     const preview = (await t.app.inject(`/workflows/${id}/preview`)).json()
     expect(preview.changes.map((c: { action: string; diff: string }) => [c.action, c.diff])).toEqual([
+      ['unchanged', ''],
+      ['unchanged', ''],
       ['unchanged', ''],
       ['unchanged', ''],
       ['unchanged', ''],

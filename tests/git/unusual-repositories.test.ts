@@ -59,7 +59,7 @@ describe('repositories in unusual states', () => {
     const res = await commit(t, await newWorkflow(t))
     expect(res.statusCode).toBe(201)
     expect(res.json().commit.branch).toBe('automation')
-    expect(await filesInCommit(worktree, res.json().commit.sha)).toHaveLength(3)
+    expect(await filesInCommit(worktree, res.json().commit.sha)).toHaveLength(5)
     expect(await git(worktree, 'status', '--porcelain')).toBe('')
     expect((await git(main, 'rev-parse', 'main')).trim()).not.toBe(res.json().commit.sha)
   })
@@ -74,7 +74,7 @@ describe('git edge cases found in review', () => {
     const res = await commit(t, await newWorkflow(t))
     expect(res.statusCode).toBe(201)
     const sha = res.json().commit.sha
-    expect(await filesInCommit(repo, sha)).toHaveLength(3)
+    expect(await filesInCommit(repo, sha)).toHaveLength(5)
     expect(await git(repo, 'show', `${sha}:workflows/high_churn_workflow.json`)).toContain('"workflow_id"')
     await git(repo, 'fsck', '--full', '--strict') // throws on any missing or broken object
   })

@@ -39,6 +39,8 @@ function expectWellFormedAnswer(res: LightMyRequestResponse, sent: string): numb
       `workflows/${issueType}_workflow.json`,
       `workflows/${issueType}_prompt_templates.json`,
       `tests/${issueType}_workflow.test.ts`,
+      `workflows/${issueType}_n8n.json`,
+      `workflows/${issueType}_make_blueprint.json`,
     ])
     return 201
   }
@@ -162,7 +164,7 @@ const malformedJson = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), trunc
 // ---- properties --------------------------------------------------------------------------------
 
 describe('POST /issues under arbitrary input', () => {
-  it('when arbitrary JSON values are posted as application/json, then every answer is a 201 with three files or a problem+json 4xx', async () => {
+  it('when arbitrary JSON values are posted as application/json, then every answer is a 201 with the generated files or a problem+json 4xx', async () => {
     const statuses = new Set<number>()
     await fc.assert(
       fc.asyncProperty(fc.jsonValue(), async (value) => {
@@ -174,7 +176,7 @@ describe('POST /issues under arbitrary input', () => {
     expect([...statuses]).toContain(400)
   })
 
-  it('when opportunity-shaped records with arbitrary field values are posted as JSON, then every answer is a 201 with three files or a problem+json 4xx', async () => {
+  it('when opportunity-shaped records with arbitrary field values are posted as JSON, then every answer is a 201 with the generated files or a problem+json 4xx', async () => {
     const statuses = new Set<number>()
     await fc.assert(
       fc.asyncProperty(opportunityLike, async (value) => {
@@ -187,7 +189,7 @@ describe('POST /issues under arbitrary input', () => {
     expect([...statuses].sort()).toEqual(expect.arrayContaining([201, 400]))
   })
 
-  it('when arbitrary form-urlencoded bodies are posted, then every answer is a 201 with three files or a problem+json 4xx', async () => {
+  it('when arbitrary form-urlencoded bodies are posted, then every answer is a 201 with the generated files or a problem+json 4xx', async () => {
     const statuses = new Set<number>()
     await fc.assert(
       fc.asyncProperty(formBody, async (payload) => {

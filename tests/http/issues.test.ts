@@ -23,13 +23,15 @@ describe('POST /issues with JSON', () => {
       opportunity: { ...sampleOpportunity, feature_suggestion: null },
       workflow: { workflow_id: body.workflow_id, name: 'Auto-Retention: High Churn', trigger: 'high_churn_detected', severity: 'high', prompt_template: 'high_churn_retention_template' },
       prompt_template: { name: 'high_churn_retention_template', variables: { customer_name: 'string', product_name: 'string', churn_score: 'float', discount_offer: 'float' } },
-      links: { self: `/workflows/${body.workflow_id}`, preview: `/workflows/${body.workflow_id}/preview` },
+      links: { self: `/workflows/${body.workflow_id}`, preview: `/workflows/${body.workflow_id}/preview`, exports: `/workflows/${body.workflow_id}/exports` },
     })
     expect(body.workflow.steps.map((s: { id: number }) => s.id)).toEqual([1, 2, 3, 4, 5])
     expect(body.files.map((f: { path: string; kind: string }) => [f.kind, f.path])).toEqual([
       ['workflow', 'workflows/high_churn_workflow.json'],
       ['prompt_templates', 'workflows/high_churn_prompt_templates.json'],
       ['test', 'tests/high_churn_workflow.test.ts'],
+      ['n8n', 'workflows/high_churn_n8n.json'],
+      ['make', 'workflows/high_churn_make_blueprint.json'],
     ])
     // the advertised digest is the digest of the file a commit would write
     const stored = t.services.store.files(body.workflow_id)

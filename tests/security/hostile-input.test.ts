@@ -32,6 +32,8 @@ describe('hostile input', () => {
             'workflows/high_churn_workflow.json',
             'workflows/high_churn_prompt_templates.json',
             'tests/high_churn_workflow.test.ts',
+            'workflows/high_churn_n8n.json',
+            'workflows/high_churn_make_blueprint.json',
           ])
           const commit = await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: res.json().workflow_id, dry_run: false } })
           expect([200, 201]).toContain(commit.statusCode)
@@ -43,13 +45,15 @@ describe('hostile input', () => {
     }
     const after = listTree(t.config.dataDir)
     const added = after.filter((p) => !before.includes(p))
-    // only the three generated files (and git's own bookkeeping) may appear, all inside the repository
-    for (const p of added) expect(p, p).toMatch(/^(repo\/(workflows\/high_churn_(workflow|prompt_templates)\.json|tests\/high_churn_workflow\.test\.ts|\.git\/.*)|auto-feature-builder\.sqlite.*)$/)
+    // only the generated files (and git's own bookkeeping) may appear, all inside the repository
+    for (const p of added) {
+      expect(p, p).toMatch(/^(repo\/(workflows\/high_churn_(workflow|prompt_templates|n8n|make_blueprint)\.json|tests\/high_churn_workflow\.test\.ts|\.git\/.*)|auto-feature-builder\.sqlite.*)$/)
+    }
   })
 
   it('when ids in the URL are not UUIDs, then 400 naming id — never a lookup or a path', async () => {
     for (const id of ['..%2F..%2Fetc%2Fpasswd', 'abc', '00000000-0000-0000-0000-00000000000g', '%00', "1' OR '1'='1"]) {
-      for (const url of [`/workflows/${id}`, `/workflows/${id}/preview`]) {
+      for (const url of [`/workflows/${id}`, `/workflows/${id}/preview`, `/workflows/${id}/exports`, `/workflows/${id}/exports/n8n`]) {
         const res = await t.app.inject(url)
         expect([400, 404], url).toContain(res.statusCode)
         if (res.statusCode === 400) expect(res.json().errors[0].path).toBe('id')

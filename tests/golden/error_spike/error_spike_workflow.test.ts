@@ -8,7 +8,7 @@ const workflow = readJson("../workflows/error_spike_workflow.json")
 const prompt = readJson("../workflows/error_spike_prompt_templates.json")
 
 const KNOWN_ACTIONS = ["query_database","segment_customers","compute_offer","generate_ai_message","send_email","send_sms","retry_payment","notify_ops","rollback_release","issue_credit","create_ab_test","wait","track_metric"]
-const EXPECTED_ACTIONS = ["notify_ops","rollback_release","query_database","issue_credit","track_metric"]
+const EXPECTED_ACTIONS = ["notify_ops","rollback_release","query_database","generate_ai_message","issue_credit"]
 const EXPECTED_VARIABLES = ["affected_users","credit_amount","error_type"]
 
 describe("Auto-Mitigate: Error Spike (error_spike)", () => {

@@ -1,0 +1,216 @@
+import { createHash } from 'node:crypto'
+import type { PromptTemplate, Workflow } from '../contract/workflow.js'
+import type { JsonValue, StepAction } from '../playbooks/schema.js'
+import { configKeysCarried, type N8nMapping } from './mapping.js'
+import { informationalItem, settingItems, setupMarkdown, type SetupItem } from './setup.js'
+import { fillTemplate, listStepIndex, piecesOf, stepTitles, type Dialect, type Piece } from './template.js'
+
+/** The shape n8n imports (Workflows → Import from File) and `n8n import:workflow` reads. */
+export interface N8nNode {
+  id: string
+  name: string
+  type: string
+  typeVersion: number
+  position: [number, number]
+  parameters: Record<string, JsonValue>
+  webhookId?: string
+  notes?: string
+}
+export interface N8nWorkflow {
+  name: string
+  nodes: N8nNode[]
+  connections: Record<string, { main: { node: string; type: 'main'; index: number }[][] }>
+  settings: { executionOrder: 'v1' }
+  pinData: Record<string, never>
+  meta: { templateCredsSetupCompleted: false }
+}
+
+export const N8N_TRIGGER = 'Opportunity'
+export const N8N_SETTINGS = 'Settings'
+export const N8N_REPORT = 'Report outcome'
+const STEP_X = 260
+
+/** Stable ids: the same workflow exports byte for byte the same file. */
+function stableId(workflowId: string, name: string): string {
+  const h = createHash('sha256').update(`${workflowId}\0${name}`).digest('hex')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`
+}
+
+/** A JavaScript string literal that never holds `{{` or `}}`, which would end an n8n expression early. */
+function jsString(text: string): string {
+  return JSON.stringify(text).replaceAll('{', '\\u007b').replaceAll('}', '\\u007d')
+}
+
+/** n8n's expression language is JavaScript inside `{{ }}`. */
+function jsOf(pieces: Piece[]): string {
+  const only = pieces.length === 1 ? pieces[0] : undefined
+  if (only) return 'expr' in only ? only.expr : jsString(only.text)
+  return pieces.length === 0 ? '""' : `(${pieces.map((p) => ('expr' in p ? `String(${p.expr})` : jsString(p.text))).join(' + ')})`
+}
+
+function jsValue(value: JsonValue, dialect: Pick<Dialect, 'ref'>): string {
+  if (typeof value === 'string') return jsOf(piecesOf(value, dialect))
+  if (Array.isArray(value)) return `[ ${value.map((v) => jsValue(v, dialect)).join(', ')} ]`
+  // spaces inside the braces: "}}" would close the expression
+  if (value !== null && typeof value === 'object') {
+    return `{ ${Object.entries(value).map(([k, v]) => `${jsString(k)}: ${jsValue(v, dialect)}`).join(', ')} }`
+  }
+  return JSON.stringify(value)
+}
+
+function expression(pieces: Piece[]): JsonValue {
+  if (!pieces.some((p) => 'expr' in p)) return pieces.map((p) => ('text' in p ? p.text : '')).join('')
+  return `=${pieces.map((p) => ('expr' in p ? `{{ ${p.expr} }}` : p.text)).join('')}`
+}
+
+interface FieldOrigin {
+  node: string
+  path: string
+  perItem: boolean
+}
+
+function setType(value: JsonValue): 'string' | 'number' | 'boolean' | 'array' | 'object' {
+  if (typeof value === 'number') return 'number'
+  if (typeof value === 'boolean') return 'boolean'
+  if (Array.isArray(value)) return 'array'
+  if (value !== null && typeof value === 'object') return 'object'
+  return 'string'
+}
+
+/**
+ * PURE: the workflow as an n8n workflow: a Webhook trigger that takes the opportunity body,
+ * a Settings node with every value to set, one node (or a few) per step wired by the
+ * mappings, and a Respond to Webhook node that reports the outcome. No credentials: the
+ * sticky note and `setup` list which to choose.
+ */
+export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Record<StepAction, N8nMapping>): { file: N8nWorkflow; setup: SetupItem[] } {
+  const id = (name: string) => stableId(workflow.workflow_id, name)
+  const origins = new Map<string, FieldOrigin>()
+  for (const field of ['issue_type', 'severity', 'description', 'metric_value', 'affected_items', 'timestamp', 'source']) {
+    origins.set(field, { node: N8N_TRIGGER, path: `body.${field}`, perItem: false })
+  }
+  for (const name of Object.keys(workflow.settings ?? {})) origins.set(name, { node: N8N_SETTINGS, path: name, perItem: false })
+  const access = (o: FieldOrigin) => `$(${JSON.stringify(o.node)}).${o.perItem ? 'item' : 'first()'}.json.${o.path}`
+
+  const nodes: N8nNode[] = [
+    {
+      id: id(N8N_TRIGGER),
+      name: N8N_TRIGGER,
+      type: 'n8n-nodes-base.webhook',
+      typeVersion: 2.1,
+      position: [0, 300],
+      webhookId: id('webhook'),
+      parameters: { httpMethod: 'POST', path: `auto-feature-builder/${workflow.issue_type}`, responseMode: 'responseNode', options: {} },
+      notes: `Receives the opportunity: the same JSON body as POST /issues (${workflow.trigger}).`,
+    },
+    {
+      id: id(N8N_SETTINGS),
+      name: N8N_SETTINGS,
+      type: 'n8n-nodes-base.set',
+      typeVersion: 3.4,
+      position: [STEP_X, 300],
+      parameters: {
+        mode: 'manual',
+        assignments: {
+          assignments: Object.entries(workflow.settings ?? {}).map(([name, setting]) => ({
+            id: id(`setting:${name}`),
+            name,
+            value: setting.value,
+            type: setType(setting.value),
+          })),
+        },
+        includeOtherFields: false,
+        options: {},
+      },
+      notes: 'Every value to set for your account. Later nodes read them from here.',
+    },
+  ]
+  const setup: SetupItem[] = settingItems(workflow, `Node "${N8N_SETTINGS}"`)
+  const titles = stepTitles(workflow.steps)
+  const listAt = listStepIndex(workflow.steps)
+  let aiOrigin: FieldOrigin | undefined
+
+  workflow.steps.forEach((step, index) => {
+    const mapping = mappings[step.action]
+    const title = titles[index] as string
+    const names = mapping.nodes.map((node) => `${title}${node.suffix}`)
+    const perItem = listAt >= 0 && index >= listAt
+    const dialect: Dialect = {
+      ref: (field) => {
+        const origin = origins.get(field)
+        if (!origin) throw new Error(`step ${step.id} reads ${field}, which nothing before it produces`)
+        return access(origin)
+      },
+      nodeRef: (node, path) => access({ node: names[node] as string, path, perItem }),
+      string: expression,
+      structured: (value) => `={{ ${jsValue(value, dialect)} }}`,
+      body: (config) => `={{ JSON.stringify(${jsValue(config, dialect)}) }}`,
+    }
+    mapping.nodes.forEach((template, n) => {
+      const name = names[n] as string
+      nodes.push({
+        id: id(name),
+        name,
+        type: template.type,
+        typeVersion: template.typeVersion,
+        position: [STEP_X * nodes.length, 300],
+        parameters: fillTemplate(template.parameters, { dialect, step, title, workflowName: workflow.name, prompt }) as Record<string, JsonValue>,
+        ...(n === 0 && { notes: `Step ${step.id}: ${step.description}` }),
+      })
+      if (template.credential) setup.push({ kind: 'credential', text: `Node "${name}": choose (or create) its ${template.credential.label} credential` })
+    })
+    const outputNode = names[mapping.output.node ?? names.length - 1] as string
+    for (const field of step.produces?.fields ?? []) {
+      origins.set(field, { node: outputNode, path: (mapping.output.path ?? '{field}').replaceAll('{field}', field), perItem })
+    }
+    if (step.action === 'generate_ai_message' && step.produces?.fields[0]) aiOrigin = origins.get(step.produces.fields[0])
+    for (const line of mapping.setup) setup.push({ kind: 'step', text: `Node "${names[0]}": ${line}` })
+    const carried = configKeysCarried('n8n', mapping, step.config)
+    setup.push(...informationalItem(title, step, Object.keys(step.config).filter((key) => !carried.has(key))))
+  })
+
+  const report = [
+    `"workflow_id": ${jsString(workflow.workflow_id)}`,
+    `"issue_type": ${jsString(workflow.issue_type)}`,
+    `"processed": $input.all().length`,
+    ...(aiOrigin ? [`"messages": $(${JSON.stringify(aiOrigin.node)}).all().map(item => item.json.${aiOrigin.path})`] : []),
+  ]
+  nodes.push({
+    id: id(N8N_REPORT),
+    name: N8N_REPORT,
+    type: 'n8n-nodes-base.respondToWebhook',
+    typeVersion: 1.1,
+    position: [STEP_X * nodes.length, 300],
+    parameters: { respondWith: 'json', responseBody: `={{ JSON.stringify({ ${report.join(', ')} }) }}`, options: {} },
+    notes: 'Answers the webhook call with what the run did.',
+  })
+
+  const connections: N8nWorkflow['connections'] = {}
+  for (let i = 0; i + 1 < nodes.length; i++) {
+    connections[(nodes[i] as N8nNode).name] = { main: [[{ node: (nodes[i + 1] as N8nNode).name, type: 'main', index: 0 }]] }
+  }
+  nodes.push({
+    id: id('setup-note'),
+    name: 'Setup',
+    type: 'n8n-nodes-base.stickyNote',
+    typeVersion: 1,
+    position: [0, -40],
+    parameters: {
+      content: `## ${workflow.name}\nGenerated by auto-feature-builder for workflow ${workflow.workflow_id}.\n\n### Before you activate\n${setupMarkdown(setup)}`,
+      height: 320,
+      width: Math.max(600, STEP_X * (nodes.length - 1)),
+      color: 5,
+    },
+  })
+  return {
+    file: {
+      name: `${workflow.name} (${workflow.severity})`,
+      nodes,
+      connections,
+      settings: { executionOrder: 'v1' },
+      pinData: {},
+      meta: { templateCredsSetupCompleted: false },
+    },
+    setup,
+  }
+}
