@@ -33,7 +33,15 @@ export async function testApp(
   const config = loadConfig({ DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'silent', RATE_LIMIT_MAX: '1000000', ...env })
   await ensureRepository(config.repoPath, config.gitAuthor)
   const db = openDatabase(config.databaseFile)
-  const services = buildServices(config, db, loadPlaybooks(config.templatesDir))
+  let services: Services
+  try {
+    services = buildServices(config, db, loadPlaybooks(config.templatesDir))
+  } catch (err) {
+    // a start-up refusal under test leaves nothing behind
+    db.close()
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
   const app = await buildApp({ services, logger })
   await app.ready()
   return {

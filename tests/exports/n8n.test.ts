@@ -1,0 +1,87 @@
+import { validateWorkflow, workflow as sdkWorkflow } from '@n8n/workflow-sdk'
+import { describe, expect, it } from 'vitest'
+import type { N8nWorkflow } from '../../src/exports/n8n.js'
+import { everyTypeAndSeverity, exportOf } from './fixtures.js'
+
+const n8nOf = (issueType: string, severity: Parameters<typeof exportOf>[2] = 'high'): N8nWorkflow => JSON.parse(exportOf('n8n', issueType, severity).content) as N8nWorkflow
+/** Every `$('Node name')` an expression uses. */
+const referencedNodes = (workflow: N8nWorkflow) => [...JSON.stringify(workflow).matchAll(/\$\(\\"([^"\\]+)\\"\)/g)].map((m) => m[1])
+
+describe('the n8n export', () => {
+  it("when every type is exported at every severity, then n8n's validateWorkflow reports 0 errors and 0 warnings", () => {
+    for (const { issueType, severity } of everyTypeAndSeverity()) {
+      const result = validateWorkflow(n8nOf(issueType, severity) as never)
+      expect(result.errors, `${issueType} ${severity}`).toEqual([])
+      expect(result.warnings, `${issueType} ${severity}`).toEqual([])
+    }
+  })
+
+  it('when a node is cut loose, then validateWorkflow does warn (the check above can fail)', () => {
+    const workflow = n8nOf('high_churn')
+    delete workflow.connections['Settings']
+    expect(validateWorkflow(workflow as never).warnings.map((w) => w.code)).toContain('DISCONNECTED_NODE')
+  })
+
+  it("when every type is checked by the SDK's builder validators too (expression prefixes, hard-coded credentials), then they find nothing", () => {
+    for (const { issueType, severity } of everyTypeAndSeverity()) {
+      const result = sdkWorkflow.fromJSON(n8nOf(issueType, severity) as never).validate()
+      expect(result.errors, `${issueType} ${severity}`).toEqual([])
+      expect(result.warnings, `${issueType} ${severity}`).toEqual([])
+    }
+  })
+
+  it('when exported, then the webhook trigger comes first, every node is connected in order and every reference names an earlier node', () => {
+    for (const issueType of ['high_churn', 'abandoned_carts', 'revenue_drop', 'payment_failures', 'low_conversion', 'error_spike']) {
+      const workflow = n8nOf(issueType)
+      const flow = workflow.nodes.filter((n) => n.type !== 'n8n-nodes-base.stickyNote')
+      expect(flow[0]).toMatchObject({ name: 'Opportunity', type: 'n8n-nodes-base.webhook', parameters: { httpMethod: 'POST', path: `auto-feature-builder/${issueType}`, responseMode: 'responseNode' } })
+      expect(flow.at(-1)?.type).toBe('n8n-nodes-base.respondToWebhook')
+      for (let i = 0; i + 1 < flow.length; i++) expect(workflow.connections[flow[i]!.name]?.main).toEqual([[{ node: flow[i + 1]!.name, type: 'main', index: 0 }]])
+      const position = new Map(flow.map((n, i) => [n.name, i]))
+      for (const node of flow) {
+        for (const name of referencedNodes({ ...workflow, nodes: [node] })) {
+          expect(position.has(name as string), `${issueType}: ${node.name} reads ${name}`).toBe(true)
+          expect(position.get(name as string)!, `${issueType}: ${node.name} reads ${name}, which runs later`).toBeLessThan(position.get(node.name)!)
+        }
+      }
+      expect(new Set(workflow.nodes.map((n) => n.name)).size).toBe(workflow.nodes.length)
+    }
+  })
+
+  it('when a step reads a field, then its node reads it from the node that produced it, per item after the query', () => {
+    const nodes = new Map(n8nOf('abandoned_carts').nodes.map((n) => [n.name, n]))
+    expect(nodes.get('Send email')?.parameters).toMatchObject({
+      fromEmail: '={{ $("Settings").first().json.sender_email }}',
+      toEmail: '={{ $("Query database").item.json.email }}',
+      text: '={{ $("Generate AI message").item.json.message.content }}',
+      subject: 'You left something in your cart',
+    })
+    expect(nodes.get('Query database')?.parameters.options).toEqual({ queryReplacement: '={{ [ $("Opportunity").first().json.body.affected_items ] }}' })
+    const prompt = JSON.stringify(nodes.get('Generate AI message')?.parameters.messages)
+    expect(prompt).toContain('{{ $(\\"Compute offer\\").item.json.recovery_price }}')
+    expect(prompt).toContain('{{ $(\\"Settings\\").first().json.urgency }}')
+  })
+
+  it('when exported, then no credential is embedded and the sticky note lists every setting and credential to choose', () => {
+    const exported = exportOf('n8n', 'high_churn')
+    const workflow = JSON.parse(exported.content) as N8nWorkflow & { nodes: { credentials?: unknown }[] }
+    for (const node of workflow.nodes) expect(node.credentials).toBeUndefined()
+    const note = workflow.nodes.find((n) => n.name === 'Setup')?.parameters.content as string
+    for (const item of exported.setup) expect(note).toContain(item.text)
+    expect(note).toMatch(/Node "Query database": choose \(or create\) its Postgres credential/)
+    expect(note).toMatch(/set `sender_email`/)
+    // a config value no node carries out is said, not pretended
+    expect(note).toMatch(/"Send email" does not carry out .*send_window_hours=24/)
+  })
+
+  it('when the same workflow is exported twice, then the files are identical (stable node ids)', () => {
+    expect(exportOf('n8n', 'error_spike').content).toBe(exportOf('n8n', 'error_spike').content)
+  })
+
+  it('when text from the opportunity or a setting could end an n8n expression, then it stays inside its string', () => {
+    const json = exportOf('n8n', 'high_churn').content
+    const bodies = [...json.matchAll(/"jsonBody": "=\{\{ (.*) \}\}"/g)].map((m) => JSON.parse(`"${m[1]}"`) as string)
+    expect(bodies.length).toBeGreaterThan(0)
+    for (const body of bodies) expect(body).not.toMatch(/\}\}|\{\{/)
+  })
+})
