@@ -36,7 +36,10 @@ export const exportRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
         params: ExportFormatParams,
         produces: ['application/json', 'text/markdown'],
         response: {
-          200: z.string().describe('The file: JSON for n8n and make, Markdown for zapier'),
+          200: z
+            .string()
+            .describe('The file: JSON for n8n and make, Markdown for zapier')
+            .meta({ examples: ['{\n  "name": "Auto-Recovery: Abandoned Cart (high)",\n  "nodes": [ { "name": "Opportunity", "type": "n8n-nodes-base.webhook", … } ],\n  …\n}\n'] }),
           ...problems(400, 401, 403, 404, 409, 429),
         },
       },

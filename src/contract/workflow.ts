@@ -155,4 +155,33 @@ export const ExportEntry = z
 
 export const ExportList = z
   .object({ workflow_id: z.uuid(), exports: z.array(ExportEntry) })
-  .meta({ id: 'ExportList' })
+  .meta({
+    id: 'ExportList',
+    // OpenAPI 3.0 component schemas take one `example`
+    example: {
+      workflow_id: 'b1ef9805-d250-450d-8b6e-292ade4b3bcc',
+      exports: [
+        {
+          format: 'n8n',
+          filename: 'abandoned_carts_n8n.json',
+          media_type: 'application/json; charset=utf-8',
+          href: '/workflows/b1ef9805-d250-450d-8b6e-292ade4b3bcc/exports/n8n',
+          path: 'workflows/abandoned_carts_n8n.json',
+          committed_with_workflow: true,
+          setup: [
+            'Node "Settings": set `carts_table` — Table (or view) of your shopping carts. Generated value: `carts`',
+            'Node "Query database": choose (or create) its Postgres credential',
+          ],
+        },
+        {
+          format: 'zapier',
+          filename: 'abandoned_carts_zapier.md',
+          media_type: 'text/markdown; charset=utf-8',
+          href: '/workflows/b1ef9805-d250-450d-8b6e-292ade4b3bcc/exports/zapier',
+          path: 'workflows/abandoned_carts_zapier.md',
+          committed_with_workflow: false,
+          setup: ['Step 2 (Query database): Zapier has no query step that returns many rows: …'],
+        },
+      ],
+    },
+  })
