@@ -31,12 +31,13 @@ export const healthRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
       },
     },
     async (request, reply) => {
-      const store = storeReachable(services.db)
+      // reachable, and the last request's transaction could be written (not a full disk)
+      const store = storeReachable(services.db) && services.storeHealth.lastWriteError === null
       const repo = await repositoryStatus(services.repository)
       const repoOk = repo.reachable && repo.head !== null
       const checks = { store: store ? 'ok' : 'failed', repository: repoOk ? 'ok' : 'failed' } as const
       if (store && repoOk) return { status: 'ready' as const, checks }
-      const detail = [!store && 'store unreachable', !repo.reachable && `repository: ${repo.error}`, repo.reachable && repo.head === null && 'repository branch has no commit']
+      const detail = [!store && (services.storeHealth.lastWriteError ? `store refuses writes: ${services.storeHealth.lastWriteError}` : 'store unreachable'), !repo.reachable && `repository: ${repo.error}`, repo.reachable && repo.head === null && 'repository branch has no commit']
         .filter(Boolean)
         .join('; ')
       request.audit.detail = detail

@@ -28,7 +28,7 @@ export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
       },
     },
     async (request, reply) => {
-      const created = services.workflows.create(request.body, new Date())
+      const created = services.workflows.create(request.body, new Date(), (write) => request.defer(write))
       request.audit.workflow_id = created.workflow_id
       request.audit.issue_type = created.workflow.issue_type
       request.audit.files = created.files.map((f) => f.path)

@@ -8,10 +8,14 @@ import { healthRoutes } from '../routes/health.js'
 import { issueRoutes } from '../routes/issues.js'
 import { statusRoutes } from '../routes/status.js'
 import { workflowRoutes } from '../routes/workflows.js'
-import { registerAuth } from './auth/hook.js'
+import { registerAuth, verifySignedWebhook } from './auth/hook.js'
 import { answerUnroutable, redactedPath, registerAuditHook } from './http/audit-hook.js'
+import { answerClientError } from './http/client-error.js'
+import { registerCommitPoint } from './http/commit-point.js'
+import { FixedWindowLimiter } from './http/fixed-window.js'
+import { RefusalLedger } from './http/refusal-ledger.js'
 import { registerBodyParsers } from './http/body-parsers.js'
-import { registerErrorHandling } from './http/error-handler.js'
+import { registerErrorHandling, registerNotFound } from './http/error-handler.js'
 import { registerIdempotency } from './http/idempotency-hook.js'
 import { registerOpenApi } from './http/openapi.js'
 import { registerProtection } from './http/protection.js'
@@ -31,6 +35,11 @@ export interface AppOptions {
 
 /** Builds the Fastify instance — used by the server and by tests (`app.inject`). */
 export async function buildApp({ services, logger }: AppOptions): Promise<FastifyInstance> {
+  const { config } = services
+  const ledger = new RefusalLedger()
+  // requests that never reach a route (unmatched paths, undecodable URLs, malformed HTTP) have a limiter of their own
+  const unroutedLimiter = new FixedWindowLimiter(config.rateLimitMax, 60_000)
+  const guard = { audit: services.audit, ledger, limiter: unroutedLimiter }
   const app = Fastify({
     logger: logger === false ? false : { level: services.config.logLevel, ...(typeof logger === 'object' ? logger : {}), serializers: { req: requestForLog } },
     bodyLimit: services.config.bodyLimit,
@@ -40,25 +49,43 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
       return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID()
     },
     // A URL Fastify cannot even decode never reaches a route or a hook: answer and audit it here.
-    frameworkErrors: (error, request, reply) => answerUnroutable(error, request, reply, services.audit),
+    frameworkErrors: (error, request, reply) => answerUnroutable(error, request, reply, guard),
+    // malformed HTTP and timed-out partial requests: a problem+json answer with a request id, audited
+    clientErrorHandler: (error, socket) => answerClientError(error, socket, guard),
     // while draining, requests on open keep-alive sockets are still answered (with Connection: close)
     // so they get a real, audited answer instead of Fastify's bare 503
     return503OnClosing: false,
-    // a client that trickles its body cannot hold a request (or a shutdown) open forever
-    requestTimeout: 30_000,
+    // a client that trickles its body cannot hold a request (or a shutdown) open forever, and idle
+    // or half-sent connections cannot pile up until the process runs out of file descriptors
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    connectionTimeout: config.requestTimeoutMs,
+    http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs) },
   }).withTypeProvider<ZodTypeProvider>()
+  app.server.maxConnections = config.maxConnections
 
-  registerBodyParsers(app, services.config.bodyLimit)
+  registerBodyParsers(app, services.config.bodyLimit, (request, raw) => verifySignedWebhook(request, raw, services.config.webhookKey))
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
   registerErrorHandling(app)
-  registerAuditHook(app, services.audit)
+  const auditEntryOf = registerAuditHook(app)
   registerAuth(app, services.config.apiKeys, services.config.webhookKey)
-  await registerProtection(app, services.config.rateLimitMax)
+  await registerProtection(app, services.config.rateLimitMax, unroutedLimiter)
+  registerNotFound(app)
   registerIdempotency(app, services.idempotency)
+  // last onSend hook: the request's writes and its audit entry, in one transaction
+  registerCommitPoint(app, { db: services.db, audit: services.audit, health: services.storeHealth, ledger, entryOf: auditEntryOf })
+  const flushLedger = (force: boolean) => {
+    for (const entry of ledger.flush(force)) services.audit.append(entry)
+  }
+  const flushTimer = setInterval(() => flushLedger(false), 60_000).unref()
+  app.addHook('onClose', async () => {
+    clearInterval(flushTimer)
+    flushLedger(true)
+  })
   await registerOpenApi(app)
 
   await app.register(issueRoutes, { services })

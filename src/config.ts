@@ -27,6 +27,11 @@ const Env = z.object({
   RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(300),
   IDEMPOTENCY_TTL_HOURS: z.coerce.number().min(1).max(24 * 30).default(24),
   EXPORT_FORMATS: z.string().default('n8n,make'),
+  MAX_CONNECTIONS: z.coerce.number().int().min(1).default(1024),
+  HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
+  RETENTION_DAYS: z.coerce.number().min(1).optional(),
 })
 
 export interface Config {
@@ -52,6 +57,16 @@ export interface Config {
   idempotencyTtlMs: number
   /** the platform exports generated and committed with each workflow */
   exportFormats: Platform[]
+  /** open sockets at most; more are refused at once, so descriptors stay for the database and git */
+  maxConnections: number
+  /** a connection must send its complete request headers within this time (408 otherwise) */
+  headersTimeoutMs: number
+  /** a whole request (headers and body) within this time */
+  requestTimeoutMs: number
+  /** an idle keep-alive connection is closed after this time */
+  keepAliveTimeoutMs: number
+  /** uncommitted workflows and expired idempotency keys older than this are purged; undefined = kept */
+  retentionDays: number | undefined
 }
 
 /** 127.0.0.0/8, ::1 and localhost: the addresses only this machine can reach. */
@@ -145,5 +160,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitMax: e.RATE_LIMIT_MAX,
     idempotencyTtlMs: e.IDEMPOTENCY_TTL_HOURS * 3600 * 1000,
     exportFormats: parseExportFormats(e.EXPORT_FORMATS),
+    maxConnections: e.MAX_CONNECTIONS,
+    headersTimeoutMs: Math.min(e.HEADERS_TIMEOUT_MS, e.REQUEST_TIMEOUT_MS),
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
+    retentionDays: e.RETENTION_DAYS,
   }
 }

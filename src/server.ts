@@ -1,11 +1,14 @@
 import path from 'node:path'
+import type { FastifyBaseLogger } from 'fastify'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { MappingError } from './exports/mapping.js'
 import { RepositoryError } from './git/errors.js'
 import { ensureRepository, repositoryGitDir } from './git/open.js'
 import { loadPlaybooks, PlaybookError } from './playbooks/load.js'
-import { buildServices } from './services.js'
+import { systemAuditEntry } from './http/audit-hook.js'
+import { buildServices, type Services } from './services.js'
+import { purgeExpired } from './store/retention.js'
 import { openDatabase } from './store/database.js'
 import { acquireInstanceLock, InstanceLockError } from './store/instance-lock.js'
 
@@ -61,10 +64,29 @@ async function main(): Promise<void> {
   process.on('SIGTERM', shutdown)
   process.on('SIGINT', shutdown)
 
+  if (config.retentionDays !== undefined) scheduleRetention(services, config.retentionDays, app.log)
+
   await app.listen({ port: config.port, host: config.host })
   if (recovery !== 'none') app.log.warn({ recovery }, 'a commit interrupted by the previous process was finished or discarded')
   if (config.apiKeys.length === 0) app.log.warn('PROTECTED MODE: no API keys configured; only loopback callers are served')
   app.log.info({ repo: config.repoPath, data: config.dataDir, playbooks: [...playbooks.keys()] }, 'auto-feature-builder ready (dry run is the default)')
+}
+
+/** RETENTION_DAYS: purge at start and hourly, in the background; each purge that deleted anything is audited. */
+function scheduleRetention(services: Services, days: number, log: FastifyBaseLogger): void {
+  const run = () => {
+    try {
+      const purged = purgeExpired(services.db, new Date(), days)
+      if (purged.workflows + purged.idempotencyKeys === 0) return
+      const detail = `purged ${purged.workflows} uncommitted workflows older than ${days} days and ${purged.idempotencyKeys} expired idempotency keys`
+      services.audit.append(systemAuditEntry('retention.purge', 200, detail))
+      log.info({ purged }, detail)
+    } catch (err) {
+      log.error({ err }, 'retention purge failed; it runs again in an hour')
+    }
+  }
+  run()
+  setInterval(run, 3_600_000).unref()
 }
 
 main().catch((err: unknown) => {

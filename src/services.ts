@@ -2,6 +2,7 @@ import { AuditLog } from './audit/log.js'
 import { IdempotencyStore } from './idempotency/store.js'
 import { CommitService } from './commits/service.js'
 import type { Config } from './config.js'
+import type { StoreHealth } from './http/commit-point.js'
 import { loadPlatformMappings, type PlatformMappings } from './exports/mapping.js'
 import { Repository } from './git/repository.js'
 import type { LoadedPlaybook } from './playbooks/schema.js'
@@ -21,6 +22,8 @@ export interface Services {
   repository: Repository
   commits: CommitService
   idempotency: IdempotencyStore
+  /** whether the last request's transaction could be written (a full disk makes /readyz say so) */
+  storeHealth: StoreHealth
   startedAt: Date
 }
 
@@ -41,6 +44,7 @@ export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<str
     repository,
     commits: new CommitService(store, repository),
     idempotency: new IdempotencyStore(db, config.idempotencyTtlMs),
+    storeHealth: { lastWriteError: null },
     startedAt: new Date(),
   }
 }

@@ -109,21 +109,27 @@ export function registerAuth(app: FastifyInstance, keys: readonly ApiKey[], webh
   })
 
   if (!webhookKey) return
-  app.addHook('preValidation', async (request) => {
-    if (request.caller.via !== 'none' || accessOf(request) !== 'ingest') return
-    const header = (name: string) => {
-      const value = request.headers[name]
-      return typeof value === 'string' ? value : undefined
-    }
-    const verdict = verifyWebhook(
-      webhookKey,
-      { id: header('webhook-id'), timestamp: header('webhook-timestamp'), signature: header('webhook-signature') },
-      request.rawBody ?? Buffer.alloc(0),
-      Math.floor(Date.now() / 1000),
-    )
-    if (!verdict.ok) throw new Unauthorized(`Webhook signature rejected: ${verdict.reason}`)
-    request.caller = { actor: 'webhook', roles: new Set<Role>(['ingest']), via: 'webhook' }
-    request.audit.actor = 'webhook'
-  })
+  // A body that reaches no parser (none sent) is checked here, with the empty body it has.
+  app.addHook('preValidation', async (request) => verifySignedWebhook(request, request.rawBody ?? Buffer.alloc(0), webhookKey))
 }
 
+/**
+ * A request that claims to be a signed webhook is verified over its raw bytes before its body is
+ * parsed (the body parsers call this first), so an unsigned body costs an HMAC and nothing more.
+ */
+export function verifySignedWebhook(request: FastifyRequest, raw: Buffer, webhookKey: Buffer | undefined): void {
+  if (!webhookKey || request.caller.via !== 'none' || accessOf(request) !== 'ingest') return
+  const header = (name: string) => {
+    const value = request.headers[name]
+    return typeof value === 'string' ? value : undefined
+  }
+  const verdict = verifyWebhook(
+    webhookKey,
+    { id: header('webhook-id'), timestamp: header('webhook-timestamp'), signature: header('webhook-signature') },
+    raw,
+    Math.floor(Date.now() / 1000),
+  )
+  if (!verdict.ok) throw new Unauthorized(`Webhook signature rejected: ${verdict.reason}`)
+  request.caller = { actor: 'webhook', roles: new Set<Role>(['ingest']), via: 'webhook' }
+  request.audit.actor = 'webhook'
+}

@@ -10,6 +10,9 @@ export interface ApiKey {
   secretHash: Buffer
 }
 
+/** Actor names the service itself uses. */
+const RESERVED_IDS = ['webhook', 'anonymous']
+
 export class KeyConfigError extends Error {
   override name = 'KeyConfigError'
 }
@@ -48,6 +51,8 @@ export function parseApiKeys(text: string, where: string): ApiKey[] {
       secretHash = sha256(secret)
     }
     if (keys.some((k) => k.id === id)) throw new KeyConfigError(`${label}: the id ${id} is used twice`)
+    // signed webhooks act as "webhook": a key of that name would share their audit actor and idempotency scope
+    if (RESERVED_IDS.includes(id)) throw new KeyConfigError(`${label}: the id ${id} is reserved for signed webhooks; choose another`)
     keys.push({ id, roles: new Set(roles as Role[]), secretHash })
   }
   return keys

@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { boundedPath } from './commit-point.js'
 import { PROBLEM_CONTENT_TYPE } from './error-handler.js'
 import { problemType } from './problem.js'
-import type { AuditLog } from '../audit/log.js'
+import type { AuditFacts } from '../audit/log.js'
+import type { UnroutedGuard } from './client-error.js'
 import type { AuditContext } from './types.js'
 
 const SECRET_QUERY_KEY = /key|token|secret|password|passwd|signature|sig|auth|credential/i
@@ -22,13 +25,36 @@ function operationOf(request: FastifyRequest): string {
   return request.audit?.operation ?? request.routeOptions.config.operation ?? (request.routeOptions.url ? 'other' : 'unmatched')
 }
 
-/** Appends the request's one audit entry (and logs it), from what the request and its handler established. */
-function record(audit: AuditLog, request: FastifyRequest, status: number, durationMs: number, facts: AuditContext): void {
-  const entry = audit.append({
+/** An audit entry for what no routed request carries: malformed HTTP, a retention purge. */
+export function systemAuditEntry(operation: string, status: number, detail: string, ip: string | null = null, requestId = randomUUID()): AuditFacts {
+  return {
+    at: new Date().toISOString(),
+    request_id: requestId,
+    method: '-',
+    path: '-',
+    status,
+    duration_ms: 0,
+    ip,
+    user_agent: null,
+    actor: null,
+    operation,
+    workflow_id: null,
+    issue_type: null,
+    files: null,
+    commit_sha: null,
+    dry_run: null,
+    pushed: null,
+    detail,
+  }
+}
+
+/** The request's one audit entry, from what the request and its handler established. */
+function entryOf(request: FastifyRequest, status: number, durationMs: number, facts: AuditContext): AuditFacts {
+  return {
     at: new Date().toISOString(),
     request_id: String(request.id),
     method: request.method,
-    path: redactedPath(request.url),
+    path: boundedPath(redactedPath(request.url)),
     status,
     duration_ms: Math.round(durationMs * 1000) / 1000,
     ip: request.ip ?? null,
@@ -42,32 +68,43 @@ function record(audit: AuditLog, request: FastifyRequest, status: number, durati
     dry_run: facts.dry_run ?? null,
     pushed: facts.pushed ?? null,
     detail: facts.detail ?? null,
-  })
-  request.log.info({ audit: entry }, 'audit')
+  }
 }
 
 /**
  * The answer to a request Fastify refuses before routing (a URL that is not valid percent-encoding):
  * such requests pass no hook, so the problem is sent and the audit entry appended right here.
  */
-export function answerUnroutable(error: FastifyError, request: FastifyRequest, reply: FastifyReply, audit: AuditLog): void {
-  // the message quotes the raw URL: name the redacted one instead, so no query secret reaches audit or log
-  const detail = `The URL is not valid percent-encoding: ${redactedPath(request.url)}`
+export function answerUnroutable(error: FastifyError, request: FastifyRequest, reply: FastifyReply, guard: UnroutedGuard): void {
+  // rate-limited like routed requests; the message quotes the URL redacted and bounded, so no query secret reaches audit or log
+  const limited = !guard.limiter.allow(request.ip ?? '')
+  const status = limited ? 429 : 400
+  const detail = limited ? 'Too many requests with invalid URLs in a minute; retry later' : `The URL is not valid percent-encoding: ${boundedPath(redactedPath(request.url))}`
   try {
-    record(audit, request, 400, 0, { operation: 'unmatched', detail })
+    const entry = entryOf(request, status, 0, { operation: 'unmatched', detail })
+    const recorded = limited ? guard.ledger.admit(`unrouted:${request.ip ?? ''}`, entry) : entry
+    if (recorded) guard.audit.append(recorded)
   } catch (err) {
     request.log.error({ err, error_code: error.code }, 'could not audit an unroutable request')
   }
-  const problem = { type: problemType('bad-url'), title: 'Invalid URL', status: 400, detail, instance: request.url.split('?')[0] ?? '', request_id: String(request.id) }
-  reply.raw.writeHead(400, { 'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, 'x-request-id': String(request.id) })
+  const problem = {
+    type: problemType(limited ? 'rate-limited' : 'bad-url'),
+    title: limited ? 'Too Many Requests' : 'Invalid URL',
+    status,
+    detail,
+    instance: boundedPath(request.url.split('?')[0] ?? ''),
+    request_id: String(request.id),
+  }
+  reply.raw.writeHead(status, { 'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, 'x-request-id': String(request.id) })
   reply.raw.end(JSON.stringify(problem))
 }
 
 /**
- * One audit entry per request, written in onSend — before the response leaves — so a caller
- * that got an answer can rely on its entry being on disk, even if the process dies right after.
+ * One audit entry per request: this hook starts the clock and the request's audit facts; the
+ * entry is committed in onSend by the commit point (src/http/commit-point.ts), in the same
+ * transaction as the request's other writes, before the response leaves.
  */
-export function registerAuditHook(app: FastifyInstance, audit: AuditLog): void {
+export function registerAuditHook(app: FastifyInstance): (request: FastifyRequest, reply: FastifyReply) => AuditFacts {
   // measured from our own first hook: Fastify's elapsedTime starts only once a route is found
   const receivedAt = new WeakMap<FastifyRequest, number>()
   app.decorateRequest('audit', null as never)
@@ -75,9 +112,5 @@ export function registerAuditHook(app: FastifyInstance, audit: AuditLog): void {
     request.audit = {}
     receivedAt.set(request, performance.now())
   })
-  app.addHook('onSend', async (request, reply, payload) => {
-    const started = receivedAt.get(request) ?? performance.now()
-    record(audit, request, reply.statusCode, performance.now() - started, request.audit ?? {})
-    return payload
-  })
+  return (request, reply) => entryOf(request, reply.statusCode, performance.now() - (receivedAt.get(request) ?? performance.now()), request.audit ?? {})
 }

@@ -33,8 +33,8 @@ const FASTIFY_TITLES: Record<string, string> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Invalid content length',
 }
 
-/** The one place where errors become HTTP answers: always application/problem+json. */
-export function registerErrorHandling(app: FastifyInstance): void {
+/** Unmatched routes answer a 404 problem (rate-limited in src/http/protection.ts like every request). */
+export function registerNotFound(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>
     sendProblem(request, reply, {
       type: problemType('not-found'),
@@ -43,7 +43,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
       detail: `No route ${request.method} ${request.url.split('?')[0]}`,
     }),
   )
+}
 
+/** The one place where errors become HTTP answers: always application/problem+json. */
+export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof ProblemError) {
       return sendProblem(request, reply, {

@@ -83,7 +83,10 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
     }
     const { operation, workflow_id, issue_type, files, commit_sha, dry_run, pushed } = request.audit
     const audit = { operation: operation ?? request.routeOptions.config.operation, workflow_id, issue_type, files, commit_sha, dry_run, pushed }
-    store.complete(claim.scope, claim.key, { status: reply.statusCode, headers, body: payload, audit })
+    // marked done in the same transaction as the workflow it created and the audit entry (commit point):
+    // after a crash the key is either done with its workflow stored, or free with nothing stored
+    request.defer(() => store.complete(claim.scope, claim.key, { status: reply.statusCode, headers, body: payload, audit }))
+    request.onWriteFailure(() => store.release(claim.scope, claim.key))
     return payload
   })
 }

@@ -1,14 +1,20 @@
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FixedWindowLimiter } from './fixed-window.js'
 import { ProblemError } from './problem.js'
+
+/** Per API key; without one, per IP (signed webhooks apart, so key-guessing cannot starve them). */
+function bucketOf(request: FastifyRequest): string {
+  return request.caller?.actor ? `key:${request.caller.actor}` : `${request.headers['webhook-signature'] ? 'webhook' : 'anonymous'}:${request.ip}`
+}
 
 /**
  * Security headers and a per-caller rate limit. The limit is keyed by API key id (so one noisy
  * integration cannot starve the others behind the same proxy), by IP without a key.
  * Probes are exempt: an orchestrator polling /healthz must never be told to back off.
  */
-export async function registerProtection(app: FastifyInstance, rateLimitMax: number): Promise<void> {
+export async function registerProtection(app: FastifyInstance, rateLimitMax: number, unmatchedLimiter: FixedWindowLimiter): Promise<void> {
   await app.register(helmet, {
     // Swagger UI loads its own scripts and styles from /docs/static and uses inline styles
     contentSecurityPolicy: {
@@ -29,14 +35,20 @@ export async function registerProtection(app: FastifyInstance, rateLimitMax: num
     // served over plain HTTP on loopback by default; HSTS belongs to the TLS terminator in front
     strictTransportSecurity: false,
   })
+  // Unmatched paths get no route hook from the plugin: they are counted here, after the caller is
+  // identified and before any refusal, so neither a stream of 401s nor of 404s goes unthrottled —
+  // and a 404 (valid key) vs 401 (invalid key) difference cannot be probed faster than the limit.
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.url !== undefined) return
+    if (!unmatchedLimiter.allow(bucketOf(request))) {
+      throw new ProblemError(429, 'Too Many Requests', `More than ${rateLimitMax} requests in a minute; retry after 1 minute.`, 'rate-limited')
+    }
+  })
   await app.register(rateLimit, {
     max: rateLimitMax,
     timeWindow: 60_000,
     allowList: (request) => ['/healthz', '/readyz'].includes(request.routeOptions.url ?? ''),
-    // signed webhooks are identified only after the body is read: they get a bucket of their own,
-    // so key-guessing from the same address cannot starve them
-    keyGenerator: (request) =>
-      request.caller?.actor ? `key:${request.caller.actor}` : `${request.headers['webhook-signature'] ? 'webhook' : 'anonymous'}:${request.ip}`,
+    keyGenerator: bucketOf,
     errorResponseBuilder: (_request, context) =>
       new ProblemError(429, 'Too Many Requests', `More than ${context.max} requests in a minute; retry after ${context.after}.`, 'rate-limited'),
   })

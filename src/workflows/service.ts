@@ -37,7 +37,11 @@ export class WorkflowService {
     private readonly newId: () => string = uuidv4,
   ) {}
 
-  create(input: OpportunityInput, now: Date): WorkflowRecord {
+  /**
+   * Generates the workflow; `persist` receives its write, so a request can commit it together with
+   * its audit entry (the default writes at once).
+   */
+  create(input: OpportunityInput, now: Date, persist: (write: () => void) => void = (write) => write()): WorkflowRecord {
     const playbook = this.playbooks.get(input.issue_type)
     // The route's schema only admits known types; this guards callers that bypass it.
     if (!playbook) throw new BadRequest(`unknown issue_type ${input.issue_type}`, [{ path: 'issue_type', message: 'unknown issue type' }])
@@ -55,7 +59,7 @@ export class WorkflowService {
       files: artifacts.files.map(({ content: _content, ...file }) => file),
       links: { self, preview: `${self}/preview`, exports: `${self}/exports` },
     }
-    this.store.insert(record, artifacts.files)
+    persist(() => this.store.insert(record, artifacts.files))
     return record
   }
 

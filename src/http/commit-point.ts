@@ -1,0 +1,93 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { AuditFacts, AuditLog } from '../audit/log.js'
+import type { Db } from '../store/database.js'
+import { PROBLEM_CONTENT_TYPE } from './error-handler.js'
+import { problemType } from './problem.js'
+import type { RefusalLedger } from './refusal-ledger.js'
+import './types.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Queues a database write for this request's one transaction (with its audit entry). */
+    defer(write: () => void): void
+    /** Runs if that transaction fails, e.g. to release an idempotency key. */
+    onWriteFailure(undo: () => void): void
+  }
+}
+
+/** The store's health as the last request's transaction found it: /readyz reports it. */
+export interface StoreHealth {
+  lastWriteError: string | null
+}
+
+/** What an audit entry stores of a URL: enough to recognize it, bounded so a long URL cannot fill the disk. */
+export const MAX_AUDITED_PATH = 512
+
+export function boundedPath(path: string): string {
+  return path.length <= MAX_AUDITED_PATH ? path : `${path.slice(0, MAX_AUDITED_PATH)}…(${path.length - MAX_AUDITED_PATH} more characters)`
+}
+
+/**
+ * The commit point of every request: in onSend — before the response leaves — the writes the
+ * handler deferred (a new workflow, an idempotency key's answer) and the request's audit entry
+ * are committed in ONE SQLite transaction. So a crash can never leave a workflow without its
+ * audit entry, or a stored workflow whose Idempotency-Key is not marked done (a retry would then
+ * create a second one). If the transaction fails (a full disk), nothing of it is kept and the
+ * caller gets a 503 problem instead of the answer it would have had.
+ */
+export function registerCommitPoint(
+  app: FastifyInstance,
+  deps: { db: Db; audit: AuditLog; health: StoreHealth; ledger: RefusalLedger; entryOf: (request: FastifyRequest, reply: FastifyReply) => AuditFacts },
+): void {
+  const pending = new WeakMap<FastifyRequest, { writes: (() => void)[]; undos: (() => void)[] }>()
+  const queue = (request: FastifyRequest) => {
+    let q = pending.get(request)
+    if (!q) pending.set(request, (q = { writes: [], undos: [] }))
+    return q
+  }
+  app.decorateRequest('defer', function (this: FastifyRequest, write: () => void) {
+    queue(this).writes.push(write)
+  })
+  app.decorateRequest('onWriteFailure', function (this: FastifyRequest, undo: () => void) {
+    queue(this).undos.push(undo)
+  })
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    const q = pending.get(request) ?? { writes: [], undos: [] }
+    pending.delete(request)
+    const entry = deps.entryOf(request, reply)
+    // a caller over its rate limit is counted, not recorded once per refusal (see RefusalLedger)
+    const recorded = reply.statusCode === 429 ? deps.ledger.admit(`${entry.actor ?? 'anonymous'}:${entry.ip ?? ''}`, entry) : entry
+    try {
+      const appended = deps.db.transaction(() => {
+        for (const write of q.writes) write()
+        return recorded ? deps.audit.append(recorded) : null
+      })()
+      deps.health.lastWriteError = null
+      if (appended) request.log.info({ audit: appended }, 'audit')
+      return payload
+    } catch (err) {
+      for (const undo of q.undos) {
+        try {
+          undo()
+        } catch (undoErr) {
+          request.log.error({ err: undoErr }, 'could not undo after a failed write')
+        }
+      }
+      const code = (err as { code?: string }).code ?? 'unknown'
+      deps.health.lastWriteError = `${code}: ${(err as Error).message}`
+      // the entry could not be stored: the log keeps it, so the request is not unrecorded
+      request.log.error({ err, audit: entry }, 'the request could not be committed; answering 503')
+      reply.code(503).header('retry-after', '30').header('content-type', `${PROBLEM_CONTENT_TYPE}; charset=utf-8`)
+      reply.removeHeader('location')
+      return JSON.stringify({
+        type: problemType('store-unavailable'),
+        title: 'Store unavailable',
+        status: 503,
+        detail: `The service could not record this request (${code}); nothing was stored. Retry later — /readyz says when the store accepts writes again.`,
+        instance: request.url.split('?')[0] ?? request.url,
+        request_id: String(request.id),
+      })
+    }
+  })
+}

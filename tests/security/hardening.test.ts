@@ -1,0 +1,229 @@
+import { connect, type Socket } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../../src/config.js'
+import { MAX_FORM_PAIRS, parseForm } from '../../src/http/body-parsers.js'
+import { purgeExpired } from '../../src/store/retention.js'
+import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+
+const SECRET = `whsec_${Buffer.from('a-shared-secret-of-32-bytes-long').toString('base64')}`
+const READ_KEY = 'r'.repeat(20)
+const API_KEYS = `ops:read+commit:${READ_KEY}`
+const asOps = { authorization: `Bearer ${READ_KEY}` }
+
+let t: TestApp | undefined
+const sockets: Socket[] = []
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.destroy()
+  await t?.close()
+  t = undefined
+})
+
+async function listening(app: TestApp): Promise<string> {
+  await app.app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.app.server.address()
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  return `http://127.0.0.1:${address.port}`
+}
+
+const auditCount = (app: TestApp, where = '1 = 1') => app.services.db.prepare(`SELECT COUNT(*) FROM audit WHERE ${where}`).pluck().get() as number
+
+describe('parsing costs stay linear and are bounded before any work (issue: 80 000 form repeats took 85 s pre-auth)', () => {
+  it('when a form repeats one key 10 000 times, then it parses into one array of 10 000', () => {
+    const fields = parseForm(Array.from({ length: 10_000 }, (_, i) => `affected_items=i${i}`).join('&'))
+    expect(fields.affected_items).toHaveLength(10_000)
+  })
+
+  it('when a form carries more pairs than allowed, then it is refused before parsing, naming the limit', () => {
+    expect(() => parseForm('a&'.repeat(MAX_FORM_PAIRS))).toThrow(/at most 10100 name=value pairs/)
+  })
+
+  it('when a 1 MiB form of repeats arrives with a bogus webhook signature, then it is a 401 and /healthz is answered meanwhile', async () => {
+    t = await testApp({ API_KEYS, WEBHOOK_SECRET: SECRET, BODY_LIMIT: String(2 * 1024 * 1024) })
+    const url = await listening(t)
+    const body = 'a&'.repeat(512 * 1024)
+    const started = Date.now()
+    const flood = fetch(`${url}/issues`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'webhook-id': 'x', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,bogus' },
+      body,
+    })
+    const health = await fetch(`${url}/healthz`)
+    const res = await flood
+    expect(health.status).toBe(200)
+    expect(res.status).toBe(401)
+    expect((await res.json()).detail).toMatch(/Webhook signature rejected/)
+    // before the fix this request held the event loop for tens of seconds; a generous bound, not a benchmark
+    expect(Date.now() - started).toBeLessThan(5_000)
+  })
+
+  it('when a signed-looking request has a malformed JSON body, then the signature is checked first (401, not 400)', async () => {
+    t = await testApp({ API_KEYS, WEBHOOK_SECRET: SECRET })
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/issues',
+      payload: '{"issue_type": ',
+      headers: { 'content-type': 'application/json', 'webhook-id': 'x', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,bogus' },
+    })
+    expect(res.statusCode).toBe(401)
+  })
+})
+
+describe('unauthenticated requests are rate-limited and bounded in the audit log', () => {
+  it('when unmatched routes are hammered, then they get 429 past the limit, with or without a valid key', async () => {
+    t = await testApp({ API_KEYS, RATE_LIMIT_MAX: '5' })
+    const anonymous = await Promise.all(Array.from({ length: 12 }, () => t!.app.inject('/no/such/route')))
+    expect(anonymous.map((r) => r.statusCode).filter((s) => s === 429)).toHaveLength(7)
+    const withKey = await Promise.all(Array.from({ length: 8 }, () => t!.app.inject({ url: '/no/such/route', headers: asOps })))
+    expect(withKey.map((r) => r.statusCode)).toEqual([404, 404, 404, 404, 404, 429, 429, 429])
+  })
+
+  it('when a caller is refused again and again, then the refusals are counted in a few audit entries, not one row each', async () => {
+    t = await testApp({ API_KEYS, RATE_LIMIT_MAX: '5' })
+    const before = auditCount(t)
+    for (let i = 0; i < 200; i++) await t.app.inject({ url: `/nope-${i}` })
+    // 5 answers within the limit + the first 5 refusals of the minute recorded in full
+    expect(auditCount(t) - before).toBe(10)
+    await t.app.close() // shutdown records what was only counted
+    expect(t.services.db.prepare(`SELECT json_extract(entry, '$.detail') FROM audit WHERE operation = 'rate_limit.suppressed'`).pluck().all()).toEqual([
+      expect.stringMatching(/^190 more requests from this caller were refused with 429/),
+    ])
+  })
+
+  it('when undecodable URLs are hammered, then they are rate-limited too', async () => {
+    t = await testApp({ API_KEYS, RATE_LIMIT_MAX: '3' })
+    const statuses = []
+    for (let i = 0; i < 6; i++) statuses.push((await t.app.inject({ url: '/%E0%A4%A' })).statusCode)
+    expect(statuses).toEqual([400, 400, 400, 429, 429, 429])
+  })
+
+  it('when a URL is 8 KB long, then its audit entry stores a bounded prefix', async () => {
+    t = await testApp({ API_KEYS })
+    await t.app.inject({ url: `/${'x'.repeat(8192)}` })
+    const path = t.services.db.prepare(`SELECT json_extract(entry, '$.path') FROM audit ORDER BY seq DESC LIMIT 1`).pluck().get() as string
+    expect(path.length).toBeLessThan(600)
+    expect(path).toMatch(/…\(7681 more characters\)$/)
+  })
+})
+
+describe('stored size and retention', () => {
+  it('when 10 000 affected items arrive, then the stored row and the answer stay near the request size (no per-step copies)', async () => {
+    t = await testApp()
+    const payload = JSON.stringify({ ...sampleOpportunity, affected_items: Array.from({ length: 10_000 }, (_, i) => `customer_${String(i).padStart(6, '0')}`) })
+    const res = await t.app.inject({ method: 'POST', url: '/issues', payload, headers: { 'content-type': 'application/json' } })
+    expect(res.statusCode).toBe(201)
+    const row = t.services.db.prepare('SELECT length(record) + length(artifacts) FROM workflows WHERE id = ?').pluck().get(res.json().workflow_id) as number
+    // the items are kept once (the opportunity); the files read them at run time
+    expect(row).toBeLessThan(payload.length + 60_000)
+    expect(res.body.length).toBeLessThan(payload.length + 30_000)
+    const preview = await t.app.inject(`/workflows/${res.json().workflow_id}/preview`)
+    expect(preview.body.length).toBeLessThan(payload.length / 2)
+  })
+
+  it('when retention runs, then old uncommitted workflows and expired keys go; committed ones, recent ones and every audit entry stay', async () => {
+    t = await testApp()
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) ids.push((await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })).json().workflow_id)
+    const commit = await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: ids[1], dry_run: false } })
+    expect(commit.statusCode).toBe(201)
+    const old = new Date(Date.now() - 40 * 86_400_000).toISOString()
+    t.services.db.prepare('UPDATE workflows SET created_at = ? WHERE id IN (?, ?)').run(old, ids[0], ids[1])
+    t.services.db.prepare(`INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at) VALUES ('a', 'k', 'f', 'done', 0, 1)`).run()
+    const auditBefore = auditCount(t)
+
+    expect(purgeExpired(t.services.db, new Date(), 30)).toEqual({ workflows: 1, idempotencyKeys: 1 })
+    expect((await t.app.inject(`/workflows/${ids[0]}`)).statusCode).toBe(404)
+    expect((await t.app.inject(`/workflows/${ids[1]}`)).json().status).toBe('committed')
+    expect((await t.app.inject(`/workflows/${ids[2]}`)).statusCode).toBe(200)
+    expect(auditCount(t, `workflow_id = '${ids[0]}'`)).toBeGreaterThan(0)
+    expect(auditCount(t)).toBeGreaterThanOrEqual(auditBefore)
+  })
+})
+
+describe('connections', () => {
+  it('when hundreds of half-sent connections are held open, then they are closed with a 408 problem and the service keeps answering', async () => {
+    t = await testApp({ MAX_CONNECTIONS: '50', HEADERS_TIMEOUT_MS: '500' })
+    const url = await listening(t)
+    const port = Number(new URL(url).port)
+    const answers: string[] = []
+    for (let i = 0; i < 200; i++) {
+      const socket = connect(port, '127.0.0.1', () => socket.write('POST /issues HTTP/1.1\r\nHost: x\r\n'))
+      socket.on('data', (d) => answers.push(d.toString()))
+      socket.on('error', () => {})
+      sockets.push(socket)
+    }
+    let health = 0
+    for (let attempt = 0; attempt < 100 && health !== 200; attempt++) {
+      await new Promise((r) => setTimeout(r, 100))
+      health = await fetch(`${url}/healthz`).then((r) => r.status, () => 0)
+    }
+    expect(health).toBe(200)
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(answers.some((a) => a.startsWith('HTTP/1.1 408') && a.includes('application/problem+json') && a.includes('x-request-id'))).toBe(true)
+  })
+
+  it('when a request is not HTTP at all, then the answer is a 400 problem with a request id, and it is audited', async () => {
+    t = await testApp()
+    const url = await listening(t)
+    const answer = await new Promise<string>((resolve) => {
+      const socket = connect(Number(new URL(url).port), '127.0.0.1', () => socket.write('NOT HTTP\r\n\r\n'))
+      let data = ''
+      socket.on('data', (d) => (data += d.toString()))
+      socket.on('close', () => resolve(data))
+      sockets.push(socket)
+    })
+    expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request/)
+    expect(answer).toMatch(/content-type: application\/problem\+json/)
+    expect(answer).toMatch(/x-request-id: [0-9a-f-]{36}/)
+    expect(auditCount(t, `operation = 'client_error'`)).toBe(1)
+  })
+})
+
+describe('one transaction per request', () => {
+  it('when the store refuses writes (a full disk), then answers are 503 problems, nothing half-written is kept, /readyz says so, and it recovers', async () => {
+    t = await testApp()
+    const db = t.services.db
+    const pages = db.pragma('page_count', { simple: true }) as number
+    db.pragma(`max_page_count = ${pages}`) // the database file cannot grow: SQLITE_FULL on the next write
+    const workflowsBefore = db.prepare('SELECT COUNT(*) FROM workflows').pluck().get()
+    const headers = { 'idempotency-key': 'full-disk-1' }
+    let res = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, description: 'x'.repeat(2000) }, headers })
+    for (let i = 0; i < 20 && res.statusCode === 201; i++) {
+      res = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, description: 'y'.repeat(2000) }, headers: { 'idempotency-key': `fill-${i}` } })
+    }
+    expect(res.statusCode).toBe(503)
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(res.headers['retry-after']).toBe('30')
+    expect(res.headers.location).toBeUndefined()
+    expect(res.json().detail).toMatch(/could not record this request \(SQLITE_FULL\); nothing was stored/)
+    const ready = await t.app.inject('/readyz')
+    expect(ready.statusCode).toBe(503)
+    expect(ready.json().detail).toMatch(/store refuses writes: SQLITE_FULL/)
+    // every stored workflow has its audit entry and its key marked done: none is half-written
+    const orphans = db.prepare(`SELECT COUNT(*) FROM workflows w WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE a.workflow_id = w.id)`).pluck().get()
+    expect(orphans).toBe(0)
+    expect(db.prepare(`SELECT COUNT(*) FROM idempotency_keys WHERE state = 'running'`).pluck().get()).toBe(0)
+    expect(db.prepare('SELECT COUNT(*) FROM workflows').pluck().get()).toBeGreaterThanOrEqual(workflowsBefore as number)
+
+    db.pragma('max_page_count = 1073741823')
+    const retried = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'after-full' } })
+    expect(retried.statusCode).toBe(201)
+    expect((await t.app.inject('/readyz')).statusCode).toBe(200)
+  })
+
+  it('when a keyed request succeeds, then its workflow, its audit entry and its key completion are stored together', async () => {
+    t = await testApp()
+    const res = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'together-1' } })
+    const id = res.json().workflow_id
+    const db = t.services.db
+    expect(db.prepare('SELECT COUNT(*) FROM workflows WHERE id = ?').pluck().get(id)).toBe(1)
+    expect(db.prepare(`SELECT COUNT(*) FROM audit WHERE workflow_id = ? AND operation = 'issue.create'`).pluck().get(id)).toBe(1)
+    expect(db.prepare(`SELECT state FROM idempotency_keys WHERE key = 'together-1'`).pluck().get()).toBe('done')
+  })
+})
+
+describe('reserved names', () => {
+  it('when an API key is named webhook (the signed webhooks’ actor and idempotency scope), then start-up refuses it', () => {
+    expect(() => loadConfig({ API_KEYS: `webhook:ingest:${'s'.repeat(20)}` })).toThrow(ConfigError)
+    expect(() => loadConfig({ API_KEYS: `webhook:ingest:${'s'.repeat(20)}` })).toThrow(/the id webhook is reserved for signed webhooks/)
+  })
+})
