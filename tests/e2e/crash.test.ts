@@ -97,7 +97,7 @@ function logLines(server: RunningServer): Array<Record<string, unknown>> {
 }
 
 describe('crash safety of the real process', () => {
-  it('when a server under concurrent POST /issues load is killed with SIGKILL, then after a restart every 201 is a stored workflow with its audit entry and the audit chain verifies', async () => {
+  it('when a server under concurrent keyed POST /issues load is killed with SIGKILL, then after a restart every 201 is a stored workflow with its audit entry, the chain verifies, and retrying each unanswered key creates exactly one workflow', async () => {
     const CLIENTS = 8
     const LOAD_MS = 1_200
     const dataDir = tempDir()
@@ -116,7 +116,7 @@ describe('crash safety of the real process', () => {
         const requestId = `crash-load-c${c}-${i}`
         const description = `load client ${c} request ${i}`
         try {
-          const answer = await send(first.url, 'POST', '/issues', { 'x-request-id': requestId }, JSON.stringify({ ...sampleOpportunity, description }))
+          const answer = await send(first.url, 'POST', '/issues', { 'x-request-id': requestId, 'idempotency-key': requestId }, JSON.stringify({ ...sampleOpportunity, description }))
           outcomes.push({ requestId, description, answer })
         } catch (err) {
           outcomes.push({ requestId, description, error: (err as NodeJS.ErrnoException).code ?? (err as Error).message })
@@ -167,7 +167,16 @@ describe('crash safety of the real process', () => {
     expect(verify.body).toMatchObject({ ok: true })
     expect(verify.body.entries).toBeGreaterThanOrEqual(created.length)
 
-    console.info(`[crash under load] ${outcomes.length} requests: ${created.length} × 201, ${interrupted.length} cut off by SIGKILL (${[...new Set(interrupted.map((o) => o.error))].join(', ') || 'none'}), ${total} workflows stored`)
+    // The sender retries what it never got an answer for, with the same key: a request the kill cut
+    // off after its workflow was stored replays it, one cut off before creates it — never both.
+    for (const o of interrupted) {
+      const retry = await send(second.url, 'POST', '/issues', { 'idempotency-key': o.requestId }, JSON.stringify({ ...sampleOpportunity, description: o.description }))
+      expect(retry.status, `retry of ${o.requestId}: ${retry.text}`).toBe(201)
+    }
+    const afterRetries = ((await getJson(second.url, '/status')).body.workflows as { total: number }).total
+    expect(afterRetries).toBe(created.length + interrupted.length)
+
+    console.info(`[crash under load] ${outcomes.length} requests: ${created.length} × 201, ${interrupted.length} cut off by SIGKILL (${[...new Set(interrupted.map((o) => o.error))].join(', ') || 'none'}), ${total} workflows stored; after keyed retries ${afterRetries}`)
     expect(await second.stop('SIGTERM')).toEqual({ code: 0, signal: null })
   })
 
