@@ -19,20 +19,39 @@ export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
         summary: 'Receive an opportunity notification and generate its workflow',
         description:
           'Accepts application/json and application/x-www-form-urlencoded (Zapier, Make). In form bodies numbers are ' +
-          'decimal strings and affected_items is a repeated key or a comma-separated list. Unknown fields are ignored.',
+          'decimal strings and affected_items is a repeated key or a comma-separated list. Unknown fields are ignored. ' +
+          'A detection of a type that has an open workflow younger than GROUP_WINDOW is grouped into it (200, grouped: true) unless ' +
+          'its severity is higher (a new workflow supersedes the open one) or group is false.',
         consumes: ['application/json', 'application/x-www-form-urlencoded'],
         security: [{ bearerAuth: [] }, { apiKeyHeader: [] }, { webhookSignature: [] }],
         headers: IngestHeaders,
         body,
-        response: { 201: WorkflowRecord, ...problems(400, 401, 403, 409, 413, 415, 422, 429) },
+        response: {
+          200: WorkflowRecord, // grouped: the open workflow, with the detection as its latest occurrence
+          201: WorkflowRecord,
+          ...problems(400, 401, 403, 409, 413, 415, 422, 429, 503),
+        },
       },
     },
     async (request, reply) => {
-      const created = services.workflows.create(request.body, new Date(), (write) => request.defer(write))
-      request.audit.workflow_id = created.workflow_id
-      request.audit.issue_type = created.workflow.issue_type
-      request.audit.files = created.files.map((f) => f.path)
-      return reply.code(201).header('location', created.links.self).send(created)
+      // held until this request's writes are committed: concurrent detections of one group cannot both create
+      if (services.workflows.groups(request.body)) request.afterCommit(await services.groupLocks.acquire([services.workflows.groupKey(request.body)]))
+      const { record, outcome } = services.workflows.detect(request.body, {
+        now: new Date(),
+        source: 'issues',
+        requestId: String(request.id),
+        persist: (write) => request.defer(write),
+      })
+      request.audit.workflow_id = record.workflow_id
+      request.audit.issue_type = record.workflow.issue_type
+      if (outcome === 'grouped') {
+        request.audit.operation = 'issue.grouped'
+        request.audit.detail = `occurrence ${record.occurrences?.count ?? 0} of the open workflow`
+        return reply.code(200).send({ ...record, grouped: true })
+      }
+      request.audit.files = record.files.map((f) => f.path)
+      if (outcome === 'superseding') request.audit.detail = `supersedes ${record.supersedes ?? ''}: the severity rose`
+      return reply.code(201).header('location', record.links.self).send(record)
     },
   )
 }

@@ -25,8 +25,8 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ services: Services }> = asy
       },
     },
     async (request) => {
-      const { issue_type, status, limit, cursor } = request.query
-      return services.store.list({ issueType: issue_type, status, limit, beforeSeq: cursorToSeq(cursor) })
+      const { issue_type, status, min_occurrences, limit, cursor } = request.query
+      return services.store.list({ issueType: issue_type, status, minOccurrences: min_occurrences, limit, beforeSeq: cursorToSeq(cursor) })
     },
   )
 

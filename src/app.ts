@@ -6,6 +6,7 @@ import { commitRoutes } from '../routes/commits.js'
 import { exportRoutes } from '../routes/exports.js'
 import { healthRoutes } from '../routes/health.js'
 import { issueRoutes } from '../routes/issues.js'
+import { kpiRoutes } from '../routes/kpis.js'
 import { statusRoutes } from '../routes/status.js'
 import { workflowRoutes } from '../routes/workflows.js'
 import { registerAuth, verifySignedWebhook } from './auth/hook.js'
@@ -89,6 +90,7 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
   await registerOpenApi(app)
 
   await app.register(issueRoutes, { services })
+  await app.register(kpiRoutes, { services })
   await app.register(workflowRoutes, { services })
   await app.register(exportRoutes, { services })
   await app.register(commitRoutes, { services })

@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { KeyConfigError, parseApiKeys, type ApiKey } from './auth/keys.js'
 import { webhookKey } from './auth/webhook.js'
 import { PLATFORMS, type Platform } from './exports/mapping.js'
+import { parseThresholds, readThresholdsFile } from './kpis/rules.js'
 
 /** Environment → typed, validated configuration. Invalid values stop start-up with a readable message. */
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -32,6 +33,9 @@ const Env = z.object({
   REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
   RETENTION_DAYS: z.coerce.number().min(1).optional(),
+  THRESHOLDS: z.string().optional(),
+  THRESHOLDS_FILE: z.string().min(1).optional(),
+  GROUP_WINDOW: z.string().default('24h'),
 })
 
 export interface Config {
@@ -67,6 +71,10 @@ export interface Config {
   keepAliveTimeoutMs: number
   /** uncommitted workflows and expired idempotency keys older than this are purged; undefined = kept */
   retentionDays: number | undefined
+  /** detection thresholds that replace the playbooks' (checked against the playbooks at start-up) */
+  thresholds: { env: Map<string, number>; file: Map<string, number> }
+  /** a detection of a type with an open workflow younger than this becomes an occurrence of it; 0 = never */
+  groupWindowMs: number
 }
 
 /** 127.0.0.0/8, ::1 and localhost: the addresses only this machine can reach. */
@@ -120,6 +128,16 @@ function parseExportFormats(value: string): Platform[] {
   return PLATFORMS.filter((p) => names.includes(p))
 }
 
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+
+/** "24h", "90m", "30s", "0" → milliseconds. */
+export function parseDuration(value: string, name: string): number {
+  const m = DURATION.exec(value.trim())
+  if (!m) throw new ConfigError(`Invalid configuration:\n  ${name}: "${value}" is not a duration such as 24h, 90m, 30s or 0`)
+  return Number(m[1]) * UNIT_MS[(m[2] ?? 'ms') as keyof typeof UNIT_MS]
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // `FOO=` (compose files, shells) means "not set", not "set to nothing"
   const parsed = Env.safeParse(Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')))
@@ -165,5 +183,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
     retentionDays: e.RETENTION_DAYS,
+    thresholds: {
+      env: e.THRESHOLDS ? parseThresholds(e.THRESHOLDS, 'THRESHOLDS') : new Map(),
+      file: e.THRESHOLDS_FILE ? readThresholdsFile(e.THRESHOLDS_FILE) : new Map(),
+    },
+    groupWindowMs: parseDuration(e.GROUP_WINDOW, 'GROUP_WINDOW'),
   }
 }

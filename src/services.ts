@@ -3,6 +3,8 @@ import { IdempotencyStore } from './idempotency/store.js'
 import { CommitService } from './commits/service.js'
 import type { Config } from './config.js'
 import type { StoreHealth } from './http/commit-point.js'
+import { buildRules, type DetectionRule } from './kpis/rules.js'
+import { GroupLocks } from './workflows/group-locks.js'
 import { loadPlatformMappings, type PlatformMappings } from './exports/mapping.js'
 import { Repository } from './git/repository.js'
 import type { LoadedPlaybook } from './playbooks/schema.js'
@@ -22,6 +24,9 @@ export interface Services {
   repository: Repository
   commits: CommitService
   idempotency: IdempotencyStore
+  /** detection rules in force (playbook thresholds with THRESHOLDS / THRESHOLDS_FILE applied) */
+  rules: DetectionRule[]
+  groupLocks: GroupLocks
   /** whether the last request's transaction could be written (a full disk makes /readyz say so) */
   storeHealth: StoreHealth
   startedAt: Date
@@ -31,7 +36,7 @@ export interface Services {
 export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<string, LoadedPlaybook>): Services {
   const store = new WorkflowStore(db)
   const mappings = loadPlatformMappings(config.templatesDir, playbooks)
-  const workflows = new WorkflowService(playbooks, store, { formats: config.exportFormats, mappings })
+  const workflows = new WorkflowService(playbooks, store, { exports: { formats: config.exportFormats, mappings }, groupWindowMs: config.groupWindowMs })
   const repository = new Repository({ path: config.repoPath, branch: config.commitBranch, identity: config.gitAuthor, remote: config.gitRemote })
   return {
     config,
@@ -44,6 +49,8 @@ export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<str
     repository,
     commits: new CommitService(store, repository),
     idempotency: new IdempotencyStore(db, config.idempotencyTtlMs),
+    rules: buildRules(playbooks, config.thresholds),
+    groupLocks: new GroupLocks(),
     storeHealth: { lastWriteError: null },
     startedAt: new Date(),
   }

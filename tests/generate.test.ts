@@ -15,7 +15,7 @@ const NOW = new Date('2026-01-19T10:00:00.000Z')
 const SAMPLE_VALUES: Record<string, number> = {
   high_churn: 0.08,
   abandoned_carts: 0.27,
-  revenue_drop: 0.18,
+  revenue_drop: -0.18,
   payment_failures: 0.84,
   low_conversion: 0.021,
   error_spike: 0.034,

@@ -67,7 +67,7 @@ describe('the shipped playbooks', () => {
     const detection = (t: string) => playbooks.get(t)?.detection
     expect(detection('high_churn')).toMatchObject({ operator: '>', threshold: 0.05 })
     expect(detection('abandoned_carts')).toMatchObject({ operator: '>', threshold: 0.2 })
-    expect(detection('revenue_drop')).toMatchObject({ operator: '>', threshold: 0.15 })
+    expect(detection('revenue_drop')).toMatchObject({ metric: 'revenue_change', operator: '<', threshold: -0.15 })
     expect(detection('payment_failures')).toMatchObject({ operator: '<', threshold: 0.9 })
     expect(detection('low_conversion')).toMatchObject({ operator: '<', threshold: 0.03 })
     expect(detection('error_spike')).toMatchObject({ operator: '>', threshold: 0.01 })

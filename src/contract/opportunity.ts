@@ -5,6 +5,17 @@ export const Severity = z.enum(SEVERITIES)
 export type Severity = z.infer<typeof Severity>
 
 export const MAX_AFFECTED_ITEMS = 10_000
+
+/** How a detection groups with an open workflow of its type (POST /issues and POST /kpis alike). */
+export const GroupingFields = {
+  dedup_key: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe('Groups more finely than the issue type, e.g. a store id: detections group only with the same dedup_key (PagerDuty dedup_key)'),
+  group: z.boolean().default(true).describe('false: always generate a new workflow, even when an open one of this type exists'),
+}
 /** The latest instant a JavaScript Date can hold (8.64e15 ms), in unix seconds: later ones cannot be stored as ISO-8601. */
 export const MAX_UNIX_SECONDS = 8_640_000_000_000
 
@@ -27,6 +38,7 @@ export function opportunityInput(issueTypes: readonly string[]) {
         .describe('When the engine saw the opportunity; default: time received'),
       feature_suggestion: z.string().max(200).optional(),
       source: z.string().max(100).optional().describe('Who sent it, e.g. income-engine, make, zapier'),
+      ...GroupingFields,
     })
     .meta({
       examples: [

@@ -70,13 +70,31 @@ export const GeneratedFile = z
   .meta({ id: 'GeneratedFile' })
 export type GeneratedFile = z.infer<typeof GeneratedFile>
 
-export const WorkflowStatus = z.enum(['generated', 'committed'])
+export const WorkflowStatus = z
+  .enum(['generated', 'committed', 'superseded'])
+  .describe('generated: open (later detections of its type group into it); committed: in the repository; superseded: a more severe detection replaced it')
 export type WorkflowStatus = z.infer<typeof WorkflowStatus>
 
 export const CommitInfo = z
   .object({ sha: z.string(), branch: z.string(), committed_at: z.string() })
   .meta({ id: 'CommitInfo' })
 export type CommitInfo = z.infer<typeof CommitInfo>
+
+export const Occurrence = z
+  .object({ at: z.string(), source: z.string(), observed: z.number(), severity: Severity })
+  .meta({ id: 'Occurrence' })
+export type Occurrence = z.infer<typeof Occurrence>
+
+export const Occurrences = z
+  .object({
+    count: z.number().int().describe('How many detections this workflow stands for (1 = only the one that created it)'),
+    first_seen: z.string(),
+    last_seen: z.string(),
+    last_observed: z.number(),
+    highest_severity: Severity,
+    recent: z.array(Occurrence).describe('The latest occurrences, newest first (at most 20)'),
+  })
+  .meta({ id: 'Occurrences' })
 
 /** The 201 body of `POST /issues`, and the body of `GET /workflows/{id}`. */
 export const WorkflowRecord = z
@@ -94,6 +112,11 @@ export const WorkflowRecord = z
       exports: z.string().optional().describe('The n8n, Make and Zapier exports of this workflow'),
     }),
     commit: CommitInfo.optional().describe('Present once the workflow has been committed'),
+    dedup_key: z.string().nullable().optional(),
+    occurrences: Occurrences.optional().describe('The detections this workflow stands for (grouping)'),
+    supersedes: z.uuid().nullable().optional().describe('The open workflow this one replaced because its severity rose'),
+    superseded_by: z.uuid().nullable().optional().describe('The workflow that replaced this one'),
+    grouped: z.boolean().optional().describe('POST /issues and POST /kpis only: true when this detection became an occurrence of an open workflow'),
   })
   .meta({ id: 'WorkflowRecord' })
 export type WorkflowRecord = z.infer<typeof WorkflowRecord>
@@ -106,6 +129,7 @@ export const WorkflowSummary = z
     severity: Severity,
     status: WorkflowStatus,
     created_at: z.string(),
+    occurrence_count: z.number().int(),
     links: z.object({ self: z.string(), preview: z.string() }),
   })
   .meta({ id: 'WorkflowSummary' })
@@ -121,6 +145,7 @@ export const Limit = z.coerce.number().int().min(1).max(100).default(20)
 export const WorkflowListQuery = z.object({
   issue_type: z.string().max(64).optional(),
   status: WorkflowStatus.optional(),
+  min_occurrences: z.coerce.number().int().min(1).optional().describe('Only workflows standing for at least this many detections'),
   limit: Limit,
   cursor: Cursor.optional(),
 })

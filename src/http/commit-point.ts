@@ -12,6 +12,8 @@ declare module 'fastify' {
     defer(write: () => void): void
     /** Runs if that transaction fails, e.g. to release an idempotency key. */
     onWriteFailure(undo: () => void): void
+    /** Runs once that transaction is over, committed or not, e.g. to release a lock held since the handler. */
+    afterCommit(done: () => void): void
   }
 }
 
@@ -39,10 +41,14 @@ export function registerCommitPoint(
   app: FastifyInstance,
   deps: { db: Db; audit: AuditLog; health: StoreHealth; ledger: RefusalLedger; entryOf: (request: FastifyRequest, reply: FastifyReply) => AuditFacts },
 ): void {
-  const pending = new WeakMap<FastifyRequest, { writes: (() => void)[]; undos: (() => void)[] }>()
+  type Queue = { writes: (() => void)[]; undos: (() => void)[]; after: (() => void)[] }
+  const pending = new WeakMap<FastifyRequest, Queue>()
+  const runAfter = (q: Queue | undefined) => {
+    for (const done of q?.after.splice(0) ?? []) done()
+  }
   const queue = (request: FastifyRequest) => {
     let q = pending.get(request)
-    if (!q) pending.set(request, (q = { writes: [], undos: [] }))
+    if (!q) pending.set(request, (q = { writes: [], undos: [], after: [] }))
     return q
   }
   app.decorateRequest('defer', function (this: FastifyRequest, write: () => void) {
@@ -51,20 +57,27 @@ export function registerCommitPoint(
   app.decorateRequest('onWriteFailure', function (this: FastifyRequest, undo: () => void) {
     queue(this).undos.push(undo)
   })
+  app.decorateRequest('afterCommit', function (this: FastifyRequest, done: () => void) {
+    queue(this).after.push(done)
+  })
+  // a request that ends without onSend (its client went away) must still release what it holds
+  app.addHook('onResponse', async (request) => runAfter(pending.get(request)))
+  app.addHook('onRequestAbort', async (request) => runAfter(pending.get(request)))
 
   app.addHook('onSend', async (request, reply, payload) => {
-    const q = pending.get(request) ?? { writes: [], undos: [] }
-    pending.delete(request)
+    const q = pending.get(request) ?? { writes: [], undos: [], after: [] }
     const entry = deps.entryOf(request, reply)
+    const writes = q.writes.splice(0)
     // a caller over its rate limit is counted, not recorded once per refusal (see RefusalLedger)
     const recorded = reply.statusCode === 429 ? deps.ledger.admit(`${entry.actor ?? 'anonymous'}:${entry.ip ?? ''}`, entry) : entry
     try {
       const appended = deps.db.transaction(() => {
-        for (const write of q.writes) write()
+        for (const write of writes) write()
         return recorded ? deps.audit.append(recorded) : null
       })()
       deps.health.lastWriteError = null
       if (appended) request.log.info({ audit: appended }, 'audit')
+      runAfter(q)
       return payload
     } catch (err) {
       for (const undo of q.undos) {
@@ -74,6 +87,7 @@ export function registerCommitPoint(
           request.log.error({ err: undoErr }, 'could not undo after a failed write')
         }
       }
+      runAfter(q)
       const code = (err as { code?: string }).code ?? 'unknown'
       deps.health.lastWriteError = `${code}: ${(err as Error).message}`
       // the entry could not be stored: the log keeps it, so the request is not unrecorded

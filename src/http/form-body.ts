@@ -58,3 +58,27 @@ export function formBodyCoercion(schema: z.ZodType): preValidationHookHandler {
     }
   }
 }
+
+/**
+ * POST /kpis from a form: the metrics arrive as flat fields (churn_rate=0.08, or metrics[churn_rate]=0.08)
+ * and are gathered into `metrics` as numbers; the rest is coerced like any form body.
+ */
+export function kpiFormFields(schema: z.ZodType, metricNames: readonly string[]): preValidationHookHandler {
+  const coerceTopLevel = formBodyCoercion(schema)
+  return async function (request, reply) {
+    if (!request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded')) return
+    const fields = request.body as Record<string, unknown>
+    if (fields === null || typeof fields !== 'object') return
+    const metrics: Record<string, unknown> = {}
+    for (const name of metricNames) {
+      for (const key of [name, `metrics[${name}]`, `metrics.${name}`]) {
+        if (!Object.hasOwn(fields, key)) continue
+        const value = fields[key]
+        metrics[name] = typeof value === 'string' ? coerce(value, 'number') : value
+        delete fields[key]
+      }
+    }
+    fields.metrics = metrics
+    await coerceTopLevel.call(this, request, reply, () => {})
+  }
+}

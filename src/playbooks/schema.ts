@@ -69,12 +69,29 @@ export const SettingDeclaration = z.strictObject({
 export const Playbook = z.strictObject({
   name: z.string().min(1).max(120),
   trigger: snakeName,
-  detection: z.strictObject({
-    metric: snakeName,
-    operator: z.enum(['>', '<']),
-    threshold: z.number(),
-    description: z.string().min(1),
-  }),
+  detection: z
+    .strictObject({
+      metric: snakeName,
+      operator: z.enum(['>', '<']),
+      threshold: z.number(),
+      description: z.string().min(1),
+      /** the values the metric can take, e.g. [0, 1] for a rate (a fraction): POST /kpis refuses others */
+      range: z.tuple([z.number(), z.number()]).default([0, 1]),
+      /**
+       * where each severity starts, in the breach direction: churn {medium: 0.05, high: 0.075,
+       * critical: 0.1} makes 5–7.5% medium, 7.5–10% high and above 10% critical; none: every breach is medium
+       */
+      severity_bands: z.partialRecord(z.enum(['low', 'medium', 'high', 'critical']), z.number()).default({}),
+    })
+    .check((ctx) => {
+      const d = ctx.value
+      const [min, max] = d.range
+      if (!(min < max)) ctx.issues.push({ code: 'custom', message: 'range must be [min, max] with min < max', input: d.range, path: ['range'] })
+      if (d.threshold < min || d.threshold > max) ctx.issues.push({ code: 'custom', message: `threshold ${d.threshold} lies outside range [${min}, ${max}]`, input: d.threshold, path: ['threshold'] })
+      const starts = (['low', 'medium', 'high', 'critical'] as const).flatMap((s) => (d.severity_bands[s] === undefined ? [] : [d.severity_bands[s]]))
+      const ordered = starts.every((v, i) => i === 0 || (d.operator === '>' ? v > (starts[i - 1] as number) : v < (starts[i - 1] as number)))
+      if (!ordered) ctx.issues.push({ code: 'custom', message: `severity_bands must start further in the breach direction (${d.operator}) as severity rises`, input: d.severity_bands, path: ['severity_bands'] })
+    }),
   approach: z.string().min(1),
   /** Every value a user must set on the platform; steps read them as `{{name}}` fields. */
   settings: z.record(snakeName, SettingDeclaration).default({}),

@@ -60,4 +60,30 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     name: 'idempotent replays keep their audit facts',
     sql: `ALTER TABLE idempotency_keys ADD COLUMN audit TEXT;`,
   },
+  {
+    // 10, not 4: numbers below are left for the audit hardening's migrations
+    version: 10,
+    name: 'grouped detections: occurrences and superseding',
+    sql: `
+      ALTER TABLE workflows ADD COLUMN group_key TEXT;          -- issue type + dedup_key: detections with one key group together
+      ALTER TABLE workflows ADD COLUMN dedup_key TEXT;
+      ALTER TABLE workflows ADD COLUMN superseded_by TEXT;
+      ALTER TABLE workflows ADD COLUMN supersedes TEXT;
+      ALTER TABLE workflows ADD COLUMN occurrence_count INTEGER NOT NULL DEFAULT 1;
+      ALTER TABLE workflows ADD COLUMN last_seen TEXT;
+      ALTER TABLE workflows ADD COLUMN last_observed REAL;
+      ALTER TABLE workflows ADD COLUMN highest_severity TEXT;
+      CREATE INDEX workflows_open_by_group ON workflows (group_key, status, seq);
+      CREATE TABLE occurrences (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        workflow_id  TEXT    NOT NULL,
+        at           TEXT    NOT NULL,
+        source       TEXT    NOT NULL,  -- issues | kpis
+        observed     REAL    NOT NULL,
+        severity     TEXT    NOT NULL,
+        request_id   TEXT
+      );
+      CREATE INDEX occurrences_by_workflow ON occurrences (workflow_id, seq);
+    `,
+  },
 ]

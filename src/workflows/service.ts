@@ -1,5 +1,5 @@
 import { v4 as uuidv4 } from 'uuid'
-import type { Opportunity, OpportunityInput } from '../contract/opportunity.js'
+import type { Opportunity, OpportunityInput, Severity } from '../contract/opportunity.js'
 import type { WorkflowRecord } from '../contract/workflow.js'
 import { buildExport, EXPORT_MEDIA_TYPES, type ExportFile } from '../exports/exports.js'
 import { PLATFORMS, type Platform } from '../exports/mapping.js'
@@ -7,7 +7,21 @@ import { generate, type ExportChoice } from '../generate/generate.js'
 import { renderPrompt } from '../generate/render.js'
 import { BadRequest, Conflict, NotFound } from '../http/problem.js'
 import type { LoadedPlaybook } from '../playbooks/schema.js'
-import type { WorkflowStore } from '../store/workflows.js'
+import type { GroupFacts, OccurrenceFacts, WorkflowStore } from '../store/workflows.js'
+
+const SEVERITY_RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 }
+
+/** Where a detection comes from and how its writes reach the request's transaction. */
+export interface DetectionContext {
+  now: Date
+  source: OccurrenceFacts['source']
+  requestId: string | null
+  /** receives the write, so the request commits it with its audit entry (default: at once) */
+  persist?: (write: () => void) => void
+}
+
+/** What a detection did: a new workflow, an occurrence of an open one, or a new one replacing an open one of lower severity. */
+export type DetectionOutcome = 'created' | 'grouped' | 'superseding'
 
 export function normalizeOpportunity(input: OpportunityInput, receivedAt: Date): Opportunity {
   const timestamp =
@@ -28,20 +42,74 @@ export function normalizeOpportunity(input: OpportunityInput, receivedAt: Date):
   }
 }
 
+/** The open workflow as it reads once a further occurrence is recorded (the write itself is deferred). */
+function withOccurrence(open: WorkflowRecord, o: OccurrenceFacts): WorkflowRecord {
+  const before = open.occurrences
+  const highest = before && SEVERITY_RANK[before.highest_severity] >= SEVERITY_RANK[o.severity] ? before.highest_severity : o.severity
+  return {
+    ...open,
+    occurrences: {
+      count: (before?.count ?? 1) + 1,
+      first_seen: before?.first_seen ?? open.created_at,
+      last_seen: o.at,
+      last_observed: o.observed,
+      highest_severity: highest,
+      recent: [{ at: o.at, source: o.source, observed: o.observed, severity: o.severity }, ...(before?.recent ?? [])].slice(0, 20),
+    },
+  }
+}
+
 /** The use cases behind /issues and /workflows; knows nothing about HTTP beyond its error types. */
 export class WorkflowService {
+  private readonly exports: ExportChoice
+  private readonly groupWindowMs: number
+  private readonly newId: () => string
+
   constructor(
     private readonly playbooks: ReadonlyMap<string, LoadedPlaybook>,
     private readonly store: WorkflowStore,
-    private readonly exports: ExportChoice,
-    private readonly newId: () => string = uuidv4,
-  ) {}
+    options: { exports: ExportChoice; groupWindowMs: number; newId?: () => string },
+  ) {
+    this.exports = options.exports
+    this.groupWindowMs = options.groupWindowMs
+    this.newId = options.newId ?? uuidv4
+  }
+
+  /** Whether this detection may join an open workflow (and so needs its group's lock). */
+  groups(input: Pick<OpportunityInput, 'group'>): boolean {
+    return input.group && this.groupWindowMs > 0
+  }
+
+  /** Detections with the same key group together: the issue type, narrowed by a dedup_key. */
+  groupKey(input: Pick<OpportunityInput, 'issue_type' | 'dedup_key'>): string {
+    return `${input.issue_type}\u0000${input.dedup_key ?? ''}`
+  }
+
+  /**
+   * A detection (POST /issues, POST /kpis): an occurrence of the open workflow of its group when
+   * one is younger than GROUP_WINDOW and at least as severe; otherwise a new workflow, which
+   * supersedes the open one when the severity rose. The caller holds the group's lock until the
+   * writes are committed (GroupLocks), so concurrent detections cannot both create.
+   */
+  detect(input: OpportunityInput, ctx: DetectionContext): { record: WorkflowRecord; outcome: DetectionOutcome } {
+    const persist = ctx.persist ?? ((write: () => void) => write())
+    const occurrence: OccurrenceFacts = { at: ctx.now.toISOString(), source: ctx.source, observed: input.metric_value, severity: input.severity, requestId: ctx.requestId }
+    const key = this.groupKey(input)
+    const open = this.groups(input) ? this.store.findOpen(key, new Date(ctx.now.getTime() - this.groupWindowMs).toISOString()) : undefined
+    if (open && SEVERITY_RANK[input.severity] <= SEVERITY_RANK[open.workflow.severity]) {
+      persist(() => this.store.addOccurrence(open.workflow_id, occurrence))
+      return { record: withOccurrence(open, occurrence), outcome: 'grouped' }
+    }
+    const group: GroupFacts = { groupKey: key, dedupKey: input.dedup_key ?? null, supersedes: open?.workflow_id ?? null, occurrence }
+    const record = this.create(input, ctx.now, persist, group)
+    return { record, outcome: open ? 'superseding' : 'created' }
+  }
 
   /**
    * Generates the workflow; `persist` receives its write, so a request can commit it together with
    * its audit entry (the default writes at once).
    */
-  create(input: OpportunityInput, now: Date, persist: (write: () => void) => void = (write) => write()): WorkflowRecord {
+  create(input: OpportunityInput, now: Date, persist: (write: () => void) => void = (write) => write(), group?: GroupFacts): WorkflowRecord {
     const playbook = this.playbooks.get(input.issue_type)
     // The route's schema only admits known types; this guards callers that bypass it.
     if (!playbook) throw new BadRequest(`unknown issue_type ${input.issue_type}`, [{ path: 'issue_type', message: 'unknown issue type' }])
@@ -59,8 +127,21 @@ export class WorkflowService {
       files: artifacts.files.map(({ content: _content, ...file }) => file),
       links: { self, preview: `${self}/preview`, exports: `${self}/exports` },
     }
-    persist(() => this.store.insert(record, artifacts.files))
-    return record
+    persist(() => this.store.insert(record, artifacts.files, group))
+    return {
+      ...record,
+      dedup_key: group?.dedupKey ?? null,
+      supersedes: group?.supersedes ?? null,
+      superseded_by: null,
+      occurrences: {
+        count: 1,
+        first_seen: record.created_at,
+        last_seen: record.created_at,
+        last_observed: opportunity.metric_value,
+        highest_severity: opportunity.severity,
+        recent: group ? [{ at: group.occurrence.at, source: group.occurrence.source, observed: group.occurrence.observed, severity: group.occurrence.severity }] : [],
+      },
+    }
   }
 
   get(id: string): WorkflowRecord {

@@ -1,0 +1,170 @@
+import { rmSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../../src/config.js'
+import { buildRules } from '../../src/kpis/rules.js'
+import { loadPlaybooks } from '../../src/playbooks/load.js'
+import { sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
+
+let t: TestApp | undefined
+afterEach(async () => {
+  await t?.close()
+  t = undefined
+})
+
+const GROUPING = { GROUP_WINDOW: '24h' }
+const kpis = (app: TestApp, payload: unknown, headers: Record<string, string> = {}) => app.app.inject({ method: 'POST', url: '/kpis', payload: payload as object, headers })
+const count = (app: TestApp, sql: string) => app.services.db.prepare(sql).pluck().get() as number
+
+describe('POST /kpis: the six rules at their exact boundaries', () => {
+  // [metric, at the threshold (no breach), just past it (breach), just short of it]
+  const CASES: [string, number, number, number][] = [
+    ['churn_rate', 0.05, 0.0500001, 0.0499999],
+    ['cart_abandonment_rate', 0.2, 0.2000001, 0.1999999],
+    ['revenue_change', -0.15, -0.1500001, -0.1499999],
+    ['payment_success_rate', 0.9, 0.8999999, 0.9000001],
+    ['conversion_rate', 0.03, 0.0299999, 0.0300001],
+    ['error_rate', 0.01, 0.0100001, 0.0099999],
+  ]
+
+  it.each(CASES)('when %s is at, just past and just short of its threshold, then only just past is a breach (medium)', async (metric, at, past, short) => {
+    t = await testApp()
+    for (const [value, breached] of [[at, false], [past, true], [short, false]] as const) {
+      const res = await kpis(t, { metrics: { [metric]: value } })
+      expect(res.statusCode, `${metric}=${value}`).toBe(breached ? 201 : 200)
+      const [evaluation] = res.json().evaluations
+      expect(evaluation).toMatchObject({ metric, observed: value, breached, severity: breached ? 'medium' : null })
+      expect(res.json().workflows).toHaveLength(breached ? 1 : 0)
+    }
+  })
+
+  it('when the margin grows, then the severity follows the playbook bands (churn 5–7.5% medium, 7.5–10% high, above critical)', async () => {
+    t = await testApp({ GROUP_WINDOW: '0' })
+    const severityAt = async (v: number) => (await kpis(t!, { metrics: { churn_rate: v } })).json().evaluations[0]
+    expect(await severityAt(0.06)).toMatchObject({ severity: 'medium', margin: 0.01 })
+    expect(await severityAt(0.075)).toMatchObject({ severity: 'high' })
+    expect(await severityAt(0.099)).toMatchObject({ severity: 'high' })
+    expect(await severityAt(0.1)).toMatchObject({ severity: 'critical', margin: 0.05 })
+    expect((await kpis(t, { metrics: { payment_success_rate: 0.65 } })).json().evaluations[0]).toMatchObject({ severity: 'critical', margin: 0.25 })
+  })
+
+  it('when a rate is sent as a percentage or a value is not a number, then a 400 names the metric and says what to send', async () => {
+    t = await testApp()
+    const percent = await kpis(t, { metrics: { churn_rate: 8 } })
+    expect(percent.statusCode).toBe(400)
+    expect(percent.json().errors).toEqual([{ path: 'metrics.churn_rate', in: 'body', message: expect.stringMatching(/send 0\.08 for 8%/) }])
+    const conversion = await kpis(t, { metrics: { conversion_rate: 1.5 } })
+    expect(conversion.json().errors[0]).toMatchObject({ path: 'metrics.conversion_rate' })
+    const notNumber = await kpis(t, { metrics: { error_rate: 'NaN' } })
+    expect(notNumber.statusCode).toBe(400)
+    expect(notNumber.json().errors[0].path).toBe('metrics.error_rate')
+    const unknown = await kpis(t, { metrics: { churn: 0.1 } })
+    expect(unknown.statusCode).toBe(400)
+    expect(JSON.stringify(unknown.json().errors)).toMatch(/churn_rate, conversion_rate/)
+    expect(count(t, 'SELECT COUNT(*) FROM workflows')).toBe(0)
+  })
+
+  it('when a snapshot breaches nothing, then 200 with the evaluations, nothing created, and it is audited', async () => {
+    t = await testApp()
+    const res = await kpis(t, { metrics: { churn_rate: 0.01, error_rate: 0.001 }, source: 'make' })
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({ evaluations: [expect.objectContaining({ breached: false }), expect.objectContaining({ breached: false })], workflows: [] })
+    const [entry] = (await t.app.inject('/audit?operation=kpi.evaluate')).json().items
+    expect(entry).toMatchObject({ status: 200, detail: 'no breach: error_rate 0.001, churn_rate 0.01' })
+  })
+
+  it('when Make sends a form, then the metrics are flat fields', async () => {
+    t = await testApp()
+    const res = await kpis(t, 'churn_rate=0.09&error_rate=0.02&source=make', { 'content-type': 'application/x-www-form-urlencoded' })
+    expect(res.statusCode).toBe(201)
+    expect(res.json().workflows.map((w: { issue_type: string }) => w.issue_type).sort()).toEqual(['error_spike', 'high_churn'])
+  })
+})
+
+describe('thresholds per deployment', () => {
+  it('when THRESHOLDS lowers churn to 4%, then 0.045 is a breach and GET /thresholds says where each rule comes from', async () => {
+    const dir = tempDir('afb-thresholds-')
+    const file = path.join(dir, 'thresholds.json')
+    writeFileSync(file, JSON.stringify({ error_spike: 0.02, high_churn: 0.06 }))
+    t = await testApp({ THRESHOLDS: 'high_churn=0.04', THRESHOLDS_FILE: file })
+    expect((await kpis(t, { metrics: { churn_rate: 0.045 } })).json().evaluations[0]).toMatchObject({ threshold: 0.04, breached: true })
+    expect((await kpis(t, { metrics: { error_rate: 0.015 } })).json().evaluations[0]).toMatchObject({ threshold: 0.02, breached: false })
+    const rules = (await t.app.inject('/thresholds')).json().rules as { issue_type: string; threshold: number; source: string }[]
+    const byType = Object.fromEntries(rules.map((r) => [r.issue_type, [r.threshold, r.source]]))
+    expect(byType).toMatchObject({ high_churn: [0.04, 'THRESHOLDS'], error_spike: [0.02, 'THRESHOLDS_FILE'], payment_failures: [0.9, 'playbook'] })
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('when an override names no playbook, lies outside the range or is no number, then start-up stops naming the entry', () => {
+    const playbooks = loadPlaybooks(path.join(loadConfig({}).templatesDir))
+    const rulesWith = (THRESHOLDS: string) => buildRules(playbooks, loadConfig({ THRESHOLDS }).thresholds)
+    expect(() => rulesWith('high_chrun=0.04')).toThrow(/THRESHOLDS: high_chrun=0.04 names no playbook/)
+    expect(() => rulesWith('high_churn=4')).toThrow(/high_churn=4 lies outside churn_rate's range \[0, 1\] \(a rate is a fraction: 0\.04 for 4%\)/)
+    expect(() => loadConfig({ THRESHOLDS: 'high_churn=four' })).toThrow(ConfigError)
+    expect(() => loadConfig({ THRESHOLDS: 'high_churn=four' })).toThrow(/"high_churn=four" is not issue_type=number/)
+  })
+})
+
+describe('grouping repeated detections', () => {
+  it('when churn 0.08 is reported every hour for a day, then one workflow stands for 24 occurrences; a rise to 0.12 supersedes it; after GROUP_WINDOW a new one starts', async () => {
+    t = await testApp(GROUPING)
+    const answers = []
+    for (let hour = 0; hour < 24; hour++) answers.push(await kpis(t, { period: `hour ${hour}`, metrics: { churn_rate: 0.08 } }))
+    expect(answers.map((a) => a.statusCode)).toEqual([201, ...Array(23).fill(200)])
+    const id = answers[0]!.json().workflows[0].workflow_id
+    expect(new Set(answers.map((a) => a.json().workflows[0].workflow_id))).toEqual(new Set([id]))
+    expect(count(t, 'SELECT COUNT(*) FROM workflows')).toBe(1)
+    const record = (await t.app.inject(`/workflows/${id}`)).json()
+    expect(record.occurrences).toMatchObject({ count: 24, last_observed: 0.08, highest_severity: 'high' })
+    expect(record.occurrences.recent).toHaveLength(20)
+
+    const rise = await kpis(t, { metrics: { churn_rate: 0.12 } })
+    expect(rise.statusCode).toBe(201)
+    const [critical] = rise.json().workflows
+    expect(critical).toMatchObject({ severity: 'critical', outcome: 'superseding', supersedes: id })
+    expect((await t.app.inject(`/workflows/${id}`)).json()).toMatchObject({ status: 'superseded', superseded_by: critical.workflow_id })
+    expect((await t.app.inject('/workflows?status=superseded')).json().items.map((w: { workflow_id: string }) => w.workflow_id)).toEqual([id])
+    expect((await t.app.inject('/workflows?min_occurrences=24')).json().items.map((w: { workflow_id: string }) => w.workflow_id)).toEqual([id])
+
+    // a day later the open workflow is too old to group with
+    t.services.db.prepare('UPDATE workflows SET created_at = ?').run(new Date(Date.now() - 25 * 3_600_000).toISOString())
+    const later = await kpis(t, { metrics: { churn_rate: 0.12 } })
+    expect(later.json().workflows[0]).toMatchObject({ outcome: 'created' })
+    expect(count(t, 'SELECT COUNT(*) FROM workflows')).toBe(3)
+  })
+
+  it('when POST /issues repeats a detection, then 200 with the open workflow and grouped: true, no new files; group: false forces a new one; dedup_key groups finer', async () => {
+    t = await testApp(GROUPING)
+    const first = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })
+    expect(first.statusCode).toBe(201)
+    const again = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity: 'medium' } })
+    expect(again.statusCode).toBe(200)
+    expect(again.json()).toMatchObject({ workflow_id: first.json().workflow_id, grouped: true, occurrences: { count: 2, highest_severity: 'high' } })
+    expect(again.headers.location).toBeUndefined()
+    const forced = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, group: false } })
+    expect(forced.statusCode).toBe(201)
+    const storeA = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, dedup_key: 'store-a' } })
+    const storeB = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, dedup_key: 'store-b' } })
+    const storeA2 = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, dedup_key: 'store-a' } })
+    expect([storeA.statusCode, storeB.statusCode, storeA2.statusCode]).toEqual([201, 201, 200])
+    expect(storeA2.json().workflow_id).toBe(storeA.json().workflow_id)
+    const [grouped] = (await t.app.inject('/audit?operation=issue.grouped')).json().items
+    expect(grouped).toMatchObject({ status: 200, workflow_id: storeA.json().workflow_id })
+  })
+
+  it('when 20 identical snapshots arrive at once on a listening server, then exactly one workflow and 20 audit entries', async () => {
+    t = await testApp(GROUPING)
+    await t.app.listen({ port: 0, host: '127.0.0.1' })
+    const address = t.app.server.address() as { port: number }
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        fetch(`http://127.0.0.1:${address.port}/kpis`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ metrics: { cart_abandonment_rate: 0.27 } }) }),
+      ),
+    )
+    const statuses = answers.map((a) => a.status).sort()
+    expect(statuses).toEqual([200, ...Array(18).fill(200), 201].sort())
+    expect(count(t, 'SELECT COUNT(*) FROM workflows')).toBe(1)
+    expect(count(t, 'SELECT occurrence_count FROM workflows')).toBe(20)
+    expect(count(t, `SELECT COUNT(*) FROM audit WHERE operation = 'kpi.evaluate'`)).toBe(20)
+  })
+})
