@@ -187,6 +187,11 @@ describe('a seventh type', () => {
       const schema = doc.paths['/issues']?.post?.requestBody.content['application/json']?.schema
       const resolved = schema?.$ref ? doc.components.schemas[schema.$ref.split('/').pop() ?? ''] : schema
       expect(resolved?.properties?.issue_type?.enum).toContain('refund_spike')
+      // its detection rule is a KPI of POST /kpis too
+      const kpi = await t.app.inject({ method: 'POST', url: '/kpis', payload: { metrics: { refund_rate: 0.09 } } })
+      expect(kpi.statusCode).toBe(201)
+      expect(kpi.json().evaluations).toEqual([expect.objectContaining({ issue_type: 'refund_spike', metric: 'refund_rate', breached: true, severity: 'medium' })])
+      expect(JSON.stringify(doc.paths['/kpis'])).toContain('refund_rate')
     } finally {
       await t.close()
     }
