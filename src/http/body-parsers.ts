@@ -42,6 +42,12 @@ export function parseForm(text: string): Record<string, string | string[]> {
   return fields
 }
 
+class JsonSentAsForm extends ProblemError {
+  constructor() {
+    super(415, 'JSON sent as a form', 'The body looks like JSON but its content-type is application/x-www-form-urlencoded (curl -d does that); send content-type: application/json', 'json-sent-as-form')
+  }
+}
+
 /** Runs on the raw bytes before a body is parsed: a signed webhook's signature is checked here, first. */
 export type BeforeParse = (request: FastifyRequest, raw: Buffer) => void
 
@@ -80,7 +86,10 @@ export function registerBodyParsers(app: FastifyInstance, bodyLimit: number, bef
     request.rawBody = raw
     try {
       beforeParse(request, raw)
-      done(null, parseForm(raw.toString('utf8')))
+      const text = raw.toString('utf8')
+      // curl -d '{"issue_type":…}' sends a form: say what happened instead of "4 fields are invalid"
+      if (/^\s*[[{]/.test(text)) throw new JsonSentAsForm()
+      done(null, parseForm(text))
     } catch (err) {
       done(err as Error, undefined)
     }

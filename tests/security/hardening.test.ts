@@ -227,3 +227,12 @@ describe('reserved names', () => {
     expect(() => loadConfig({ API_KEYS: `webhook:ingest:${'s'.repeat(20)}` })).toThrow(/the id webhook is reserved for signed webhooks/)
   })
 })
+
+describe('friction', () => {
+  it('when JSON is sent with curl -d (a form content type), then a 415 says to send content-type: application/json', async () => {
+    t = await testApp()
+    const res = await t.app.inject({ method: 'POST', url: '/issues', payload: JSON.stringify(sampleOpportunity), headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+    expect(res.statusCode).toBe(415)
+    expect(res.json().detail).toMatch(/looks like JSON .* send content-type: application\/json/)
+  })
+})
