@@ -138,6 +138,13 @@ export function parseDuration(value: string, name: string): number {
   return Number(m[1]) * UNIT_MS[(m[2] ?? 'ms') as keyof typeof UNIT_MS]
 }
 
+/** GROUP_WINDOW: at most a year, so "now minus the window" is always a date. */
+function groupWindow(value: string): number {
+  const ms = parseDuration(value, 'GROUP_WINDOW')
+  if (ms > 366 * UNIT_MS.d) throw new ConfigError(`Invalid configuration:\n  GROUP_WINDOW: ${value} is longer than a year; use at most 366d (or 0 to turn grouping off)`)
+  return ms
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // `FOO=` (compose files, shells) means "not set", not "set to nothing"
   const parsed = Env.safeParse(Object.fromEntries(Object.entries(env).filter(([, value]) => value !== '')))
@@ -187,6 +194,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       env: e.THRESHOLDS ? parseThresholds(e.THRESHOLDS, 'THRESHOLDS') : new Map(),
       file: e.THRESHOLDS_FILE ? readThresholdsFile(e.THRESHOLDS_FILE) : new Map(),
     },
-    groupWindowMs: parseDuration(e.GROUP_WINDOW, 'GROUP_WINDOW'),
+    groupWindowMs: groupWindow(e.GROUP_WINDOW),
   }
 }

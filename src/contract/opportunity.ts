@@ -10,10 +10,9 @@ export const MAX_AFFECTED_ITEMS = 10_000
 export const GroupingFields = {
   dedup_key: z
     .string()
-    .min(1)
     .max(200)
     .optional()
-    .describe('Groups more finely than the issue type, e.g. a store id: detections group only with the same dedup_key (PagerDuty dedup_key)'),
+    .describe('Groups more finely than the issue type, e.g. a store id: detections group only with the same dedup_key (PagerDuty dedup_key); empty = none'),
   group: z.boolean().default(true).describe('false: always generate a new workflow, even when an open one of this type exists'),
 }
 /** The latest instant a JavaScript Date can hold (8.64e15 ms), in unix seconds: later ones cannot be stored as ISO-8601. */

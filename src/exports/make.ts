@@ -35,15 +35,21 @@ function iml(pieces: Piece[]): string {
 }
 
 /**
- * A JSON text for Make's "JSON string" body. Make inserts a mapped value verbatim, so each
- * reference sits inside a JSON string (a missing value stays valid JSON), with line breaks
- * turned into spaces: Make's IML has no JSON escape, and a message is multi-line text.
+ * A mapped value as it may stand inside a JSON string: Make inserts values verbatim and IML has
+ * no JSON escape, so double quotes and backslashes become apostrophes and control characters
+ * (line breaks) spaces — a value from the webhook can then neither break the body nor add keys.
+ */
+const jsonSafe = (expr: string) => `{{replace(replace(toString(${expr}); "/[\\u0022\\u005c]/g"; "'"); "/[\\u0000-\\u001f]/g"; " ")}}`
+
+/**
+ * A JSON text for Make's "JSON string" body: each reference sits inside a JSON string (so a
+ * missing value stays valid JSON), made safe by `jsonSafe`.
  */
 function jsonText(value: JsonValue, dialect: Pick<Dialect, 'ref'>): string {
   if (typeof value === 'string') {
     const pieces = piecesOf(value, dialect)
     if (!pieces.some((p) => 'expr' in p)) return JSON.stringify(value)
-    return `"${pieces.map((p) => ('expr' in p ? `{{replace(${p.expr}; newline; space)}}` : JSON.stringify(p.text).slice(1, -1))).join('')}"`
+    return `"${pieces.map((p) => ('expr' in p ? jsonSafe(p.expr) : JSON.stringify(p.text).slice(1, -1))).join('')}"`
   }
   if (Array.isArray(value)) return `[${value.map((v) => jsonText(v, dialect)).join(', ')}]`
   if (value !== null && typeof value === 'object') {

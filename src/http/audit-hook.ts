@@ -48,6 +48,12 @@ export function systemAuditEntry(operation: string, status: number, detail: stri
   }
 }
 
+/** A caller's user agent, bounded like the path: no key is needed to send one. */
+function boundedUserAgent(value: string | undefined): string | null {
+  if (value === undefined) return null
+  return value.length <= 256 ? value : `${value.slice(0, 256)}…(${value.length - 256} more characters)`
+}
+
 /** The request's one audit entry, from what the request and its handler established. */
 function entryOf(request: FastifyRequest, status: number, durationMs: number, facts: AuditContext): AuditFacts {
   return {
@@ -58,7 +64,7 @@ function entryOf(request: FastifyRequest, status: number, durationMs: number, fa
     status,
     duration_ms: Math.round(durationMs * 1000) / 1000,
     ip: request.ip ?? null,
-    user_agent: request.headers['user-agent'] ?? null,
+    user_agent: boundedUserAgent(request.headers['user-agent']),
     actor: facts.actor ?? null,
     operation: facts.operation ?? operationOf(request),
     workflow_id: facts.workflow_id ?? null,

@@ -67,7 +67,9 @@ export function registerCommitPoint(
   app.addHook('onSend', async (request, reply, payload) => {
     const q = pending.get(request) ?? { writes: [], undos: [], after: [] }
     const entry = deps.entryOf(request, reply)
-    const writes = q.writes.splice(0)
+    const deferred = q.writes.splice(0)
+    // a request that failed on our side keeps nothing it deferred: only its audit entry is written
+    const writes = reply.statusCode >= 500 ? [] : deferred
     // a caller over its rate limit is counted, not recorded once per refusal (see RefusalLedger)
     const recorded = reply.statusCode === 429 ? deps.ledger.admit(`${entry.actor ?? 'anonymous'}:${entry.ip ?? ''}`, entry) : entry
     try {

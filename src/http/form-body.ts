@@ -2,7 +2,9 @@ import type { preValidationHookHandler } from 'fastify'
 import { z } from 'zod'
 
 type FieldKind = 'number' | 'boolean' | 'array' | 'number-or-string' | 'other'
-const DECIMAL = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/
+// no two parts can match the same digits (linear, never backtracking over a long run); tested only on short strings
+const DECIMAL = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
+const MAX_DECIMAL_LENGTH = 64
 
 function kindOf(schema: Record<string, unknown>): FieldKind {
   const types = new Set<string>()
@@ -26,7 +28,7 @@ function coerce(value: unknown, kind: FieldKind): unknown {
   switch (kind) {
     case 'number':
     case 'number-or-string':
-      return DECIMAL.test(value.trim()) ? Number(value.trim()) : value
+      return value.length <= MAX_DECIMAL_LENGTH && DECIMAL.test(value.trim()) ? Number(value.trim()) : value
     case 'boolean':
       // exactly "true"/"false": anything else stays a string and fails validation, never a silent true/false
       return value === 'true' ? true : value === 'false' ? false : value

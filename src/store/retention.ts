@@ -15,9 +15,21 @@ const BATCH = 500
  */
 export function purgeExpired(db: Db, now: Date, retentionDays: number): Purged {
   const cutoff = new Date(now.getTime() - retentionDays * 86_400_000).toISOString()
-  const workflows = db.prepare(
-    `DELETE FROM workflows WHERE seq IN (SELECT seq FROM workflows WHERE status = 'generated' AND created_at < ? ORDER BY seq LIMIT ${BATCH})`,
-  )
+  // uncommitted: open or superseded; their occurrences go with them
+  const batch = db.prepare(`SELECT id FROM workflows WHERE status IN ('generated', 'superseded') AND created_at < ? ORDER BY seq LIMIT ${BATCH}`).pluck()
+  const deleteWorkflow = db.prepare('DELETE FROM workflows WHERE id = ?')
+  const deleteOccurrences = db.prepare('DELETE FROM occurrences WHERE workflow_id = ?')
+  const workflows = {
+    run: (before: string) =>
+      db.transaction(() => {
+        const ids = batch.all(before) as string[]
+        for (const id of ids) {
+          deleteOccurrences.run(id)
+          deleteWorkflow.run(id)
+        }
+        return { changes: ids.length }
+      })(),
+  }
   const keys = db.prepare(`DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE expires_at < ? LIMIT ${BATCH})`)
   const purged: Purged = { workflows: 0, idempotencyKeys: 0 }
   for (let n = BATCH; n === BATCH; ) purged.workflows += n = workflows.run(cutoff).changes

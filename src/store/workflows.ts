@@ -34,13 +34,16 @@ export interface OccurrenceFacts {
 
 /** Where a new workflow sits among grouped detections. */
 export interface GroupFacts {
-  groupKey: string
+  /** null: made with group: false, so it never takes occurrences */
+  groupKey: string | null
   dedupKey: string | null
   supersedes: string | null
   occurrence: OccurrenceFacts
 }
 
 const RECENT_OCCURRENCES = 20
+/** Occurrence rows kept per workflow: the count goes on, the table does not grow without bound. */
+export const KEPT_OCCURRENCES = 100
 
 export interface ListFilter {
   issueType?: string | undefined
@@ -128,6 +131,9 @@ export class WorkflowStore {
   /** Records a later detection as an occurrence of an open workflow. */
   addOccurrence(workflowId: string, occurrence: OccurrenceFacts): void {
     this.insertOccurrenceStmt.run({ workflow_id: workflowId, ...this.occurrenceParams(occurrence) })
+    this.db
+      .prepare(`DELETE FROM occurrences WHERE workflow_id = ? AND seq <= (SELECT seq FROM occurrences WHERE workflow_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ${KEPT_OCCURRENCES})`)
+      .run(workflowId, workflowId)
     const current = this.db.prepare('SELECT highest_severity, severity FROM workflows WHERE id = ?').get(workflowId) as { highest_severity: Severity | null; severity: Severity }
     const highest = current.highest_severity ?? current.severity
     this.db

@@ -82,7 +82,7 @@ export class WorkflowService {
 
   /** Detections with the same key group together: the issue type, narrowed by a dedup_key. */
   groupKey(input: Pick<OpportunityInput, 'issue_type' | 'dedup_key'>): string {
-    return `${input.issue_type}\u0000${input.dedup_key ?? ''}`
+    return `${input.issue_type}\u0000${input.dedup_key || ''}`
   }
 
   /**
@@ -100,7 +100,8 @@ export class WorkflowService {
       persist(() => this.store.addOccurrence(open.workflow_id, occurrence))
       return { record: withOccurrence(open, occurrence), outcome: 'grouped' }
     }
-    const group: GroupFacts = { groupKey: key, dedupKey: input.dedup_key ?? null, supersedes: open?.workflow_id ?? null, occurrence }
+    // a workflow made with group: false takes no part in grouping: later detections never join or supersede it
+    const group: GroupFacts = { groupKey: input.group ? key : null, dedupKey: input.dedup_key || null, supersedes: open?.workflow_id ?? null, occurrence }
     const record = this.create(input, ctx.now, persist, group)
     return { record, outcome: open ? 'superseding' : 'created' }
   }

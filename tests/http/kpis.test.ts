@@ -168,3 +168,67 @@ describe('grouping repeated detections', () => {
     expect(count(t, `SELECT COUNT(*) FROM audit WHERE operation = 'kpi.evaluate'`)).toBe(20)
   })
 })
+
+describe('found in review', () => {
+  it('when a form metric is 80 000 digits followed by a letter, then it is a prompt 400 (the number check never backtracks)', async () => {
+    t = await testApp()
+    const res = await kpis(t, `churn_rate=${'1'.repeat(80_000)}x`, { 'content-type': 'application/x-www-form-urlencoded' })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().errors[0].path).toBe('metrics.churn_rate')
+  })
+
+  it('when a workflow was made with group: false, then later detections neither join nor supersede it', async () => {
+    t = await testApp(GROUPING)
+    const high = (await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })).json()
+    const loose = (await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity: 'low', group: false } })).json()
+    const medium = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity: 'medium' } })
+    expect(medium.statusCode).toBe(200)
+    expect(medium.json().workflow_id).toBe(high.workflow_id)
+    expect((await t.app.inject(`/workflows/${loose.workflow_id}`)).json()).toMatchObject({ status: 'generated', superseded_by: null, occurrences: { count: 1 } })
+  })
+
+  it('when dedup_key is empty (an unmapped Zapier field), then it means no dedup_key', async () => {
+    t = await testApp(GROUPING)
+    const form = (extra: string) =>
+      t!.app.inject({ method: 'POST', url: '/issues', payload: `issue_type=high_churn&severity=high&description=d&metric_value=0.08${extra}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+    expect((await form('&dedup_key=')).statusCode).toBe(201)
+    expect((await form('')).statusCode).toBe(200)
+  })
+
+  it('when a request fails on our side after deferring its workflow, then nothing of it is stored but its audit entry', async () => {
+    t = await testApp()
+    // a broken id makes the 201 body fail its response schema: a 500 after the handler deferred its write
+    Object.assign(t.services.workflows, { newId: () => 'not-a-uuid' })
+    for (let i = 0; i < 2; i++) {
+      const res = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'k1' } })
+      expect(res.statusCode).toBe(500)
+    }
+    expect(count(t, 'SELECT COUNT(*) FROM workflows')).toBe(0)
+    expect(count(t, `SELECT COUNT(*) FROM audit WHERE operation = 'issue.create' AND json_extract(entry, '$.status') = 500`)).toBe(2)
+  })
+
+  it('when retention runs, then superseded workflows and their occurrences go too, and occurrence rows per workflow are capped', async () => {
+    t = await testApp(GROUPING)
+    const first = (await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity: 'medium' } })).json()
+    for (let i = 0; i < 105; i++) await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity: 'low' } })
+    expect(count(t, `SELECT COUNT(*) FROM occurrences WHERE workflow_id = '${first.workflow_id}'`)).toBe(100)
+    expect((await t.app.inject(`/workflows/${first.workflow_id}`)).json().occurrences.count).toBe(106)
+    await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity: 'critical' } })
+    t.services.db.prepare('UPDATE workflows SET created_at = ?').run(new Date(Date.now() - 40 * 86_400_000).toISOString())
+    const { purgeExpired } = await import('../../src/store/retention.js')
+    expect(purgeExpired(t.services.db, new Date(), 30).workflows).toBe(2)
+    expect(count(t, 'SELECT COUNT(*) FROM occurrences')).toBe(0)
+  })
+
+  it('when GROUP_WINDOW is longer than a year, then start-up refuses it', () => {
+    expect(() => loadConfig({ GROUP_WINDOW: '200000000d' })).toThrow(/GROUP_WINDOW: 200000000d is longer than a year/)
+    expect(loadConfig({ GROUP_WINDOW: '90m' }).groupWindowMs).toBe(5_400_000)
+  })
+
+  it('when an unauthenticated caller sends a 15 000-character user agent, then its audit entry stores a bounded prefix', async () => {
+    t = await testApp({ API_KEYS: `ops:read:${'r'.repeat(20)}` })
+    await t.app.inject({ url: '/workflows', headers: { 'x-api-key': 'wrong', 'user-agent': 'u'.repeat(15_000) } })
+    const stored = t.services.db.prepare(`SELECT length(entry) FROM audit ORDER BY seq DESC LIMIT 1`).pluck().get() as number
+    expect(stored).toBeLessThan(1_200)
+  })
+})
