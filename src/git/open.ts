@@ -42,13 +42,18 @@ export interface Git {
 
 /**
  * A git runner whose every command carries the commit identity with `-c`, so nothing is ever
- * written into a git config file, and which never prompts. It calls git directly (execFile, no
- * shell): simple-git waits a fixed 50 ms after every command that prints nothing, which made a
- * commit — mostly silent plumbing — 15× slower than plain git (see README, Performance).
+ * written into a git config file, and which never prompts. The repository's `core.fsmonitor`
+ * program never runs (git would start it for any command that reads the index, previews
+ * included). It calls git directly (execFile, no shell): simple-git waits a fixed 50 ms after
+ * every command that prints nothing, which made a commit — mostly silent plumbing — 15× slower
+ * than plain git (see README, Performance).
  */
 export function gitClient(repoPath: string, identity: GitIdentity, extraEnv: Record<string, string> = {}): Git {
   const env = { ...gitEnvironment(identity), ...extraEnv }
-  const config = ['-c', `user.name=${identity.name}`, '-c', `user.email=${identity.email}`, '-c', 'commit.gpgsign=false', '-c', 'core.quotepath=off']
+  const config = [
+    ...['-c', `user.name=${identity.name}`, '-c', `user.email=${identity.email}`],
+    ...['-c', 'commit.gpgsign=false', '-c', 'core.quotepath=off', '-c', 'core.fsmonitor=false'],
+  ]
   return {
     raw: (args) =>
       new Promise((resolve, reject) => {
@@ -58,6 +63,27 @@ export function gitClient(repoPath: string, identity: GitIdentity, extraEnv: Rec
         })
       }),
   }
+}
+
+/**
+ * Environment (GIT_CONFIG_COUNT, so a driver name holding `=` cannot be misread as `-c` would)
+ * under which the named filter drivers do nothing: no clean, smudge or process command runs, and
+ * a `required` driver is not an error. git then compares and writes content as it is stored.
+ */
+export function filterDriversOff(drivers: Iterable<string>): Record<string, string> {
+  const settings = [...drivers].flatMap((name) => [
+    [`filter.${name}.clean`, ''],
+    [`filter.${name}.smudge`, ''],
+    [`filter.${name}.process`, ''],
+    [`filter.${name}.required`, 'false'],
+  ])
+  return Object.fromEntries([
+    ['GIT_CONFIG_COUNT', String(settings.length)],
+    ...settings.flatMap(([key, value], i) => [
+      [`GIT_CONFIG_KEY_${i}`, key],
+      [`GIT_CONFIG_VALUE_${i}`, value],
+    ]),
+  ])
 }
 
 /**

@@ -5,7 +5,7 @@ import type { ArtifactFile } from '../generate/generate.js'
 import { blobId } from './blob.js'
 import { BranchMissing, DetachedHead, HookRejected, RepositoryError, UnsafeTargetPath, isIndexLockError, LocalChanges, PushRejected, RepositoryChanged, RepositoryLocked } from './errors.js'
 import { Mutex } from './mutex.js'
-import { GitCommandError, gitClient, type Git, type GitIdentity } from './open.js'
+import { filterDriversOff, GitCommandError, gitClient, type Git, type GitIdentity } from './open.js'
 import { parsePorcelain, type WorkTreeStatus } from './status.js'
 
 export interface RepositoryOptions {
@@ -125,7 +125,7 @@ export class Repository {
     const [head, currentRef, porcelain] = await Promise.all([
       this.branchHead(branch),
       this.git.raw(['symbolic-ref', '--quiet', 'HEAD']).catch(() => ''),
-      this.git.raw(['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=all']),
+      this.gitWithoutFilters().then((git) => git.raw(['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=all'])),
     ])
     const current = currentRef.trim()
     const status = parsePorcelain(porcelain)
@@ -150,6 +150,22 @@ export class Repository {
       })
     }
     return { branch, head, checkedOut, status, targets, lockFile: path.join(await this.gitDir(), 'index.lock') }
+  }
+
+  /**
+   * A git runner for which the repository's filter drivers (clean, smudge, process) do nothing, so
+   * `git status` never starts one to compare a file whose stat information is stale. The drivers
+   * are read afresh each time: a person may configure one while the service runs.
+   */
+  private async gitWithoutFilters(): Promise<Git> {
+    let keys = ''
+    try {
+      keys = await this.git.raw(['config', '-z', '--name-only', '--get-regexp', '^filter\\.'])
+    } catch (err) {
+      if (!(err instanceof GitCommandError && err.exitCode === 1)) throw err // 1: no filter configured
+    }
+    const drivers = new Set(keys.split('\0').flatMap((key) => /^filter\.(.+)\.[^.]+$/s.exec(key)?.[1] ?? []))
+    return gitClient(this.options.path, this.options.identity, filterDriversOff(drivers))
   }
 
   /** The content of a blob (for diffs against the branch head). */
