@@ -32,6 +32,7 @@ export function buildPreview(
   for (const target of snap.targets) {
     if (target.localChange) blockers.push(`${target.path} has uncommitted local changes`)
     if (target.unsafe) blockers.push(`${target.path} would be written through a symbolic link or across a file`)
+    if (target.filter) blockers.push(`${target.path} has the git attribute filter=${target.filter}: the service runs no filter drivers, so it cannot store the file as git would`)
   }
   if (lockHeld) blockers.push(`${snap.lockFile} exists: another git process holds the repository`)
   if (changes.every((c) => c.action === 'unchanged')) blockers.push('Nothing would change: the branch already holds these files')

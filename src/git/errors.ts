@@ -63,6 +63,17 @@ export class UnsafeTargetPath extends Conflict {
   }
 }
 
+export class FilteredTargetPath extends Conflict {
+  constructor(readonly targets: Array<{ path: string; filter: string }>) {
+    super(
+      'Filtered target path',
+      'These target paths have a git filter attribute, and the service runs no filter drivers, so it cannot store them as git would; nothing was written: ' +
+        `${targets.map((t) => `${t.path} (filter=${t.filter})`).join(', ')}. Unset the attribute for them in .gitattributes (e.g. "workflows/<type>_* -filter") to commit them.`,
+      'filtered-target-path',
+    )
+  }
+}
+
 export class BranchMissing extends Conflict {
   constructor(branch: string) {
     super('Branch not found', `The commit branch ${branch} does not exist in the repository`, 'branch-missing')

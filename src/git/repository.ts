@@ -3,7 +3,7 @@ import { access, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from '
 import path from 'node:path'
 import type { ArtifactFile } from '../generate/generate.js'
 import { blobId } from './blob.js'
-import { BranchMissing, DetachedHead, HookRejected, RepositoryError, UnsafeTargetPath, isIndexLockError, LocalChanges, PushRejected, RepositoryChanged, RepositoryLocked } from './errors.js'
+import { BranchMissing, DetachedHead, FilteredTargetPath, HookRejected, RepositoryError, UnsafeTargetPath, isIndexLockError, LocalChanges, PushRejected, RepositoryChanged, RepositoryLocked } from './errors.js'
 import { Mutex } from './mutex.js'
 import { filterDriversOff, GitCommandError, gitClient, type Git, type GitIdentity } from './open.js'
 import { parsePorcelain, type WorkTreeStatus } from './status.js'
@@ -29,6 +29,8 @@ export interface TargetState {
   localChange: boolean
   /** writing it would follow a symbolic link (or cross a file) in the work tree */
   unsafe: boolean
+  /** the filter driver its `filter` attribute names, or null; git would store what that driver makes of it */
+  filter: string | null
 }
 
 export interface Snapshot {
@@ -122,10 +124,11 @@ export class Repository {
   async snapshot(paths: string[]): Promise<Snapshot> {
     const branch = await this.branch()
     // independent reads, run side by side: a snapshot is on the path of every preview and commit
-    const [head, currentRef, porcelain] = await Promise.all([
+    const [head, currentRef, porcelain, filters] = await Promise.all([
       this.branchHead(branch),
       this.git.raw(['symbolic-ref', '--quiet', 'HEAD']).catch(() => ''),
       this.gitWithoutFilters().then((git) => git.raw(['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=all'])),
+      this.filterAttributes(paths),
     ])
     const current = currentRef.trim()
     const status = parsePorcelain(porcelain)
@@ -147,9 +150,25 @@ export class Repository {
         headBlob: headBlobs.get(p) ?? null,
         localChange: checkedOut && changed.has(p),
         unsafe: checkedOut && (await leavesWorkTree(this.options.path, p)),
+        filter: filters.get(p) ?? null,
       })
     }
     return { branch, head, checkedOut, status, targets, lockFile: path.join(await this.gitDir(), 'index.lock') }
+  }
+
+  /**
+   * The filter driver each path's `filter` attribute names, from the attributes git applies in
+   * this work tree (.gitattributes, info/attributes, core.attributesFile). `set`, `unset` and
+   * `unspecified` name no driver. Reading attributes runs nothing.
+   */
+  private async filterAttributes(paths: string[]): Promise<Map<string, string>> {
+    const fields = (await this.git.raw(['check-attr', '-z', 'filter', '--', ...paths])).split('\0')
+    const drivers = new Map<string, string>()
+    for (let i = 0; i + 2 < fields.length; i += 3) {
+      const [file, , value] = [fields[i], fields[i + 1], fields[i + 2]]
+      if (file && value && !['set', 'unset', 'unspecified'].includes(value)) drivers.set(file, value)
+    }
+    return drivers
   }
 
   /**
@@ -190,6 +209,8 @@ export class Repository {
     if (dirty.length > 0) throw new LocalChanges(dirty)
     const unsafe = snap.targets.filter((t) => t.unsafe).map((t) => t.path)
     if (unsafe.length > 0) throw new UnsafeTargetPath(unsafe)
+    const filtered = snap.targets.flatMap((t) => (t.filter ? [{ path: t.path, filter: t.filter }] : []))
+    if (filtered.length > 0) throw new FilteredTargetPath(filtered)
     if (snap.targets.every((t, i) => t.headBlob === blobId(files[i]?.content ?? ''))) return null
 
     // Inside .git, so a crash's leftovers are found and removed at the next start; one at a time (the mutex).
@@ -212,7 +233,8 @@ export class Repository {
       await privateGit.raw(['read-tree', snap.head])
       const sources = files.map((_, i) => path.join(scratch, `blob-${i}`))
       await Promise.all(files.map((file, i) => writeFile(sources[i] as string, file.content)))
-      const blobs = (await privateGit.raw(['hash-object', '-w', '--', ...sources])).trim().split('\n')
+      // --no-filters: the bytes as they are (targets with a filter attribute were refused above)
+      const blobs = (await privateGit.raw(['hash-object', '-w', '--no-filters', '--', ...sources])).trim().split('\n')
       await privateGit.raw(['update-index', '--add', ...files.flatMap((file, i) => ['--cacheinfo', `100644,${blobs[i]},${file.path}`])])
       const messageFile = path.join(scratch, 'message')
       await writeFile(messageFile, message)
