@@ -50,6 +50,11 @@ export interface CommitOutcome {
 
 type FileToWrite = Pick<ArtifactFile, 'path' | 'content'>
 
+interface TreeEntry {
+  mode: string
+  blob: string
+}
+
 interface CommitIntent {
   branch: string
   from: string
@@ -133,27 +138,30 @@ export class Repository {
     const current = currentRef.trim()
     const status = parsePorcelain(porcelain)
     const changed = new Set([...status.staged, ...status.unstaged, ...status.untracked])
-    const headBlobs = new Map<string, string>()
-    if (head) {
-      const tree = await this.git.raw(['ls-tree', '-z', head, '--', ...paths])
-      for (const line of tree.split('\0').filter(Boolean)) {
-        const [meta, file] = line.split('\t')
-        const blob = meta?.split(' ')[2]
-        if (file && blob) headBlobs.set(file, blob)
-      }
-    }
+    const headEntries = head ? await this.treeEntries(head, paths) : new Map<string, TreeEntry>()
     const checkedOut = current === `refs/heads/${branch}`
     const targets: TargetState[] = []
     for (const p of paths) {
       targets.push({
         path: p,
-        headBlob: headBlobs.get(p) ?? null,
+        headBlob: headEntries.get(p)?.blob ?? null,
         localChange: checkedOut && changed.has(p),
         unsafe: checkedOut && (await leavesWorkTree(this.options.path, p)),
         filter: filters.get(p) ?? null,
       })
     }
     return { branch, head, checkedOut, status, targets, lockFile: path.join(await this.gitDir(), 'index.lock') }
+  }
+
+  /** What `commit` holds at each of `paths` that it has. */
+  private async treeEntries(commit: string, paths: string[]): Promise<Map<string, TreeEntry>> {
+    const entries = new Map<string, TreeEntry>()
+    for (const line of (await this.git.raw(['ls-tree', '-z', commit, '--', ...paths])).split('\0').filter(Boolean)) {
+      const [meta, file] = line.split('\t')
+      const [mode, , blob] = meta?.split(' ') ?? []
+      if (file && mode && blob) entries.set(file, { mode, blob })
+    }
+    return entries
   }
 
   /**
@@ -176,7 +184,7 @@ export class Repository {
    * `git status` never starts one to compare a file whose stat information is stale. The drivers
    * are read afresh each time: a person may configure one while the service runs.
    */
-  private async gitWithoutFilters(): Promise<Git> {
+  private async gitWithoutFilters(extraEnv: Record<string, string> = {}): Promise<Git> {
     let keys = ''
     try {
       keys = await this.git.raw(['config', '-z', '--name-only', '--get-regexp', '^filter\\.'])
@@ -184,7 +192,7 @@ export class Repository {
       if (!(err instanceof GitCommandError && err.exitCode === 1)) throw err // 1: no filter configured
     }
     const drivers = new Set(keys.split('\0').flatMap((key) => /^filter\.(.+)\.[^.]+$/s.exec(key)?.[1] ?? []))
-    return gitClient(this.options.path, this.options.identity, filterDriversOff(drivers))
+    return gitClient(this.options.path, this.options.identity, { ...extraEnv, ...filterDriversOff(drivers) })
   }
 
   /** The content of a blob (for diffs against the branch head). */
@@ -202,15 +210,9 @@ export class Repository {
   }
 
   private async commitLocked(files: FileToWrite[], message: string): Promise<CommitOutcome | null> {
-    const snap = await this.snapshot(files.map((f) => f.path))
-    if (!snap.head) throw new BranchMissing(snap.branch)
-    if (snap.checkedOut && existsSync(snap.lockFile)) throw new RepositoryLocked(snap.lockFile)
-    const dirty = snap.targets.filter((t) => t.localChange).map((t) => t.path)
-    if (dirty.length > 0) throw new LocalChanges(dirty)
-    const unsafe = snap.targets.filter((t) => t.unsafe).map((t) => t.path)
-    if (unsafe.length > 0) throw new UnsafeTargetPath(unsafe)
-    const filtered = snap.targets.flatMap((t) => (t.filter ? [{ path: t.path, filter: t.filter }] : []))
-    if (filtered.length > 0) throw new FilteredTargetPath(filtered)
+    const paths = files.map((f) => f.path)
+    const snap = await this.snapshot(paths)
+    const head = refuseUnsafeState(snap)
     if (snap.targets.every((t, i) => t.headBlob === blobId(files[i]?.content ?? ''))) return null
 
     // Inside .git, so a crash's leftovers are found and removed at the next start; one at a time (the mutex).
@@ -230,7 +232,7 @@ export class Repository {
         // git itself then refuses ref updates from hooks while objects are quarantined
         GIT_QUARANTINE_PATH: quarantine,
       })
-      await privateGit.raw(['read-tree', snap.head])
+      await privateGit.raw(['read-tree', head])
       const sources = files.map((_, i) => path.join(scratch, `blob-${i}`))
       await Promise.all(files.map((file, i) => writeFile(sources[i] as string, file.content)))
       // --no-filters: the bytes as they are (targets with a filter attribute were refused above)
@@ -242,35 +244,42 @@ export class Repository {
       if (hooks['pre-commit']) await runHook(privateGit, 'pre-commit', [])
       if (hooks['commit-msg']) await runHook(privateGit, 'commit-msg', [messageFile])
       const tree = (await privateGit.raw(['write-tree'])).trim()
-      const sha = (await privateGit.raw(['commit-tree', tree, '-p', snap.head, '-F', messageFile])).trim()
+      const sha = (await privateGit.raw(['commit-tree', tree, '-p', head, '-F', messageFile])).trim()
+
+      // The hooks ran for as long as they liked and may have changed the work tree (a symbolic
+      // link where a target folder was, say): look again, right before anything is written.
+      const now = await this.snapshot(paths)
+      if (now.branch !== snap.branch || now.head !== head) throw new RepositoryChanged(snap.branch)
+      refuseUnsafeState(now)
 
       // Written before the branch moves and removed once the work tree follows, so a crash in
       // between is finished at the next start (recoverInterruptedCommit) instead of leaving a
       // work tree that looks like it reverts the commit.
       await migrateObjects(quarantine, objects)
-      const intent: CommitIntent = { branch: snap.branch, from: snap.head, to: sha, checkedOut: snap.checkedOut, files }
+      const intent: CommitIntent = { branch: snap.branch, from: head, to: sha, checkedOut: now.checkedOut, files }
       await writeFile(await this.intentFile(), JSON.stringify(intent))
       try {
         // Compare-and-swap: fails if anyone moved the branch since the snapshot.
         try {
-          await this.git.raw(['update-ref', '-m', `auto-feature-builder: ${message.split('\n')[0]}`, `refs/heads/${snap.branch}`, sha, snap.head])
+          await this.git.raw(['update-ref', '-m', `auto-feature-builder: ${message.split('\n')[0]}`, `refs/heads/${snap.branch}`, sha, head])
         } catch {
           throw new RepositoryChanged(snap.branch)
         }
-        if (snap.checkedOut) {
+        if (now.checkedOut) {
           try {
-            await this.syncWorkTree(files)
+            await this.writeWorkTree(sha, paths)
+            await this.updateIndex(paths)
           } catch (err) {
-            await this.rollback(snap, sha, files)
+            await this.rollback(snap.branch, head, sha, paths)
             const text = err instanceof Error ? err.message : String(err)
-            if (isIndexLockError(text)) throw new RepositoryLocked(snap.lockFile)
+            if (isIndexLockError(text)) throw new RepositoryLocked(now.lockFile)
             throw err
           }
         }
       } finally {
         await rm(await this.intentFile(), { force: true })
       }
-      return { sha, parent: snap.head, branch: snap.branch }
+      return { sha, parent: head, branch: snap.branch }
     } finally {
       await rm(scratch, { recursive: true, force: true })
     }
@@ -297,7 +306,9 @@ export class Repository {
     const completed = head === intent.to
     if (completed && intent.checkedOut) {
       try {
-        await this.syncWorkTree(intent.files)
+        const paths = intent.files.map((f) => f.path)
+        await this.writeWorkTree(intent.to, paths)
+        await this.updateIndex(paths)
       } catch (err) {
         throw new RepositoryError(
           `could not finish the commit ${intent.to} that the previous process left half-applied (${(err as Error).message.trim()}). ` +
@@ -306,6 +317,7 @@ export class Repository {
       }
     }
     await rm(await this.intentFile(), { force: true })
+    await rm(await this.scratchRoot(), { recursive: true, force: true })
     return completed ? 'completed' : 'discarded'
   }
 
@@ -323,26 +335,50 @@ export class Repository {
     return { 'pre-commit': await executable(preCommit), 'commit-msg': await executable(commitMsg) }
   }
 
-  /** The checked-out branch moved: bring the committed paths of the work tree and index along. */
-  private async syncWorkTree(files: FileToWrite[]): Promise<void> {
-    for (const file of files) {
-      const target = path.join(this.options.path, file.path)
-      await mkdir(path.dirname(target), { recursive: true })
-      await writeFile(target, file.content)
+  /**
+   * Makes `paths` in the work tree what `commit` holds, removing those it lacks. Only git writes
+   * and deletes here — `checkout-index` and `clean`, from a throwaway index holding just these
+   * entries — and both look at every leading folder with lstat and never write or delete through
+   * a symbolic link, whenever the link was made (one in the way is replaced by a real folder, as
+   * `git checkout` does). Filter drivers stay off: targets with a filter attribute are refused.
+   */
+  private async writeWorkTree(commit: string, paths: string[]): Promise<void> {
+    const scratch = await this.scratchRoot()
+    await mkdir(scratch, { recursive: true })
+    const index = path.join(scratch, 'work-tree-index')
+    await rm(index, { force: true })
+    try {
+      const git = await this.gitWithoutFilters({ GIT_INDEX_FILE: index })
+      const entries = await this.treeEntries(commit, paths)
+      const present = paths.filter((p) => entries.has(p))
+      const absent = paths.filter((p) => !entries.has(p))
+      if (present.length > 0) {
+        await git.raw(['update-index', '--add', ...present.flatMap((p) => ['--cacheinfo', `${entries.get(p)?.mode},${entries.get(p)?.blob},${p}`])])
+        await git.raw(['checkout-index', '--force', '--', ...present])
+      }
+      // untracked as far as this index knows; -x: even if ignored. A folder standing there stays (no -d).
+      if (absent.length > 0) await git.raw(['--literal-pathspecs', 'clean', '--force', '-x', '--quiet', '--', ...absent])
+    } finally {
+      await rm(index, { force: true })
     }
-    await this.git.raw(['update-index', '--add', '--', ...files.map((f) => f.path)])
   }
 
-  /** Undo a commit whose work-tree sync failed: branch back to its parent, files back to what it held. */
-  private async rollback(snap: Snapshot, sha: string, files: FileToWrite[]): Promise<void> {
-    await this.git.raw(['update-ref', `refs/heads/${snap.branch}`, snap.head ?? '', sha]).catch(() => undefined)
-    for (const [i, file] of files.entries()) {
-      const target = path.join(this.options.path, file.path)
-      const before = snap.targets[i]?.headBlob
-      // best effort: the branch is already back; a file that cannot be restored is reported by status
-      if (before) await writeFile(target, await this.readBlob(before)).catch(() => undefined)
-      else await rm(target, { force: true }).catch(() => undefined)
-    }
+  /**
+   * Brings the person's index along for `paths`, in one write, after the work tree: files are
+   * hashed as just written (so their stat information is current) and missing ones dropped.
+   */
+  private async updateIndex(paths: string[]): Promise<void> {
+    await (await this.gitWithoutFilters()).raw(['update-index', '--add', '--remove', '--', ...paths])
+  }
+
+  /**
+   * Undo a commit whose work-tree sync failed: branch back to its parent, files back to what it
+   * held. The person's index is written last by a sync, so a failed sync never changed it.
+   */
+  private async rollback(branch: string, parent: string, sha: string, paths: string[]): Promise<void> {
+    await this.git.raw(['update-ref', `refs/heads/${branch}`, parent, sha]).catch(() => undefined)
+    // best effort: the branch is already back; a file that cannot be restored is reported by status
+    await this.writeWorkTree(parent, paths).catch(() => undefined)
   }
 
   /** Pushes the branch without force; a refusal keeps the local commit and says why. */
@@ -365,6 +401,19 @@ async function runHook(git: Git, hook: string, args: string[]): Promise<void> {
   }
 }
 
+/** Throws the 409 that says why a commit cannot be made now; returns the branch head it would build on. */
+function refuseUnsafeState(snap: Snapshot): string {
+  if (!snap.head) throw new BranchMissing(snap.branch)
+  if (snap.checkedOut && existsSync(snap.lockFile)) throw new RepositoryLocked(snap.lockFile)
+  const dirty = snap.targets.filter((t) => t.localChange).map((t) => t.path)
+  if (dirty.length > 0) throw new LocalChanges(dirty)
+  const unsafe = snap.targets.filter((t) => t.unsafe).map((t) => t.path)
+  if (unsafe.length > 0) throw new UnsafeTargetPath(unsafe)
+  const filtered = snap.targets.flatMap((t) => (t.filter ? [{ path: t.path, filter: t.filter }] : []))
+  if (filtered.length > 0) throw new FilteredTargetPath(filtered)
+  return snap.head
+}
+
 /**
  * Whether writing `relative` below `root` would leave the work tree: some existing part of the
  * path is a symbolic link, or a file where a folder must be (invariant 5 holds for symlinks too).
@@ -375,7 +424,7 @@ async function leavesWorkTree(root: string, relative: string): Promise<boolean> 
   for (const [i, part] of parts.entries()) {
     current = path.join(current, part)
     const stat = await lstat(current).catch(() => null)
-    if (!stat) return false // the rest does not exist yet: mkdir makes real folders
+    if (!stat) return false // the rest does not exist yet: git makes real folders
     if (stat.isSymbolicLink()) return true
     if (i < parts.length - 1 ? !stat.isDirectory() : !stat.isFile()) return true // a file where a folder must be, or a folder where the file goes
   }
