@@ -74,6 +74,17 @@ export class FilteredTargetPath extends Conflict {
   }
 }
 
+export class UnfinishedCommit extends Conflict {
+  constructor(intentFile: string) {
+    super(
+      'Unfinished commit',
+      `An earlier commit could be neither finished nor undone (a full disk, or a lock held elsewhere); ${intentFile} describes it. ` +
+        'Restart the service: start-up finishes that commit. Until then no commit is made.',
+      'unfinished-commit',
+    )
+  }
+}
+
 export class BranchMissing extends Conflict {
   constructor(branch: string) {
     super('Branch not found', `The commit branch ${branch} does not exist in the repository`, 'branch-missing')

@@ -1,9 +1,23 @@
 import { constants, existsSync } from 'node:fs'
-import { access, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { access, lstat, mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { ArtifactFile } from '../generate/generate.js'
 import { blobId } from './blob.js'
-import { BranchMissing, DetachedHead, FilteredTargetPath, HookRejected, RepositoryError, UnsafeTargetPath, isIndexLockError, LocalChanges, PushRejected, RepositoryChanged, RepositoryLocked } from './errors.js'
+import {
+  BranchMissing,
+  DetachedHead,
+  FilteredTargetPath,
+  HookRejected,
+  RepositoryError,
+  UnfinishedCommit,
+  UnsafeTargetPath,
+  isIndexLockError,
+  LocalChanges,
+  PushRejected,
+  RepositoryChanged,
+  RepositoryLocked,
+} from './errors.js'
+import { readIntent, writeIntent } from './intent.js'
 import { Mutex } from './mutex.js'
 import { filterDriversOff, GitCommandError, gitClient, type Git, type GitIdentity } from './open.js'
 import { parsePorcelain, type WorkTreeStatus } from './status.js'
@@ -53,14 +67,6 @@ type FileToWrite = Pick<ArtifactFile, 'path' | 'content'>
 interface TreeEntry {
   mode: string
   blob: string
-}
-
-interface CommitIntent {
-  branch: string
-  from: string
-  to: string
-  checkedOut: boolean
-  files: FileToWrite[]
 }
 
 /**
@@ -203,13 +209,15 @@ export class Repository {
   /**
    * Commits exactly `files` onto the branch head, or returns null when they are already there.
    * Nothing is written to the branch, index or work tree unless every step before has succeeded;
-   * a failure after the branch moved puts the branch back.
+   * a failure before the branch moves leaves .git as it was, one after puts the branch back.
    */
   commit(files: FileToWrite[], message: string): Promise<CommitOutcome | null> {
     return this.mutex.run(() => this.commitLocked(files, message))
   }
 
   private async commitLocked(files: FileToWrite[], message: string): Promise<CommitOutcome | null> {
+    const intentFile = await this.intentFile()
+    if (existsSync(intentFile)) throw new UnfinishedCommit(intentFile)
     const paths = files.map((f) => f.path)
     const snap = await this.snapshot(paths)
     const head = refuseUnsafeState(snap)
@@ -252,36 +260,54 @@ export class Repository {
       if (now.branch !== snap.branch || now.head !== head) throw new RepositoryChanged(snap.branch)
       refuseUnsafeState(now)
 
-      // Written before the branch moves and removed once the work tree follows, so a crash in
-      // between is finished at the next start (recoverInterruptedCommit) instead of leaving a
-      // work tree that looks like it reverts the commit.
-      await migrateObjects(quarantine, objects)
-      const intent: CommitIntent = { branch: snap.branch, from: head, to: sha, checkedOut: now.checkedOut, files }
-      await writeFile(await this.intentFile(), JSON.stringify(intent))
+      // The intent (whole or not at all), then the objects, then the branch; until the branch
+      // moves, a failure takes back what was done. The intent is removed once the work tree
+      // follows, so a crash in between is finished at the next start (recoverInterruptedCommit)
+      // instead of leaving a work tree that looks like it reverts the commit.
+      await writeIntent(intentFile, scratch, { branch: snap.branch, from: head, to: sha, checkedOut: now.checkedOut, files: paths.map((p) => ({ path: p })) })
+      let migrated: MigratedObjects | undefined
       try {
-        // Compare-and-swap: fails if anyone moved the branch since the snapshot.
-        try {
-          await this.git.raw(['update-ref', '-m', `auto-feature-builder: ${message.split('\n')[0]}`, `refs/heads/${snap.branch}`, sha, head])
-        } catch {
-          throw new RepositoryChanged(snap.branch)
-        }
-        if (now.checkedOut) {
-          try {
-            await this.writeWorkTree(sha, paths)
-            await this.updateIndex(paths)
-          } catch (err) {
-            await this.rollback(snap.branch, head, sha, paths)
-            const text = err instanceof Error ? err.message : String(err)
-            if (isIndexLockError(text)) throw new RepositoryLocked(now.lockFile)
-            throw err
-          }
-        }
-      } finally {
-        await rm(await this.intentFile(), { force: true })
+        migrated = await migrateObjects(quarantine, objects)
+        await this.moveBranch(snap.branch, head, sha, message)
+      } catch (err) {
+        if (migrated) await unmigrateObjects(migrated)
+        await rm(intentFile, { force: true })
+        throw err
       }
+      if (now.checkedOut) {
+        try {
+          await this.writeWorkTree(sha, paths)
+          await this.updateIndex(paths)
+        } catch (err) {
+          // if not even the branch can be put back, the intent stays: the next start finishes the commit
+          if (await this.rollback(snap.branch, head, sha, paths)) await rm(intentFile, { force: true })
+          const text = err instanceof Error ? err.message : String(err)
+          if (isIndexLockError(text)) throw new RepositoryLocked(now.lockFile)
+          throw err
+        }
+      }
+      await rm(intentFile, { force: true })
       return { sha, parent: head, branch: snap.branch }
     } finally {
       await rm(scratch, { recursive: true, force: true })
+    }
+  }
+
+  /**
+   * Compare-and-swap of the branch from `from` to `to`: RepositoryChanged if anyone moved it since
+   * the snapshot (or is moving it: its lock file exists), HookRejected if a reference-transaction
+   * hook refused the update; any other failure (a full disk) as git reported it.
+   */
+  private async moveBranch(branch: string, from: string, to: string, message: string): Promise<void> {
+    try {
+      await this.git.raw(['update-ref', '-m', `auto-feature-builder: ${message.split('\n')[0]}`, `refs/heads/${branch}`, to, from])
+    } catch (err) {
+      const now = await this.branchHead(branch)
+      if (now === to) return // it moved after all: its objects must stay
+      const text = err instanceof GitCommandError ? err.stderr : String(err)
+      if (now !== from || /\.lock': File exists/.test(text)) throw new RepositoryChanged(branch)
+      if (/aborted by (the reference-transaction )?hook/.test(text)) throw new HookRejected('reference-transaction', text) // git 2.39 / newer wording
+      throw err
     }
   }
 
@@ -292,16 +318,12 @@ export class Repository {
   /**
    * Finishes or forgets a commit that a crash interrupted: if the branch already points at the
    * new commit, the work tree and index are brought along; otherwise the branch never moved.
-   * Returns what it did, for the start-up log.
+   * Returns what it did, for the start-up log; a damaged intent file stops start-up (readIntent).
    */
   async recoverInterruptedCommit(): Promise<'none' | 'completed' | 'discarded'> {
     await rm(await this.scratchRoot(), { recursive: true, force: true }) // private indexes of commits that died
-    let intent: CommitIntent
-    try {
-      intent = JSON.parse(await readFile(await this.intentFile(), 'utf8')) as CommitIntent
-    } catch {
-      return 'none'
-    }
+    const intent = await readIntent(await this.intentFile(), this.options.path)
+    if (!intent) return 'none'
     const head = await this.branchHead(intent.branch)
     const completed = head === intent.to
     if (completed && intent.checkedOut) {
@@ -374,11 +396,17 @@ export class Repository {
   /**
    * Undo a commit whose work-tree sync failed: branch back to its parent, files back to what it
    * held. The person's index is written last by a sync, so a failed sync never changed it.
+   * Returns whether the branch is back.
    */
-  private async rollback(branch: string, parent: string, sha: string, paths: string[]): Promise<void> {
-    await this.git.raw(['update-ref', `refs/heads/${branch}`, parent, sha]).catch(() => undefined)
+  private async rollback(branch: string, parent: string, sha: string, paths: string[]): Promise<boolean> {
+    try {
+      await this.git.raw(['update-ref', `refs/heads/${branch}`, parent, sha])
+    } catch {
+      return false
+    }
     // best effort: the branch is already back; a file that cannot be restored is reported by status
     await this.writeWorkTree(parent, paths).catch(() => undefined)
+    return true
   }
 
   /** Pushes the branch without force; a refusal keeps the local commit and says why. */
@@ -431,29 +459,60 @@ async function leavesWorkTree(root: string, relative: string): Promise<boolean> 
   return false
 }
 
+/** What migrateObjects moved, and the folders it made, so a commit that fails before its branch moves can take them back. */
+interface MigratedObjects {
+  moved: Array<{ from: string; to: string; mtimeMs: number }>
+  folders: string[]
+}
+
 /**
  * Moves a finished commit's objects from its quarantine into the repository's store, as git's
  * own tmp_objdir_migrate does: loose objects, and packs (written for files over
  * core.bigFileThreshold) with each .idx last, so git never sees an index without its pack.
+ * A failure midway takes back what was moved.
  */
-async function migrateObjects(quarantine: string, objects: string): Promise<void> {
+async function migrateObjects(quarantine: string, objects: string): Promise<MigratedObjects> {
+  const migrated: MigratedObjects = { moved: [], folders: [] }
   const exists = (file: string) => lstat(file).then(() => true, () => false)
-  const packDir = path.join(quarantine, 'pack')
-  if (await exists(packDir)) {
-    await mkdir(path.join(objects, 'pack'), { recursive: true })
-    const names = (await readdir(packDir)).sort((a, b) => Number(a.endsWith('.idx')) - Number(b.endsWith('.idx')))
-    for (const name of names) {
-      const target = path.join(objects, 'pack', name)
-      if (!(await exists(target))) await rename(path.join(packDir, name), target)
-    }
+  const folder = async (dir: string) => {
+    const made = await mkdir(dir, { recursive: true })
+    if (made) migrated.folders.push(made)
   }
-  for (const fanout of await readdir(quarantine)) {
-    if (!/^[0-9a-f]{2}$/.test(fanout)) continue
-    await mkdir(path.join(objects, fanout), { recursive: true })
-    for (const name of await readdir(path.join(quarantine, fanout))) {
-      const target = path.join(objects, fanout, name)
-      if (await exists(target)) continue // git already has this object
-      await rename(path.join(quarantine, fanout, name), target)
-    }
+  const move = async (from: string, to: string) => {
+    if (await exists(to)) return // git already has this object
+    const { mtimeMs } = await lstat(from) // a rename keeps it
+    await rename(from, to)
+    migrated.moved.push({ from, to, mtimeMs })
   }
+  try {
+    const packDir = path.join(quarantine, 'pack')
+    if (await exists(packDir)) {
+      await folder(path.join(objects, 'pack'))
+      const names = (await readdir(packDir)).sort((a, b) => Number(a.endsWith('.idx')) - Number(b.endsWith('.idx')))
+      for (const name of names) await move(path.join(packDir, name), path.join(objects, 'pack', name))
+    }
+    for (const fanout of await readdir(quarantine)) {
+      if (!/^[0-9a-f]{2}$/.test(fanout)) continue
+      await folder(path.join(objects, fanout))
+      for (const name of await readdir(path.join(quarantine, fanout))) await move(path.join(quarantine, fanout, name), path.join(objects, fanout, name))
+    }
+  } catch (err) {
+    await unmigrateObjects(migrated)
+    throw err
+  }
+  return migrated
+}
+
+/**
+ * Moves objects back into the quarantine (discarded with it) and removes the folders made for
+ * them, last first (each .idx before its pack). An object whose mtime changed meanwhile was
+ * found and reused by another git process (git freshens what it finds instead of writing it
+ * again), so it stays.
+ */
+async function unmigrateObjects({ moved, folders }: MigratedObjects): Promise<void> {
+  for (const { from, to, mtimeMs } of [...moved].reverse()) {
+    const stat = await lstat(to).catch(() => null)
+    if (stat?.mtimeMs === mtimeMs) await rename(to, from).catch(() => undefined)
+  }
+  for (const dir of [...folders].reverse()) await rmdir(dir).catch(() => undefined) // only if empty
 }

@@ -1,10 +1,10 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sampleOpportunity } from '../helpers/app.js'
 import { filesInCommit, git } from '../helpers/git.js'
-import { cleanupServers, startServer, tempDir, type RunningServer } from '../helpers/server.js'
+import { cleanupServers, ServerStartError, startServer, tempDir, type RunningServer } from '../helpers/server.js'
 
 /**
  * Crash safety of the real process (issue 4, item 6): SIGKILL under POST /issues load, SIGKILL in
@@ -339,6 +339,30 @@ describe('crash safety of the real process', () => {
       expect(retry.body).toMatchObject({ status: 'unchanged', workflow_id: id, head: sha, branch: 'main' })
       expect(await branchHead(repo)).toBe(sha)
       expect((await getJson(server.url, `/workflows/${id}`)).body).toMatchObject({ status: 'committed', commit: { sha, branch: 'main' } })
+      expect(await server.stop('SIGTERM')).toEqual({ code: 0, signal: null })
+    })
+
+    it('when the intent file is damaged (a write cut short), then start-up stops with a message naming the file and what to do, and keeps the file', async () => {
+      const { dataDir, repo, oldHead } = await stoppedServiceWithWorkflow()
+      const intentFile = path.join(repo, INTENT_FILE)
+      writeFileSync(intentFile, `{"branch":"main","from":"${oldHead}","to":"`)
+
+      const failed = await startServer({ DATA_DIR: dataDir }).then(
+        () => null,
+        (err: unknown) => err,
+      )
+
+      expect(failed).toBeInstanceOf(ServerStartError)
+      const { exit, stderr } = failed as ServerStartError
+      expect(exit).toEqual({ code: 1, signal: null })
+      expect(stderr).toContain(`auto-feature-builder cannot start: ${intentFile} is damaged (not JSON: `)
+      expect(stderr).toContain(`Check that \`git -C ${repo} status\` shows none of the generated files as changed, then remove ${intentFile} and start again.`)
+      expect(readFileSync(intentFile, 'utf8')).toBe(`{"branch":"main","from":"${oldHead}","to":"`)
+      expect(await branchHead(repo)).toBe(oldHead)
+
+      rmSync(intentFile) // what the message says to do
+      const server = await startServer({ DATA_DIR: dataDir })
+      expect((await getJson(server.url, '/readyz')).status).toBe(200)
       expect(await server.stop('SIGTERM')).toEqual({ code: 0, signal: null })
     })
 

@@ -17,15 +17,17 @@ export async function git(dir: string, ...args: string[]): Promise<string> {
 
 /**
  * One digest of every file below `dir` — .git included — with its path, mode and content:
- * equal digests mean the folder is byte-for-byte what it was.
+ * equal digests mean the folder is byte-for-byte what it was. Paths in `skip` (relative to
+ * `dir`) are left out, with everything below them.
  */
-export function treeDigest(dir: string): string {
+export function treeDigest(dir: string, skip: readonly string[] = []): string {
   const hash = createHash('sha256')
   const walk = (current: string) => {
     for (const name of readdirSync(current).sort()) {
       const full = path.join(current, name)
       const stat = lstatSync(full)
       const relative = path.relative(dir, full)
+      if (skip.includes(relative)) continue
       if (stat.isDirectory()) {
         hash.update(`d ${relative}\n`)
         walk(full)

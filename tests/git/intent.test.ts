@@ -1,0 +1,130 @@
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { RepositoryError } from '../../src/git/errors.js'
+import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+import { git, treeDigest } from '../helpers/git.js'
+
+/**
+ * The crash window between two writes: the intent file is written before the branch moves and
+ * removed once the work tree has followed. It is written whole or not at all, a failure before
+ * the branch moves leaves .git as it was, and start-up says so when it finds a damaged one.
+ */
+
+let t: TestApp | undefined
+afterEach(async () => {
+  await t?.close()
+  t = undefined
+})
+
+const INTENT = path.join('.git', 'auto-feature-builder-commit.json')
+
+async function newWorkflow(app: TestApp, severity = 'high'): Promise<string> {
+  return (await app.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity } })).json().workflow_id
+}
+const commit = (app: TestApp, id: string) => app.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: id, dry_run: false } })
+
+function hook(repo: string, name: string, body: string): void {
+  const file = path.join(repo, '.git', 'hooks', name)
+  writeFileSync(file, `#!/bin/sh\n${body}\n`)
+  chmodSync(file, 0o755)
+}
+
+describe('the intent file of a commit', () => {
+  it.each([
+    ['cut short', '{"branch":"main","from":"8e3e62213c69ddb6bc2d'],
+    ['empty', ''],
+    ['not JSON at all', '\u0000\u0000\u0000garbage'],
+    ['JSON without the fields', '{"branch":"main"}'],
+  ])('when it is damaged (%s), then start-up recovery stops with a message naming the file and what to do, and keeps the file', async (_kind, content) => {
+    t = await testApp()
+    const repo = t.config.repoPath
+    const file = path.join(repo, INTENT)
+    writeFileSync(file, content)
+    const before = treeDigest(repo)
+
+    const outcome = await t.services.repository.recoverInterruptedCommit().then(
+      () => null,
+      (err: unknown) => err,
+    )
+
+    expect(outcome).toBeInstanceOf(RepositoryError)
+    const message = (outcome as Error).message
+    expect(message).toContain(`${file} is damaged (`)
+    expect(message).toContain(`git -C ${repo} status`)
+    expect(message).toContain(`remove ${file} and start again`)
+    expect(readFileSync(file, 'utf8')).toBe(content) // neither removed nor rewritten: a person decides
+    expect(treeDigest(repo)).toBe(before)
+  })
+
+  it('when the intent file cannot be put in place, then the commit fails and .git is as it was: no partial intent file, no object', async () => {
+    t = await testApp()
+    const repo = t.config.repoPath
+    const id = await newWorkflow(t)
+    const before = treeDigest(repo)
+    // the hook runs before the intent is written; a folder at its path makes the rename fail
+    hook(repo, 'pre-commit', `mkdir -p '${INTENT}/in-the-way'`)
+    const hookFile = path.join(repo, '.git', 'hooks', 'pre-commit')
+    const beforeWithHook = treeDigest(repo)
+
+    const res = await commit(t, id)
+
+    expect(res.statusCode).toBe(500) // the service's own file could not be written: the log says why
+    rmSync(path.join(repo, INTENT), { recursive: true })
+    expect(treeDigest(repo)).toBe(beforeWithHook)
+    rmSync(hookFile)
+    expect(treeDigest(repo)).toBe(before)
+    expect((await t.app.inject(`/workflows/${id}`)).json().status).toBe('generated')
+    expect((await commit(t, id)).statusCode).toBe(201)
+  })
+
+  it('when a reference-transaction hook refuses the branch update, then a 409 names the hook and .git is byte-identical (the objects went back to the quarantine)', async () => {
+    t = await testApp()
+    const repo = t.config.repoPath
+    hook(repo, 'reference-transaction', '[ "$1" = prepared ] && { echo "branch frozen for the release" >&2; exit 1; }\nexit 0')
+    const id = await newWorkflow(t)
+    const before = treeDigest(repo)
+
+    const res = await commit(t, id)
+
+    expect(res.statusCode).toBe(409)
+    expect(res.json()).toMatchObject({ title: 'Commit rejected by a git hook' })
+    expect(res.json().detail).toContain('reference-transaction')
+    expect(treeDigest(repo)).toBe(before)
+  })
+
+  it('when the work tree cannot follow and the branch cannot be put back, then the intent stays, further commits are refused, and start-up recovery finishes the commit', async () => {
+    t = await testApp()
+    const repo = t.config.repoPath
+    const head = (await git(repo, 'rev-parse', 'HEAD')).trim()
+    // Once the intent exists, the first index written is the service's throwaway one: take the
+    // person's index.lock then, so the index update fails; and refuse the update that would put
+    // the branch back to where it was.
+    hook(repo, 'post-index-change', `[ -e '${INTENT}' ] && [ -n "$GIT_INDEX_FILE" ] && touch .git/index.lock\nexit 0`)
+    hook(repo, 'reference-transaction', `[ "$1" = prepared ] && grep -q " ${head} refs/heads/main$" && exit 1\nexit 0`)
+    const id = await newWorkflow(t)
+
+    const res = await commit(t, id)
+
+    expect(res.statusCode).toBe(409)
+    expect(res.json().title).toBe('Repository is locked')
+    const sha = (await git(repo, 'rev-parse', 'refs/heads/main')).trim()
+    expect(sha).not.toBe(head) // the branch holds the commit …
+    expect(JSON.parse(readFileSync(path.join(repo, INTENT), 'utf8'))).toMatchObject({ branch: 'main', from: head, to: sha }) // … and the intent says so
+
+    const next = await commit(t, await newWorkflow(t, 'low'))
+    expect(next.statusCode).toBe(409)
+    expect(next.json()).toMatchObject({ title: 'Unfinished commit', type: 'urn:auto-feature-builder:problem:unfinished-commit' })
+    expect(next.json().detail).toContain(INTENT)
+
+    // what a restart does, once the lock is gone
+    rmSync(path.join(repo, '.git', 'index.lock'))
+    rmSync(path.join(repo, '.git', 'hooks', 'post-index-change'))
+    rmSync(path.join(repo, '.git', 'hooks', 'reference-transaction'))
+    expect(await t.services.repository.recoverInterruptedCommit()).toBe('completed')
+    expect((await git(repo, 'rev-parse', 'refs/heads/main')).trim()).toBe(sha)
+    expect(await git(repo, 'status', '--porcelain')).toBe('')
+    expect(existsSync(path.join(repo, INTENT))).toBe(false)
+    expect((await commit(t, id)).json()).toMatchObject({ status: 'unchanged', head: sha })
+  })
+})
