@@ -1,7 +1,7 @@
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
+import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
 import { git } from '../helpers/git.js'
 
 /**
@@ -10,11 +10,9 @@ import { git } from '../helpers/git.js'
  */
 
 let t: TestApp | undefined
-const dirs: string[] = []
 afterEach(async () => {
   await t?.close()
   t = undefined
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
 /** Every hook git knows of; each one logs its name. */
@@ -29,9 +27,10 @@ const HOOKS = [
  * a tracked file under a clean filter whose stat information is stale (so `git status` would clean it).
  * Returns the log file, which lives outside the repository.
  */
-async function repositoryRunningLoggers(repo: string): Promise<string> {
-  const dir = tempDir('afb-programs-')
-  dirs.push(dir)
+async function repositoryRunningLoggers(app: TestApp): Promise<string> {
+  const repo = app.config.repoPath
+  const dir = path.join(app.dir, 'programs') // next to the repository, removed with the test app
+  mkdirSync(dir)
   const log = path.join(dir, 'ran.log')
   // filters and textconv pass their input through; the others fail, so git carries on without them
   const program = (name: string, passThrough = false) => {
@@ -68,7 +67,7 @@ const ran = (log: string) => readFileSync(log, 'utf8').split('\n').filter(Boolea
 describe('programs the repository configures', () => {
   it('when a preview and dry-run POST /commits run, then no configured program runs: not core.fsmonitor, not a filter, not a hook', async () => {
     t = await testApp()
-    const log = await repositoryRunningLoggers(t.config.repoPath)
+    const log = await repositoryRunningLoggers(t)
     const id = (await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })).json().workflow_id
 
     const preview = await t.app.inject(`/workflows/${id}/preview`)
@@ -81,7 +80,7 @@ describe('programs the repository configures', () => {
 
   it('when a real commit is made, then only the pre-commit, commit-msg, post-index-change and reference-transaction hooks run', async () => {
     t = await testApp()
-    const log = await repositoryRunningLoggers(t.config.repoPath)
+    const log = await repositoryRunningLoggers(t)
     const id = (await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })).json().workflow_id
 
     expect((await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: id, dry_run: false } })).statusCode).toBe(201)

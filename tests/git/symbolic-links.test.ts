@@ -1,7 +1,7 @@
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
+import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
 import { git, treeDigest } from '../helpers/git.js'
 
 /**
@@ -10,16 +10,15 @@ import { git, treeDigest } from '../helpers/git.js'
  */
 
 let t: TestApp | undefined
-const dirs: string[] = []
 afterEach(async () => {
   await t?.close()
   t = undefined
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
-function outsideDirWithSentinel(): string {
-  const outside = tempDir('afb-outside-')
-  dirs.push(outside)
+/** A folder next to the repository (in the test app's temp folder, so removed with it), holding a sentinel. */
+function outsideDirWithSentinel(app: TestApp): string {
+  const outside = path.join(app.dir, 'outside')
+  mkdirSync(outside)
   writeFileSync(path.join(outside, 'high_churn_workflow.json'), 'precious, not the repository’s\n')
   return outside
 }
@@ -32,7 +31,7 @@ describe('symbolic links made while a commit runs', () => {
   it('when a pre-commit hook replaces workflows/ with a link out of the repository, then the commit is a 409 naming the paths and the outside folder is byte-identical', async () => {
     t = await testApp()
     const repo = t.config.repoPath
-    const outside = outsideDirWithSentinel()
+    const outside = outsideDirWithSentinel(t)
     const hook = path.join(repo, '.git', 'hooks', 'pre-commit')
     writeFileSync(hook, `#!/bin/sh\nrm -rf workflows\nln -s '${outside}' workflows\n`)
     chmodSync(hook, 0o755)
@@ -57,7 +56,7 @@ describe('symbolic links made while a commit runs', () => {
   it('when a link appears after the last check, while the work tree is being written, then git replaces it with a real folder: a 201, and nothing is written through it', async () => {
     t = await testApp()
     const repo = t.config.repoPath
-    const outside = outsideDirWithSentinel()
+    const outside = outsideDirWithSentinel(t)
     // git runs post-index-change on every index write. The first one after the intent file exists
     // (so after the last check) comes right before checkout-index writes the work tree.
     const hook = path.join(repo, '.git', 'hooks', 'post-index-change')
@@ -77,11 +76,10 @@ describe('symbolic links made while a commit runs', () => {
   it('when start-up finishes an interrupted commit and workflows/ has become a link out of the repository, then nothing is written through it', async () => {
     t = await testApp()
     const repo = t.config.repoPath
-    const outside = outsideDirWithSentinel()
+    const outside = outsideDirWithSentinel(t)
     const old = (await git(repo, 'rev-parse', 'HEAD')).trim()
     // the crash window: the branch holds the commit, the work tree has not followed; meanwhile a link appeared
-    const side = path.join(tempDir('afb-side-'), 'side')
-    dirs.push(path.dirname(side))
+    const side = path.join(t.dir, 'side')
     await git(repo, 'worktree', 'add', '-q', '--detach', side, old)
     mkdirSync(path.join(side, 'workflows'))
     writeFileSync(path.join(side, 'workflows', 'high_churn_workflow.json'), '{"committed": true}\n')
