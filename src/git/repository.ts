@@ -105,12 +105,22 @@ export class Repository {
 
   /** The branch commits go to: COMMIT_BRANCH, or the branch HEAD is on. */
   async branch(): Promise<string> {
+    return this.branchOf(await this.headRef())
+  }
+
+  private branchOf(headRef: string | null): string {
     if (this.options.branch) return this.options.branch
+    if (!headRef) throw new DetachedHead()
+    return headRef.replace(/^refs\/heads\//, '')
+  }
+
+  /** The ref HEAD points at (refs/heads/…), or null when HEAD is detached. */
+  private async headRef(): Promise<string | null> {
     try {
-      return (await this.git.raw(['symbolic-ref', '--quiet', '--short', 'HEAD'])).trim()
+      return (await this.git.raw(['symbolic-ref', '--quiet', 'HEAD'])).trim()
     } catch (err) {
       // --quiet: exit 1 without a word means "not a symbolic ref", i.e. detached; anything else is a real failure
-      if (err instanceof GitCommandError && err.exitCode === 1 && err.stderr.trim() === '') throw new DetachedHead()
+      if (err instanceof GitCommandError && err.exitCode === 1 && err.stderr.trim() === '') return null
       throw err
     }
   }
@@ -132,19 +142,24 @@ export class Repository {
   }
 
   /** A read-only look at the repository and the target paths; writes nothing, not even the index. */
-  async snapshot(paths: string[]): Promise<Snapshot> {
-    const branch = await this.branch()
+  snapshot(paths: string[]): Promise<Snapshot> {
+    return this.readSnapshot(paths, this.filterDrivers())
+  }
+
+  /** snapshot(), with git status run while `drivers` do nothing. */
+  private async readSnapshot(paths: string[], drivers: Promise<string[]>): Promise<Snapshot> {
     // independent reads, run side by side: a snapshot is on the path of every preview and commit
-    const [head, currentRef, porcelain, filters] = await Promise.all([
-      this.branchHead(branch),
-      this.git.raw(['symbolic-ref', '--quiet', 'HEAD']).catch(() => ''),
-      this.gitWithoutFilters().then((git) => git.raw(['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=all'])),
+    const [{ current, branch, head, headEntries }, porcelain, filters] = await Promise.all([
+      this.headRef().then(async (ref) => {
+        const name = this.branchOf(ref)
+        const sha = await this.branchHead(name)
+        return { current: ref, branch: name, head: sha, headEntries: sha ? await this.treeEntries(sha, paths) : new Map<string, TreeEntry>() }
+      }),
+      drivers.then((names) => this.gitWithout(names).raw(['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=all'])),
       this.filterAttributes(paths),
     ])
-    const current = currentRef.trim()
     const status = parsePorcelain(porcelain)
     const changed = new Set([...status.staged, ...status.unstaged, ...status.untracked])
-    const headEntries = head ? await this.treeEntries(head, paths) : new Map<string, TreeEntry>()
     const checkedOut = current === `refs/heads/${branch}`
     const targets: TargetState[] = []
     for (const p of paths) {
@@ -186,18 +201,21 @@ export class Repository {
   }
 
   /**
-   * A git runner for which the repository's filter drivers (clean, smudge, process) do nothing, so
-   * `git status` never starts one to compare a file whose stat information is stale. The drivers
-   * are read afresh each time: a person may configure one while the service runs.
+   * The filter drivers the repository configures (clean, smudge, process), read afresh each time:
+   * a person, or a hook, may configure one while the service runs.
    */
-  private async gitWithoutFilters(extraEnv: Record<string, string> = {}): Promise<Git> {
+  private async filterDrivers(): Promise<string[]> {
     let keys = ''
     try {
       keys = await this.git.raw(['config', '-z', '--name-only', '--get-regexp', '^filter\\.'])
     } catch (err) {
       if (!(err instanceof GitCommandError && err.exitCode === 1)) throw err // 1: no filter configured
     }
-    const drivers = new Set(keys.split('\0').flatMap((key) => /^filter\.(.+)\.[^.]+$/s.exec(key)?.[1] ?? []))
+    return [...new Set(keys.split('\0').flatMap((key) => /^filter\.(.+)\.[^.]+$/s.exec(key)?.[1] ?? []))]
+  }
+
+  /** A git runner for which `drivers` do nothing, so git status never starts one to compare a file whose stat information is stale. */
+  private gitWithout(drivers: string[], extraEnv: Record<string, string> = {}): Git {
     return gitClient(this.options.path, this.options.identity, { ...extraEnv, ...filterDriversOff(drivers) })
   }
 
@@ -255,8 +273,10 @@ export class Repository {
       const sha = (await privateGit.raw(['commit-tree', tree, '-p', head, '-F', messageFile])).trim()
 
       // The hooks ran for as long as they liked and may have changed the work tree (a symbolic
-      // link where a target folder was, say): look again, right before anything is written.
-      const now = await this.snapshot(paths)
+      // link where a target folder was, say) or the configuration: look again, right before
+      // anything is written.
+      const drivers = this.filterDrivers()
+      const now = await this.readSnapshot(paths, drivers)
       if (now.branch !== snap.branch || now.head !== head) throw new RepositoryChanged(snap.branch)
       refuseUnsafeState(now)
 
@@ -276,8 +296,8 @@ export class Repository {
       }
       if (now.checkedOut) {
         try {
-          await this.writeWorkTree(sha, paths)
-          await this.updateIndex(paths)
+          await this.writeWorkTree(new Map(paths.map((p, i) => [p, { mode: '100644', blob: blobs[i] as string }])), paths, await drivers)
+          await this.updateIndex(paths, await drivers)
         } catch (err) {
           // if not even the branch can be put back, the intent stays: the next start finishes the commit
           if (await this.rollback(snap.branch, head, sha, paths)) await rm(intentFile, { force: true })
@@ -329,8 +349,9 @@ export class Repository {
     if (completed && intent.checkedOut) {
       try {
         const paths = intent.files.map((f) => f.path)
-        await this.writeWorkTree(intent.to, paths)
-        await this.updateIndex(paths)
+        const drivers = await this.filterDrivers()
+        await this.writeWorkTree(await this.treeEntries(intent.to, paths), paths, drivers)
+        await this.updateIndex(paths, drivers)
       } catch (err) {
         throw new RepositoryError(
           `could not finish the commit ${intent.to} that the previous process left half-applied (${(err as Error).message.trim()}). ` +
@@ -358,20 +379,19 @@ export class Repository {
   }
 
   /**
-   * Makes `paths` in the work tree what `commit` holds, removing those it lacks. Only git writes
+   * Makes `paths` in the work tree what `entries` say, removing those it lacks. Only git writes
    * and deletes here — `checkout-index` and `clean`, from a throwaway index holding just these
    * entries — and both look at every leading folder with lstat and never write or delete through
    * a symbolic link, whenever the link was made (one in the way is replaced by a real folder, as
-   * `git checkout` does). Filter drivers stay off: targets with a filter attribute are refused.
+   * `git checkout` does). Filter `drivers` stay off: targets with a filter attribute are refused.
    */
-  private async writeWorkTree(commit: string, paths: string[]): Promise<void> {
+  private async writeWorkTree(entries: Map<string, TreeEntry>, paths: string[], drivers: string[]): Promise<void> {
     const scratch = await this.scratchRoot()
     await mkdir(scratch, { recursive: true })
     const index = path.join(scratch, 'work-tree-index')
     await rm(index, { force: true })
     try {
-      const git = await this.gitWithoutFilters({ GIT_INDEX_FILE: index })
-      const entries = await this.treeEntries(commit, paths)
+      const git = this.gitWithout(drivers, { GIT_INDEX_FILE: index })
       const present = paths.filter((p) => entries.has(p))
       const absent = paths.filter((p) => !entries.has(p))
       if (present.length > 0) {
@@ -389,8 +409,8 @@ export class Repository {
    * Brings the person's index along for `paths`, in one write, after the work tree: files are
    * hashed as just written (so their stat information is current) and missing ones dropped.
    */
-  private async updateIndex(paths: string[]): Promise<void> {
-    await (await this.gitWithoutFilters()).raw(['update-index', '--add', '--remove', '--', ...paths])
+  private async updateIndex(paths: string[], drivers: string[]): Promise<void> {
+    await this.gitWithout(drivers).raw(['update-index', '--add', '--remove', '--', ...paths])
   }
 
   /**
@@ -405,7 +425,9 @@ export class Repository {
       return false
     }
     // best effort: the branch is already back; a file that cannot be restored is reported by status
-    await this.writeWorkTree(parent, paths).catch(() => undefined)
+    await Promise.all([this.treeEntries(parent, paths), this.filterDrivers()])
+      .then(([entries, drivers]) => this.writeWorkTree(entries, paths, drivers))
+      .catch(() => undefined)
     return true
   }
 
