@@ -28,6 +28,7 @@ export function buildPreview(
   })
 
   const blockers: string[] = []
+  if (snap.unfinishedCommit) blockers.push(`${snap.unfinishedCommit} describes an earlier commit that could be neither finished nor undone: restart the service to finish it`)
   if (!snap.head) blockers.push(`The branch ${snap.branch} has no commit yet`)
   for (const target of snap.targets) {
     if (target.localChange) blockers.push(`${target.path} has uncommitted local changes`)

@@ -54,6 +54,8 @@ export interface Snapshot {
   status: WorkTreeStatus
   targets: TargetState[]
   lockFile: string
+  /** the intent file of an earlier commit that could be neither finished nor undone, if there is one */
+  unfinishedCommit: string | null
 }
 
 export interface CommitOutcome {
@@ -171,7 +173,8 @@ export class Repository {
         filter: filters.get(p) ?? null,
       })
     }
-    return { branch, head, checkedOut, status, targets, lockFile: path.join(await this.gitDir(), 'index.lock') }
+    const intentFile = await this.intentFile()
+    return { branch, head, checkedOut, status, targets, lockFile: path.join(await this.gitDir(), 'index.lock'), unfinishedCommit: existsSync(intentFile) ? intentFile : null }
   }
 
   /** What `commit` holds at each of `paths` that it has. */
@@ -235,7 +238,6 @@ export class Repository {
 
   private async commitLocked(files: FileToWrite[], message: string): Promise<CommitOutcome | null> {
     const intentFile = await this.intentFile()
-    if (existsSync(intentFile)) throw new UnfinishedCommit(intentFile)
     const paths = files.map((f) => f.path)
     const snap = await this.snapshot(paths)
     const head = refuseUnsafeState(snap)
@@ -453,6 +455,7 @@ async function runHook(git: Git, hook: string, args: string[]): Promise<void> {
 
 /** Throws the 409 that says why a commit cannot be made now; returns the branch head it would build on. */
 function refuseUnsafeState(snap: Snapshot): string {
+  if (snap.unfinishedCommit) throw new UnfinishedCommit(snap.unfinishedCommit)
   if (!snap.head) throw new BranchMissing(snap.branch)
   if (snap.checkedOut && existsSync(snap.lockFile)) throw new RepositoryLocked(snap.lockFile)
   const dirty = snap.targets.filter((t) => t.localChange).map((t) => t.path)

@@ -1,8 +1,9 @@
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { RepositoryError } from '../../src/git/errors.js'
-import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+import { readIntent, writeIntent } from '../../src/git/intent.js'
+import { sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
 import { git, treeDigest } from '../helpers/git.js'
 
 /**
@@ -18,6 +19,7 @@ afterEach(async () => {
 })
 
 const INTENT = path.join('.git', 'auto-feature-builder-commit.json')
+const SCRATCH = path.join('.git', 'auto-feature-builder-tmp')
 
 async function newWorkflow(app: TestApp, severity = 'high'): Promise<string> {
   return (await app.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity } })).json().workflow_id
@@ -57,22 +59,18 @@ describe('the intent file of a commit', () => {
     expect(treeDigest(repo)).toBe(before)
   })
 
-  it('when the intent file cannot be put in place, then the commit fails and .git is as it was: no partial intent file, no object', async () => {
+  it('when the intent file cannot be written, then the commit fails and .git is as it was: no intent file, no object', async () => {
     t = await testApp()
     const repo = t.config.repoPath
     const id = await newWorkflow(t)
     const before = treeDigest(repo)
-    // the hook runs before the intent is written; a folder at its path makes the rename fail
-    hook(repo, 'pre-commit', `mkdir -p '${INTENT}/in-the-way'`)
-    const hookFile = path.join(repo, '.git', 'hooks', 'pre-commit')
-    const beforeWithHook = treeDigest(repo)
+    // the hook runs before the intent is written; a folder where its temporary file goes makes that write fail
+    hook(repo, 'pre-commit', `mkdir -p '${SCRATCH}/auto-feature-builder-commit.json'`)
 
     const res = await commit(t, id)
 
     expect(res.statusCode).toBe(500) // the service's own file could not be written: the log says why
-    rmSync(path.join(repo, INTENT), { recursive: true })
-    expect(treeDigest(repo)).toBe(beforeWithHook)
-    rmSync(hookFile)
+    rmSync(path.join(repo, '.git', 'hooks', 'pre-commit'))
     expect(treeDigest(repo)).toBe(before)
     expect((await t.app.inject(`/workflows/${id}`)).json().status).toBe('generated')
     expect((await commit(t, id)).statusCode).toBe(201)
@@ -112,7 +110,11 @@ describe('the intent file of a commit', () => {
     expect(sha).not.toBe(head) // the branch holds the commit …
     expect(JSON.parse(readFileSync(path.join(repo, INTENT), 'utf8'))).toMatchObject({ branch: 'main', from: head, to: sha }) // … and the intent says so
 
-    const next = await commit(t, await newWorkflow(t, 'low'))
+    const other = await newWorkflow(t, 'low')
+    expect((await t.app.inject(`/workflows/${other}/preview`)).json().blockers).toContain(
+      `${path.join(repo, INTENT)} describes an earlier commit that could be neither finished nor undone: restart the service to finish it`,
+    )
+    const next = await commit(t, other)
     expect(next.statusCode).toBe(409)
     expect(next.json()).toMatchObject({ title: 'Unfinished commit', type: 'urn:auto-feature-builder:problem:unfinished-commit' })
     expect(next.json().detail).toContain(INTENT)
@@ -126,5 +128,38 @@ describe('the intent file of a commit', () => {
     expect(await git(repo, 'status', '--porcelain')).toBe('')
     expect(existsSync(path.join(repo, INTENT))).toBe(false)
     expect((await commit(t, id)).json()).toMatchObject({ status: 'unchanged', head: sha })
+  })
+})
+
+describe('writeIntent', () => {
+  const intent = { branch: 'main', from: 'a'.repeat(40), to: 'b'.repeat(40), checkedOut: true, files: [{ path: 'workflows/x.json' }] }
+
+  it('when the rename into place fails, then neither the temporary file nor a partial intent file is left', async () => {
+    const dir = tempDir('afb-intent-')
+    try {
+      const scratch = path.join(dir, 'scratch')
+      mkdirSync(scratch)
+      const file = path.join(dir, 'auto-feature-builder-commit.json')
+      mkdirSync(path.join(file, 'in-the-way'), { recursive: true }) // a rename onto a non-empty folder fails
+      await expect(writeIntent(file, scratch, intent)).rejects.toThrow()
+      expect(readdirSync(scratch)).toEqual([])
+      expect(readdirSync(file)).toEqual(['in-the-way'])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('when it succeeds, then the file reads back as the same intent and nothing is left in the scratch folder', async () => {
+    const dir = tempDir('afb-intent-')
+    try {
+      const scratch = path.join(dir, 'scratch')
+      mkdirSync(scratch)
+      const file = path.join(dir, 'auto-feature-builder-commit.json')
+      await writeIntent(file, scratch, intent)
+      expect(await readIntent(file, dir)).toEqual(intent)
+      expect(readdirSync(scratch)).toEqual([])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
