@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { Problem } from '../src/contract/problem.js'
-import { Liveness, Readiness, ReadinessChecks } from '../src/contract/status.js'
+import { Liveness, Readiness, ReadinessChecks, ServiceIndex } from '../src/contract/status.js'
+import { VERSION } from '../src/version.js'
 import { PROBLEM_CONTENT_TYPE } from '../src/http/error-handler.js'
 import { problemType } from '../src/http/problem.js'
 import type { Services } from '../src/services.js'
@@ -8,8 +9,18 @@ import { repositoryStatus, storeReachable } from '../src/status.js'
 
 const NotReady = Problem.extend({ checks: ReadinessChecks }).meta({ id: 'NotReady' })
 
-/** GET /healthz (the process answers) and GET /readyz (store and repository usable). */
+/** GET / (where to read on), GET /healthz (the process answers) and GET /readyz (store and repository usable). */
 export const healthRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+  app.get(
+    '/',
+    { config: { operation: 'service.index', access: 'public' }, schema: { tags: ['operations'], summary: 'Where to start: Swagger UI, the OpenAPI document, status', security: [], response: { 200: ServiceIndex } } },
+    async () => ({
+      name: 'auto-feature-builder' as const,
+      version: VERSION,
+      links: { docs: '/docs', openapi: '/openapi.json', status: '/status', health: '/healthz', workflows: '/workflows' },
+    }),
+  )
+
   app.get(
     '/healthz',
     { config: { operation: 'health.live', access: 'public' }, schema: { tags: ['operations'], summary: 'Liveness', security: [], response: { 200: Liveness } } },

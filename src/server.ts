@@ -66,10 +66,20 @@ async function main(): Promise<void> {
 
   if (config.retentionDays !== undefined) scheduleRetention(services, config.retentionDays, app.log)
 
-  await app.listen({ port: config.port, host: config.host })
+  try {
+    await app.listen({ port: config.port, host: config.host })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+    throw new ConfigError(`port ${config.port} on ${config.host} is in use (another process listens there); set PORT to a free port`)
+  }
   if (recovery !== 'none') app.log.warn({ recovery }, 'a commit interrupted by the previous process was finished or discarded')
   if (config.apiKeys.length === 0) app.log.warn('PROTECTED MODE: no API keys configured; only loopback callers are served')
-  app.log.info({ repo: config.repoPath, data: config.dataDir, playbooks: [...playbooks.keys()] }, 'auto-feature-builder ready (dry run is the default)')
+  const address = app.server.address()
+  const base = address && typeof address === 'object' ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : ''
+  app.log.info(
+    { repo: config.repoPath, data: config.dataDir, playbooks: [...playbooks.keys()], docs: `${base}/docs`, openapi: `${base}/openapi.json`, status: `${base}/status` },
+    `auto-feature-builder ready at ${base} (Swagger UI ${base}/docs; dry run is the default)`,
+  )
 }
 
 /** RETENTION_DAYS: purge at start and hourly, in the background; each purge that deleted anything is audited. */

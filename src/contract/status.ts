@@ -31,3 +31,11 @@ export type ServiceStatus = z.infer<typeof ServiceStatus>
 export const Liveness = z.object({ status: z.literal('ok') })
 export const ReadinessChecks = z.object({ store: z.enum(['ok', 'failed']), repository: z.enum(['ok', 'failed']) })
 export const Readiness = z.object({ status: z.literal('ready'), checks: ReadinessChecks }).meta({ id: 'Readiness' })
+
+export const ServiceIndex = z
+  .object({
+    name: z.literal('auto-feature-builder'),
+    version: z.string(),
+    links: z.object({ docs: z.string(), openapi: z.string(), status: z.string(), health: z.string(), workflows: z.string() }),
+  })
+  .meta({ id: 'ServiceIndex' })

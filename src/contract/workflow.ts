@@ -156,9 +156,11 @@ export const WorkflowList = z
 
 export const WorkflowIdParams = z.object({ id: z.uuid().describe('A workflow id (UUID)') })
 
-export const RenderPromptBody = z.object({
-  variables: z.record(z.string(), z.unknown()).describe('One value per declared template variable'),
-})
+export const RenderPromptBody = z
+  .object({
+    variables: z.record(z.string(), z.unknown()).describe('One value per declared template variable'),
+  })
+  .meta({ examples: [{ variables: { customer_name: 'Ana', product_name: 'Acme Analytics', churn_score: 0.82, discount_offer: 0.15 } }] })
 export const RenderedPrompt = z.object({ workflow_id: z.uuid(), name: z.string(), rendered: z.string() })
 
 export const ExportFormatParams = z.object({

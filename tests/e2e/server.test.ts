@@ -224,6 +224,15 @@ describe('the service as a real process', () => {
       expect(err.stdout).not.toContain('Server listening at')
     })
 
+    it('when the port is taken, then the process exits non-zero with one line naming the port and PORT, not a stack trace', async () => {
+      const first = await startServer()
+      const port = new URL(first.url).port
+      const err = await refusal({ PORT: port })
+      expect(err.exit?.code).toBe(1)
+      expect(err.stderr.trim()).toBe(`auto-feature-builder cannot start: port ${port} on 127.0.0.1 is in use (another process listens there); set PORT to a free port`)
+      expect(await first.stop('SIGTERM')).toEqual({ code: 0, signal: null })
+    })
+
     it('when a second process starts on a DATA_DIR that one is serving, then it refuses; after a SIGKILL of the first, a new one starts', async () => {
       const dataDir = tempDir()
       const first = await startServer({ DATA_DIR: dataDir })

@@ -53,3 +53,16 @@ describe('status and probes', () => {
     expect(preview.blockers).toContain('The branch release has no commit yet')
   })
 })
+
+describe('GET /', () => {
+  it('when a newcomer opens the root, then it links the docs, the OpenAPI document and the status', async () => {
+    const t = await testApp()
+    try {
+      const res = await t.app.inject('/')
+      expect(res.statusCode).toBe(200)
+      expect(res.json()).toMatchObject({ name: 'auto-feature-builder', links: { docs: '/docs', openapi: '/openapi.json', status: '/status' } })
+    } finally {
+      await t.close()
+    }
+  })
+})
