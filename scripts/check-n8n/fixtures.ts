@@ -6,7 +6,7 @@
  */
 export interface Fixture {
   description: string
-  /** chosen to breach the playbook's detection threshold */
+  /** inside the playbook's "high" severity band, the severity the check sends */
   metricValue: number
   /** the ids (or, for error_spike, services; for revenue_drop, products) of the two seeded rows */
   affectedItems: [string, string]
@@ -46,8 +46,8 @@ export const FIXTURES: Record<string, Fixture> = {
       ('cart_3', 'cust_13', 'kim@example.com', 'Wool Socks', 12.00, 'abandoned', now() - interval '3 hours')`,
   },
   error_spike: {
-    description: 'Checkout and billing errors spiked to 6%',
-    metricValue: 0.06,
+    description: 'Checkout and billing errors spiked to 4%',
+    metricValue: 0.04,
     affectedItems: ['checkout-api', 'billing-api'],
     tableSetting: 'error_events_table',
     createTable: (t) => `CREATE TABLE ${t} (
@@ -76,8 +76,8 @@ export const FIXTURES: Record<string, Fixture> = {
       ('page_blog', 'Acme Blog', current_date - 1, 5000, 10, 1, 'not interested')`,
   },
   payment_failures: {
-    description: 'Payment success fell to 82%',
-    metricValue: 0.82,
+    description: 'Payment success fell to 76%',
+    metricValue: 0.76,
     affectedItems: ['pay_1', 'pay_2'],
     tableSetting: 'payments_table',
     createTable: (t) => `CREATE TABLE ${t} (
@@ -90,8 +90,8 @@ export const FIXTURES: Record<string, Fixture> = {
       ('pay_3', 'cust_23', 'ann@example.com', '+15550000003', 15.00, 'EUR', 'try_again_later', 1, 'failed', now() - interval '6 hours')`,
   },
   revenue_drop: {
-    description: 'Revenue of the Starter and Team plans dropped 22%',
-    metricValue: 0.22,
+    description: 'Revenue of the Starter and Team plans fell 30%',
+    metricValue: -0.3,
     affectedItems: ['Acme Starter', 'Acme Team'],
     tableSetting: 'subscriptions_table',
     createTable: (t) => `CREATE TABLE ${t} (

@@ -52,16 +52,16 @@ async function probe(dir: string): Promise<string | undefined> {
   return undefined
 }
 
-async function step(dir: string, label: string, command: string, args: string[]): Promise<void> {
+async function step(dir: string, label: string, command: string, args: string[], signal: AbortSignal | undefined): Promise<void> {
   console.log(`  ${label}: ${command} ${args.join(' ')}`)
-  const result = await run(command, args, { cwd: dir, timeoutMs: 15 * 60_000 })
+  const result = await run(command, args, { cwd: dir, timeoutMs: 15 * 60_000, signal })
   writeFileSync(path.join(dir, `afb-${label}.log`), result.output)
   if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} failed (exit ${result.code}) in ${dir}:\n${tail(result.output)}`)
   console.log(`  ${label}: done in ${result.seconds.toFixed(0)} s`)
 }
 
-/** Reuses the cache when its marker matches and the probe passes; otherwise installs (≈5 min on 2 cores). */
-export async function ensureN8n(dir = installDir()): Promise<N8nInstall> {
+/** Reuses the cache when its marker matches and the probe passes; otherwise installs (≈5–8 min on 2 cores). */
+export async function ensureN8n(dir = installDir(), signal?: AbortSignal): Promise<N8nInstall> {
   const started = Date.now()
   const marker = readMarker(dir)
   if (marker?.version === N8N_VERSION && marker.nodeAbi === process.versions.modules) {
@@ -69,7 +69,7 @@ export async function ensureN8n(dir = installDir()): Promise<N8nInstall> {
     if (!problem) return { dir, bin: binOf(dir), installSeconds: 0 }
     console.log(`n8n cache at ${dir} is broken (${problem}); reinstalling`)
   }
-  console.log(`Installing n8n ${N8N_VERSION} into ${dir} (once; ≈5 min)`)
+  console.log(`Installing n8n ${N8N_VERSION} into ${dir} (once; ≈5–8 min)`)
   mkdirSync(dir, { recursive: true })
   // the marker goes first, so an interrupted install is never taken for a good one
   rmSync(path.join(dir, MARKER), { force: true })
@@ -79,9 +79,9 @@ export async function ensureN8n(dir = installDir()): Promise<N8nInstall> {
   const overrides = { ...((pkg['overrides'] as Record<string, unknown> | undefined) ?? {}), xlsx: '0.18.5' }
   writeFileSync(packageFile, `${JSON.stringify({ ...pkg, private: true, overrides }, null, 2)}\n`)
   // --ignore-scripts: isolated-vm and friends would fail to build on Node 20; we run the legacy expression engine instead
-  await step(dir, 'install', 'npm', ['install', `n8n@${N8N_VERSION}`, '--ignore-scripts', '--no-audit', '--no-fund'])
+  await step(dir, 'install', 'npm', ['install', `n8n@${N8N_VERSION}`, '--ignore-scripts', '--no-audit', '--no-fund'], signal)
   // n8n keeps its own database in sqlite3, whose native binding the skipped scripts would have built
-  await step(dir, 'rebuild-sqlite3', 'npm', ['rebuild', 'sqlite3'])
+  await step(dir, 'rebuild-sqlite3', 'npm', ['rebuild', 'sqlite3'], signal)
   const problem = await probe(dir)
   if (problem) throw new Error(`n8n installed into ${dir} but does not work: ${problem}`)
   const written: Marker = { version: N8N_VERSION, nodeAbi: process.versions.modules }

@@ -7,11 +7,26 @@ export interface RunResult {
   seconds: number
 }
 
-/** Runs a command to completion and captures its output; never throws for a non-zero exit. */
-export function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+export interface RunOptions {
+  cwd?: string
+  env?: NodeJS.ProcessEnv
+  timeoutMs?: number
+  /** kills the command when aborted (the check is being interrupted) */
+  signal?: AbortSignal
+  killSignal?: NodeJS.Signals
+}
+
+/** Runs a command to completion and captures its output; never throws for a non-zero exit, only when aborted. */
+export function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   const started = Date.now()
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      signal: options.signal,
+      killSignal: options.killSignal ?? 'SIGTERM',
+    })
     let output = ''
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))

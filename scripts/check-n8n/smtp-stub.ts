@@ -24,8 +24,15 @@ function decodeQuotedPrintable(body: string): string {
   return bytes.toString('utf8')
 }
 
+/** RFC 2047 encoded words (=?UTF-8?Q?…?= / =?UTF-8?B?…?=), as nodemailer writes non-ASCII subjects. */
+function decodeHeader(value: string): string {
+  return value.replace(/=\?([^?]+)\?([QqBb])\?([^?]*)\?=\s*/g, (_, _charset: string, encoding: string, text: string) =>
+    encoding.toUpperCase() === 'B' ? Buffer.from(text, 'base64').toString('utf8') : decodeQuotedPrintable(text.replaceAll('_', ' ')),
+  )
+}
+
 /** Headers (unfolded) and the text body of a single-part mail, which is what n8n sends for emailFormat "text". */
-export function parseMail(raw: string): { headers: Map<string, string>; text: string } {
+function parseMail(raw: string): { headers: Map<string, string>; text: string } {
   const split = raw.indexOf('\r\n\r\n')
   const head = split < 0 ? raw : raw.slice(0, split)
   const body = split < 0 ? '' : raw.slice(split + 4)
@@ -63,7 +70,7 @@ function session(socket: Socket, mails: ReceivedMail[]): void {
         buffer = buffer.slice(end + 5)
         inData = false
         const { headers, text } = parseMail(raw)
-        mails.push({ ...envelope, subject: headers.get('subject') ?? '', text, raw })
+        mails.push({ ...envelope, subject: decodeHeader(headers.get('subject') ?? ''), text, raw })
         envelope = { from: '', to: [] }
         reply('250 OK queued')
         continue

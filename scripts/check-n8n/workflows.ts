@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import { opportunityInput, type OpportunityInput } from '../../src/contract/opportunity.js'
+import { opportunityInput } from '../../src/contract/opportunity.js'
 import type { PromptTemplate, Workflow } from '../../src/contract/workflow.js'
 import type { PlatformMappings } from '../../src/exports/mapping.js'
-import { N8N_SETTINGS, type N8nNode, type N8nWorkflow } from '../../src/exports/n8n.js'
+import { N8N_SETTINGS, N8N_TRIGGER, type N8nNode, type N8nWorkflow } from '../../src/exports/n8n.js'
 import { generate } from '../../src/generate/generate.js'
 import type { JsonValue, LoadedPlaybook } from '../../src/playbooks/schema.js'
 import { normalizeOpportunity } from '../../src/workflows/service.js'
@@ -28,7 +28,7 @@ export interface CheckCase {
   issueType: string
   fixture: Fixture
   /** the JSON posted to the webhook: the same body POST /issues takes */
-  body: OpportunityInput
+  body: Record<string, JsonValue>
   workflow: Workflow
   prompt: PromptTemplate
   /** every setting's value as the imported copy has it (URLs aimed at the stub) */
@@ -39,8 +39,11 @@ export interface CheckCase {
   imported: N8nWorkflow & { id: string; active: boolean }
 }
 
-export function webhookPath(issueType: string): string {
-  return `auto-feature-builder/${issueType}`
+/** The webhook path the export's trigger node listens on (the exporter's choice, not the check's). */
+export function webhookPath(c: CheckCase): string {
+  const path = c.imported.nodes.find((n) => n.name === N8N_TRIGGER)?.parameters['path']
+  if (typeof path !== 'string') throw new Error(`the export has no "${N8N_TRIGGER}" webhook node with a path`)
+  return path
 }
 
 function settingsNode(file: N8nWorkflow): N8nNode {
@@ -85,8 +88,7 @@ export function buildCase(options: {
 }): CheckCase {
   const { playbook, fixture, mappings, now } = options
   const issueType = playbook.issueType
-  // validated like POST /issues validates it, so the webhook gets a body our API would accept
-  const body = opportunityInput([issueType]).parse({
+  const body = {
     issue_type: issueType,
     severity: 'high',
     description: fixture.description,
@@ -94,9 +96,11 @@ export function buildCase(options: {
     affected_items: fixture.affectedItems,
     timestamp: now.toISOString(),
     source: 'check-n8n',
-  })
+  }
+  // parsed as POST /issues parses it: the body is one our API accepts, and the workflow is the one it would generate
+  const input = opportunityInput([issueType]).parse(body)
   // the n8n file exactly as the service generates and commits it
-  const { workflow, promptTemplate, files } = generate(normalizeOpportunity(body, now), playbook, randomUUID(), now, { formats: ['n8n'], mappings })
+  const { workflow, promptTemplate, files } = generate(normalizeOpportunity(input, now), playbook, randomUUID(), now, { formats: ['n8n'], mappings })
   const n8nFile = files.find((f) => f.kind === 'n8n')
   if (!n8nFile) throw new Error('generate() made no n8n file')
   const exported = JSON.parse(n8nFile.content) as N8nWorkflow
