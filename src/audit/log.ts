@@ -28,15 +28,14 @@ export class AuditLog {
 
   constructor(private readonly db: Db) {
     const head = db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1')
-    const insert = db.prepare(
-      'INSERT INTO audit (seq, at, workflow_id, operation, entry, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    )
+    // at, workflow_id and operation are generated from the entry (migration 4)
+    const insert = db.prepare('INSERT INTO audit (seq, entry, hash) VALUES (?, ?, ?)')
     // IMMEDIATE takes the write lock before reading the head, so two writers can never chain onto the same entry.
     this.appendTx = db.transaction((facts: AuditFacts): AuditEntry => {
       const last = head.get() as { seq: number; hash: string } | undefined
       const unhashed: UnhashedEntry = { ...facts, seq: (last?.seq ?? 0) + 1, prev_hash: last?.hash ?? GENESIS_HASH }
       const hash = hashEntry(unhashed)
-      insert.run(unhashed.seq, unhashed.at, unhashed.workflow_id, unhashed.operation, canonicalJson(unhashed), unhashed.prev_hash, hash)
+      insert.run(unhashed.seq, canonicalJson(unhashed), hash)
       return { ...unhashed, hash }
     })
   }

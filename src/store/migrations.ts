@@ -61,7 +61,35 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     sql: `ALTER TABLE idempotency_keys ADD COLUMN audit TEXT;`,
   },
   {
-    // 10, not 4: numbers below are left for the audit hardening's migrations
+    version: 4,
+    name: 'audit filter columns derived from the hashed entry',
+    sql: `
+      ALTER TABLE audit RENAME TO audit_v1;
+      DROP INDEX audit_by_workflow;
+      DROP INDEX audit_by_operation;
+      -- The filter columns are computed by SQLite from the hashed entry, so an UPDATE cannot
+      -- make them disagree with it. prev_hash is in the entry already.
+      CREATE TABLE audit (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        entry        TEXT    NOT NULL,  -- canonical JSON of the entry without hash: the bytes the hash covers
+        hash         TEXT    NOT NULL,
+        at           TEXT    GENERATED ALWAYS AS (json_extract(entry, '$.at')) STORED,
+        workflow_id  TEXT    GENERATED ALWAYS AS (json_extract(entry, '$.workflow_id')) STORED,
+        operation    TEXT    GENERATED ALWAYS AS (json_extract(entry, '$.operation')) STORED
+      );
+      INSERT INTO audit (seq, entry, hash) SELECT seq, entry, hash FROM audit_v1 ORDER BY seq;
+      -- the high-water mark moves over too, so a seq freed by an earlier truncation is never reused
+      UPDATE sqlite_sequence SET seq = (SELECT seq FROM sqlite_sequence WHERE name = 'audit_v1')
+        WHERE name = 'audit' AND seq < (SELECT seq FROM sqlite_sequence WHERE name = 'audit_v1');
+      INSERT INTO sqlite_sequence (name, seq) SELECT 'audit', seq FROM sqlite_sequence
+        WHERE name = 'audit_v1' AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'audit');
+      DROP TABLE audit_v1;
+      CREATE INDEX audit_by_workflow ON audit (workflow_id, seq);
+      CREATE INDEX audit_by_operation ON audit (operation, seq);
+    `,
+  },
+  {
+    // 10: the numbers between are left for the audit's migrations
     version: 10,
     name: 'grouped detections: occurrences and superseding',
     sql: `

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { canonicalJson } from '../../src/audit/chain.js'
+import { withSql } from '../helpers/audit.js'
 import { redactedPath } from '../../src/http/audit-hook.js'
 import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
 
@@ -100,5 +101,18 @@ describe('the audit log', () => {
     sql.prepare('DELETE FROM audit WHERE seq = 2').run()
     sql.close()
     expect((await t.app.inject('/audit/verify')).json()).toMatchObject({ ok: false, first_bad_seq: 3 })
+  })
+
+  it('when an entry\'s filter column is set with plain SQL, then SQLite refuses: the column is computed from the hashed entry', async () => {
+    t = await testApp()
+    const id = (await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })).json().workflow_id
+    await t.app.inject('/healthz')
+    withSql(t.config.databaseFile, (sql) => {
+      for (const [column, value] of [['workflow_id', null], ['operation', 'health.live'], ['at', '1999-01-01T00:00:00.000Z']]) {
+        expect(() => sql.prepare(`UPDATE audit SET ${column} = ? WHERE seq = 1`).run(value)).toThrow(`cannot UPDATE generated column "${column}"`)
+      }
+    })
+    expect((await entries(t, `&workflow_id=${id}`)).map((e: { seq: number }) => e.seq)).toEqual([1])
+    expect((await entries(t, `&since=${encodeURIComponent('2000-01-01T00:00:00Z')}`)).length).toBeGreaterThan(0)
   })
 })
