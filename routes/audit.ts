@@ -1,11 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { AuditList, AuditListQuery, AuditVerification } from '../src/contract/audit.js'
+import { AuditList, AuditListQuery, AuditVerification, AuditVerifyQuery } from '../src/contract/audit.js'
 import { problems } from '../src/contract/problem.js'
 import { cursorToSeq } from '../src/http/paging.js'
 import type { Services } from '../src/services.js'
 
 /** GET /audit and GET /audit/verify. */
 export const auditRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+  services.audit.start(app.log)
+
   app.get(
     '/audit',
     {
@@ -29,10 +31,11 @@ export const auditRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
       config: { operation: 'audit.verify', access: 'read' },
       schema: {
         tags: ['audit'],
-        summary: 'Recompute the hash chain; ok:false names the first entry that no longer matches',
-        response: { 200: AuditVerification, ...problems(401, 403, 429) },
+        summary: 'Check the hash chain, the tail and the schema; ok:false lists the problems and names the first entry that no longer matches',
+        querystring: AuditVerifyQuery,
+        response: { 200: AuditVerification, ...problems(400, 401, 403, 429) },
       },
     },
-    async () => services.audit.verify(),
+    async (request) => services.audit.verify({ full: request.query.full === 'true' }),
   )
 }

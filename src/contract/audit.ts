@@ -37,11 +37,41 @@ export const AuditListQuery = z.object({
 
 export const AuditList = z.object({ items: z.array(AuditEntry), next_cursor: z.string().nullable() }).meta({ id: 'AuditList' })
 
+export const AuditHead = z.object({ seq: z.number().int(), hash: z.string() })
+export type AuditHead = z.infer<typeof AuditHead>
+
+export const AuditVerifyQuery = z.object({
+  full: z
+    .enum(['true', 'false'])
+    .optional()
+    .describe('true: re-read every entry. Otherwise only the entries after the last verified one are read (the first verify of a process is always full)'),
+})
+
+export const AuditProblem = z
+  .object({
+    kind: z
+      .enum(['entry', 'missing', 'truncated', 'schema'])
+      .describe('entry: a stored entry fails; missing: entries were deleted; truncated: the newest entries are gone; schema: the audit table was redefined'),
+    seq: z.number().int().nullable(),
+    detail: z.string(),
+  })
+  .meta({ id: 'AuditProblem' })
+export type AuditProblem = z.infer<typeof AuditProblem>
+
 export const AuditVerification = z
   .object({
-    ok: z.boolean(),
-    entries: z.number().int(),
-    head_hash: z.string().nullable(),
-    first_bad_seq: z.number().int().optional(),
+    ok: z.boolean().describe('No problem found'),
+    entries: z.number().int().describe('Entries verified (up to and including the first bad one)'),
+    head_hash: z.string().nullable().describe('The hash of the last entry that verified'),
+    first_bad_seq: z.number().int().optional().describe('The first stored entry that fails'),
+    head: AuditHead.nullable().describe('The newest stored entry'),
+    mode: z.enum(['full', 'incremental']),
+    checked_from_seq: z.number().int().describe('Entries after this seq were read; 0 when full'),
+    high_water_seq: z.number().int().describe('The highest seq ever assigned; above head.seq means the newest entries were deleted'),
+    tail_truncated: z.boolean(),
+    schema_intact: z.boolean().describe('The audit table is defined as the migrations left it (the filter columns derived from the hashed entry)'),
+    problems: z.array(AuditProblem).describe('At most 20, lowest seq first'),
+    problem_count: z.number().int(),
   })
   .meta({ id: 'AuditVerification' })
+export type AuditVerification = z.infer<typeof AuditVerification>

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { canonicalJson } from '../../src/audit/chain.js'
 import { withSql } from '../helpers/audit.js'
 import { redactedPath } from '../../src/http/audit-hook.js'
-import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+import { sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
 
 let t: TestApp | undefined
 afterEach(async () => {
@@ -79,7 +79,9 @@ describe('the audit log', () => {
     t = await testApp()
     for (let i = 0; i < 5; i++) await t.app.inject('/healthz')
     const verify = (await t.app.inject('/audit/verify')).json()
-    expect(verify).toEqual({ ok: true, entries: 5, head_hash: (await entries(t))[1].hash })
+    const newest = (await entries(t))[1]
+    expect(verify).toMatchObject({ ok: true, entries: 5, head_hash: newest.hash, head: { seq: 5, hash: newest.hash }, tail_truncated: false, problems: [] })
+    expect(verify).not.toHaveProperty('first_bad_seq')
   })
 
   it('when one stored entry is edited with plain SQL, then verify fails at that entry', async () => {
@@ -114,5 +116,54 @@ describe('the audit log', () => {
     })
     expect((await entries(t, `&workflow_id=${id}`)).map((e: { seq: number }) => e.seq)).toEqual([1])
     expect((await entries(t, `&since=${encodeURIComponent('2000-01-01T00:00:00Z')}`)).length).toBeGreaterThan(0)
+  })
+
+  it('when the audit table is rebuilt with plain filter columns and one is edited to hide an entry, then verify reports the schema', async () => {
+    t = await testApp()
+    const id = (await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })).json().workflow_id
+    await t.app.inject('/healthz')
+    withSql(t.config.databaseFile, (sql) =>
+      sql.exec(`
+        CREATE TABLE forged (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL, hash TEXT NOT NULL, at TEXT, workflow_id TEXT, operation TEXT);
+        INSERT INTO forged SELECT seq, entry, hash, at, workflow_id, operation FROM audit;
+        DROP TABLE audit;
+        ALTER TABLE forged RENAME TO audit;
+        UPDATE audit SET workflow_id = NULL WHERE seq = 1;
+      `),
+    )
+    expect(await entries(t, `&workflow_id=${id}`)).toEqual([]) // the edit hides it from the filter...
+    const verify = (await t.app.inject('/audit/verify')).json()
+    expect(verify).toMatchObject({ ok: false, schema_intact: false, problems: [{ kind: 'schema', seq: null }] }) // ...and verify says so
+  })
+
+  it('when an entry\'s seq is changed with plain SQL, then verify fails at that entry', async () => {
+    t = await testApp()
+    for (let i = 0; i < 4; i++) await t.app.inject('/healthz')
+    withSql(t.config.databaseFile, (sql) => sql.prepare('UPDATE audit SET seq = 40 WHERE seq = 4').run())
+    expect((await t.app.inject('/audit/verify')).json()).toMatchObject({ ok: false, first_bad_seq: 40, problems: [{ kind: 'entry', seq: 40 }] })
+  })
+
+  it('when the newest entries are deleted, then verify reports the truncation and the next entry does not reuse their seq', async () => {
+    t = await testApp()
+    for (let i = 0; i < 10; i++) await t.app.inject('/healthz')
+    withSql(t.config.databaseFile, (sql) => sql.prepare('DELETE FROM audit WHERE seq >= 7').run())
+    const verify = (await t.app.inject('/audit/verify')).json()
+    expect(verify).toMatchObject({ ok: false, entries: 6, head: { seq: 6 }, high_water_seq: 10, tail_truncated: true, problems: [{ kind: 'truncated', seq: 7 }] })
+    // the verify request itself was audited: as seq 11, chained onto entry 10 as this process wrote it
+    const [newest] = (await t.app.inject('/audit?limit=1')).json().items
+    expect(newest).toMatchObject({ seq: 11, operation: 'audit.verify' })
+    expect((await t.app.inject('/audit/verify?full=true')).json()).toMatchObject({ ok: false, first_bad_seq: 11, problems: [{ kind: 'missing', seq: 11 }] })
+  })
+
+  it('when the newest entries are deleted while the service is down, then after a restart the gap stays visible', async () => {
+    const dir = tempDir()
+    const first = await testApp({}, dir)
+    for (let i = 0; i < 10; i++) await first.app.inject('/healthz')
+    await first.close({ keepDir: true })
+    withSql(first.config.databaseFile, (sql) => sql.prepare('DELETE FROM audit WHERE seq >= 7').run())
+    t = await testApp({}, dir)
+    await t.app.inject('/healthz')
+    const verify = (await t.app.inject('/audit/verify')).json()
+    expect(verify).toMatchObject({ ok: false, first_bad_seq: 11, head: { seq: 11 }, problems: [{ kind: 'missing', seq: 11, detail: expect.stringContaining('Entries 7–10 are gone') }] })
   })
 })

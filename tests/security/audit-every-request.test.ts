@@ -49,7 +49,7 @@ describe('safety invariant 7: one audit entry per request', () => {
     expect(new Set(rows.map((r) => r.request_id)).size).toBe(rows.length)
     expect(rows.map((r) => r.status).slice(0, requests.length)).toEqual(statuses)
     expect(rows.filter((r) => r.status === 429)).toHaveLength(2)
-    expect(t.services.audit.verify()).toMatchObject({ ok: true, entries: rows.length })
+    expect(await t.services.audit.verify()).toMatchObject({ ok: true, entries: rows.length })
   })
 })
 
@@ -64,7 +64,7 @@ describe('a URL Fastify cannot decode', () => {
     const rows = auditRows(t)
     expect(rows).toHaveLength(1)
     expect(rows[0]).toMatchObject({ status: 400, operation: 'unmatched', request_id: res.headers['x-request-id'] })
-    expect(t.services.audit.verify().ok).toBe(true)
+    expect((await t.services.audit.verify()).ok).toBe(true)
   })
 
   it('when such a URL carries a secret in its query, then neither the answer nor the audit repeats it', async () => {
