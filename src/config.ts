@@ -5,6 +5,7 @@ import { KeyConfigError, parseApiKeys, type ApiKey } from './auth/keys.js'
 import { webhookKey } from './auth/webhook.js'
 import { PLATFORMS, type Platform } from './exports/mapping.js'
 import { parseThresholds, readThresholdsFile } from './kpis/rules.js'
+import { loadAnchoring } from './audit/checkpoint.js'
 
 /** Environment → typed, validated configuration. Invalid values stop start-up with a readable message. */
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -36,6 +37,9 @@ const Env = z.object({
   THRESHOLDS: z.string().optional(),
   THRESHOLDS_FILE: z.string().min(1).optional(),
   GROUP_WINDOW: z.string().default('24h'),
+  AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
+  AUDIT_CHECKPOINT_EVERY: z.coerce.number().int().min(1).default(1000),
+  AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
 })
 
 export interface Config {
@@ -75,6 +79,12 @@ export interface Config {
   thresholds: { env: Map<string, number>; file: Map<string, number> }
   /** a detection of a type with an open workflow younger than this becomes an occurrence of it; 0 = never */
   groupWindowMs: number
+  /** the Ed25519 key that signs audit checkpoints; undefined = no checkpoints */
+  auditSigningKey: import('node:crypto').KeyObject | undefined
+  /** a signed checkpoint every this many audit entries (and at shutdown) */
+  auditCheckpointEvery: number
+  /** checkpoints are appended here too, outside DATA_DIR */
+  auditCheckpointFile: string | undefined
 }
 
 /** 127.0.0.0/8, ::1 and localhost: the addresses only this machine can reach. */
@@ -195,5 +205,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       file: e.THRESHOLDS_FILE ? readThresholdsFile(e.THRESHOLDS_FILE) : new Map(),
     },
     groupWindowMs: groupWindow(e.GROUP_WINDOW),
+    ...auditAnchoring(e.AUDIT_SIGNING_KEY_FILE, e.AUDIT_CHECKPOINT_FILE, dataDir),
+    auditCheckpointEvery: e.AUDIT_CHECKPOINT_EVERY,
+  }
+}
+
+function auditAnchoring(keyFile: string | undefined, checkpointFile: string | undefined, dataDir: string) {
+  try {
+    return loadAnchoring(keyFile, checkpointFile, dataDir)
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  ${(err as Error).message}`)
   }
 }

@@ -45,7 +45,7 @@ export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<str
     mappings,
     store,
     workflows,
-    audit: new AuditLog(db),
+    audit: new AuditLog(db, config),
     repository,
     commits: new CommitService(store, repository),
     idempotency: new IdempotencyStore(db, config.idempotencyTtlMs),

@@ -1,7 +1,9 @@
+import type { KeyObject } from 'node:crypto'
 import Database from 'better-sqlite3'
-import type { AuditHead, AuditProblem, AuditVerification } from '../contract/audit.js'
+import type { AnchorSource, AuditHead, AuditProblem, AuditVerification } from '../contract/audit.js'
 import { migrate } from '../store/database.js'
 import { GENESIS_HASH, hashedPrevHash, hashedSeq, hashStoredEntry } from './chain.js'
+import { checkSignature, readCheckpointFile, type Checkpoint } from './checkpoint.js'
 
 const MAX_PROBLEMS = 20
 
@@ -11,13 +13,38 @@ export interface VerifiedPosition {
   hash: string
 }
 
+export interface VerifierContext {
+  /** the connection verify reads through */
+  db: Database.Database
+  publicKey: KeyObject | undefined
+  checkpointFile: string | undefined
+  /** signatures already found valid: checking one costs more than reading a thousand entries */
+  validSignatures: Set<string>
+}
+
+export interface RequestAnchorOutcome {
+  anchor: AuditHead
+  holds: boolean
+  problem: AuditProblem | undefined
+}
+
 export interface VerifyOutcome {
+  /** the verification without the anchors callers brought (those are per caller) */
   result: AuditVerification
+  requestAnchors: RequestAnchorOutcome[]
   /** where the next incremental verify may start: the last entry of a walk that found no bad entry */
   position: VerifiedPosition | undefined
 }
 
-const AUDIT_SCHEMA_SQL = "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE tbl_name = 'audit' ORDER BY type, name"
+interface Anchor {
+  seq: number
+  hash: string
+  at: string | null
+  sources: AnchorSource[]
+  checkpoint: Checkpoint | undefined
+}
+
+const AUDIT_SCHEMA_SQL = "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE tbl_name IN ('audit', 'audit_checkpoints') ORDER BY type, name"
 
 /** The audit tables as the migrations define them, from a scratch in-memory database. */
 export function expectedAuditSchema(): string {
@@ -36,9 +63,14 @@ let expectedSchema: string | undefined
  * Verifies the audit log in one read snapshot. A full verify walks every entry: each must hash to its
  * stored hash over the previous entry's hash, and carry the next seq. An incremental one starts after
  * `from` — when that entry still has its hash and no entry at or below it is gone — and reads only newer
- * entries. Either way it then checks the tail (high-water mark) and the schema.
+ * entries. Either way it then checks the tail (high-water mark), the schema, and every anchor: signed
+ * checkpoints from the database and AUDIT_CHECKPOINT_FILE, and the heads callers brought.
  */
-export function verifyAuditLog(db: Database.Database, from: VerifiedPosition | undefined): VerifyOutcome {
+export function verifyAuditLog(ctx: VerifierContext, from: VerifiedPosition | undefined, requestAnchors: readonly AuditHead[]): VerifyOutcome {
+  const { db } = ctx
+  // The file is read before the snapshot starts: a checkpoint reaches the file only after its
+  // database commit, so everything in the file is inside the snapshot and none looks "past the head".
+  const file = ctx.checkpointFile === undefined ? undefined : readCheckpointFile(ctx.checkpointFile)
   expectedSchema ??= expectedAuditSchema()
   const hashAt = db.prepare('SELECT hash FROM audit WHERE seq = ?').pluck()
 
@@ -46,7 +78,7 @@ export function verifyAuditLog(db: Database.Database, from: VerifiedPosition | u
     const problems: AuditProblem[] = []
     const schemaIntact = JSON.stringify(db.prepare(AUDIT_SCHEMA_SQL).all()) === expectedSchema
     if (!schemaIntact) {
-      problems.push({ kind: 'schema', seq: null, detail: 'The audit table is not defined as the migrations left it: a filter column may no longer follow the hashed entry.' })
+      problems.push({ kind: 'schema', seq: null, detail: 'The audit tables are not defined as the migrations left them: a filter column may no longer follow the hashed entry.' })
     }
 
     // An incremental walk trusts what the last one vouched for only while the entry it stopped at still
@@ -63,10 +95,41 @@ export function verifyAuditLog(db: Database.Database, from: VerifiedPosition | u
     const head = (db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as AuditHead | undefined) ?? null
     const lastSeq = head?.seq ?? 0
     const highWater = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'audit'").pluck().get() as number | undefined) ?? 0
-    const tailTruncated = highWater > lastSeq
+    let tailTruncated = highWater > lastSeq // or an anchor past the newest entry, below
     if (tailTruncated) {
       problems.push({ kind: 'truncated', seq: lastSeq + 1, detail: `Entries ${range(lastSeq + 1, highWater)} are gone: seq ${highWater} was assigned, the newest entry left is ${lastSeq}.` })
     }
+
+    const judge = (anchor: Anchor): { holds: boolean; problem: AuditProblem | undefined } => {
+      const what = `The ${anchor.checkpoint ? 'checkpoint' : 'anchor'} at seq ${anchor.seq} (${anchor.sources.join(', ')})`
+      const fail = (kind: AuditProblem['kind'], detail: string) => ({ holds: false, problem: { kind, seq: anchor.seq, detail: `${what} ${detail}` } })
+      const signature = anchor.checkpoint && signatureOf(ctx, anchor.checkpoint)
+      if (signature === 'other-key') return fail('anchor', `is signed by another key (key_id ${anchor.checkpoint?.key_id}), not AUDIT_SIGNING_KEY_FILE's.`)
+      if (signature === 'invalid') return fail('anchor', 'has a signature that does not verify: it was forged or edited.')
+      if (anchor.seq > lastSeq) return fail('truncated', `is past the newest entry (${lastSeq}): the newest entries were deleted.`)
+      // past the first bad entry the chain is broken already; that problem is reported
+      if (walk.bad && anchor.seq >= walk.bad.seq) return { holds: false, problem: undefined }
+      const stored = hashAt.get(anchor.seq) as string | undefined
+      if (stored === undefined) return fail('anchor', `names an entry that is gone: entry ${anchor.seq} was deleted.`)
+      if (stored !== anchor.hash) return fail('anchor', `says hash ${anchor.hash.slice(0, 16)}…, the log has ${stored.slice(0, 16)}…: an entry at or below seq ${anchor.seq} was rewritten.`)
+      return { holds: signature !== 'unverified', problem: undefined }
+    }
+
+    const checkpoints = gatherCheckpoints(db, file)
+    let lastAnchored: Anchor | undefined
+    for (const anchor of checkpoints.anchors) {
+      const { holds, problem } = judge(anchor)
+      if (problem) problems.push(problem)
+      if (problem?.kind === 'truncated') tailTruncated = true
+      if (holds && (!lastAnchored || anchor.seq > lastAnchored.seq)) lastAnchored = anchor
+    }
+    if (ctx.checkpointFile !== undefined && file && !file.exists) {
+      problems.push({ kind: 'anchor', seq: null, detail: `AUDIT_CHECKPOINT_FILE ${ctx.checkpointFile} does not exist (start-up creates it): it was deleted or moved.` })
+    }
+    for (const line of file?.unreadableLines ?? []) {
+      problems.push({ kind: 'anchor', seq: null, detail: `Line ${line} of AUDIT_CHECKPOINT_FILE is not a checkpoint: an append cut short by a crash, or an edit.` })
+    }
+    const outcomes = requestAnchors.map((anchor) => ({ anchor, ...judge({ ...anchor, at: null, sources: ['request'], checkpoint: undefined }) }))
 
     problems.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0))
     const result: AuditVerification = {
@@ -80,11 +143,16 @@ export function verifyAuditLog(db: Database.Database, from: VerifiedPosition | u
       high_water_seq: highWater,
       tail_truncated: tailTruncated,
       schema_intact: schemaIntact,
+      anchors: {
+        signing_key: ctx.publicKey !== undefined,
+        checked: { database: checkpoints.fromDatabase, file: file?.checkpoints.length ?? 0, request: 0 },
+        last_anchored: lastAnchored ? { seq: lastAnchored.seq, hash: lastAnchored.hash, at: lastAnchored.at, sources: lastAnchored.sources } : null,
+      },
       problems: problems.slice(0, MAX_PROBLEMS),
       problem_count: problems.length,
     }
     // what the walk vouched for is remembered even when other checks failed: those run again every time
-    return { result, position: walk.bad ? undefined : walk.verified }
+    return { result, requestAnchors: outcomes, position: walk.bad ? undefined : walk.verified }
   })()
 }
 
@@ -126,4 +194,53 @@ function walkChain(db: Database.Database, start: VerifiedPosition | undefined): 
 
 function range(from: number, to: number): string {
   return from === to ? `${from}` : `${from}–${to}`
+}
+
+type SignatureState = 'valid' | 'invalid' | 'other-key' | 'unverified'
+
+function signatureOf(ctx: VerifierContext, checkpoint: Checkpoint): SignatureState {
+  if (!ctx.publicKey) return 'unverified'
+  const key = JSON.stringify(checkpoint)
+  if (ctx.validSignatures.has(key)) return 'valid'
+  const state = checkSignature(ctx.publicKey, checkpoint)
+  if (state === 'valid') ctx.validSignatures.add(key)
+  return state
+}
+
+/** Checkpoints from the database and the file, one anchor per distinct checkpoint, oldest first. */
+function gatherCheckpoints(db: Database.Database, file: ReturnType<typeof readCheckpointFile> | undefined) {
+  const stored = db.prepare('SELECT seq, hash, at, key_id, signature FROM audit_checkpoints').all() as Checkpoint[]
+  const anchors = new Map<string, Anchor>()
+  const add = (source: AnchorSource, checkpoint: Checkpoint) => {
+    const key = `${checkpoint.seq} ${checkpoint.hash} ${checkpoint.at} ${checkpoint.signature}`
+    const known = anchors.get(key)
+    if (known) {
+      if (!known.sources.includes(source)) known.sources.push(source)
+    } else {
+      anchors.set(key, { seq: checkpoint.seq, hash: checkpoint.hash, at: checkpoint.at, sources: [source], checkpoint })
+    }
+  }
+  for (const checkpoint of stored) add('database', checkpoint)
+  for (const checkpoint of file?.checkpoints ?? []) add('file', checkpoint)
+  return { anchors: [...anchors.values()].sort((a, b) => a.seq - b.seq), fromDatabase: stored.length }
+}
+
+/** The shared verification as one caller sees it: with the outcome of the head that caller brought. */
+export function withRequestAnchor(outcome: VerifyOutcome, anchor: AuditHead | undefined): AuditVerification {
+  const { result } = outcome
+  const judged = anchor && outcome.requestAnchors.find((o) => o.anchor.seq === anchor.seq && o.anchor.hash === anchor.hash)
+  if (!judged) return result
+  const last = result.anchors.last_anchored
+  let lastAnchored = last
+  if (judged.holds && last?.seq === judged.anchor.seq) lastAnchored = { ...last, sources: [...last.sources, 'request'] }
+  else if (judged.holds && (!last || judged.anchor.seq > last.seq)) lastAnchored = { ...judged.anchor, at: null, sources: ['request'] }
+  const problems = judged.problem ? [...result.problems, judged.problem].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0)).slice(0, MAX_PROBLEMS) : result.problems
+  return {
+    ...result,
+    ok: result.ok && !judged.problem,
+    tail_truncated: result.tail_truncated || judged.problem?.kind === 'truncated',
+    anchors: { ...result.anchors, checked: { ...result.anchors.checked, request: 1 }, last_anchored: lastAnchored },
+    problems,
+    problem_count: result.problem_count + (judged.problem ? 1 : 0),
+  }
 }

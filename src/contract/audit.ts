@@ -37,21 +37,38 @@ export const AuditListQuery = z.object({
 
 export const AuditList = z.object({ items: z.array(AuditEntry), next_cursor: z.string().nullable() }).meta({ id: 'AuditList' })
 
+/** An entry a caller can carry (e.g. as a git trailer) and later ask verify to find in the chain. */
 export const AuditHead = z.object({ seq: z.number().int(), hash: z.string() })
 export type AuditHead = z.infer<typeof AuditHead>
+
+const ANCHOR = /^(\d{1,15})[ :]([0-9a-f]{64})$/
 
 export const AuditVerifyQuery = z.object({
   full: z
     .enum(['true', 'false'])
     .optional()
     .describe('true: re-read every entry. Otherwise only the entries after the last verified one are read (the first verify of a process is always full)'),
+  anchor: z
+    .string()
+    .regex(ANCHOR, 'expected "<seq> <hash>" or "<seq>:<hash>", as in an Audit-Head trailer')
+    .optional()
+    .describe('A head you carried, "<seq> <hash>" (an `Audit-Head` trailer value) or "<seq>:<hash>": the chain must pass through it'),
 })
+
+/** "7 ab12…" or "7:ab12…" (an Audit-Head trailer value) → { seq, hash }. */
+export function parseAnchor(value: string): AuditHead | undefined {
+  const match = ANCHOR.exec(value)
+  return match ? { seq: Number(match[1]), hash: match[2] ?? '' } : undefined
+}
+
+export const ANCHOR_SOURCES = ['database', 'file', 'request'] as const
+export type AnchorSource = (typeof ANCHOR_SOURCES)[number]
 
 export const AuditProblem = z
   .object({
     kind: z
-      .enum(['entry', 'missing', 'truncated', 'schema'])
-      .describe('entry: a stored entry fails; missing: entries were deleted; truncated: the newest entries are gone; schema: the audit table was redefined'),
+      .enum(['entry', 'missing', 'truncated', 'anchor', 'schema'])
+      .describe('entry: a stored entry fails; missing: entries were deleted; truncated: the newest entries are gone; anchor: an anchor does not hold; schema: the audit tables were redefined'),
     seq: z.number().int().nullable(),
     detail: z.string(),
   })
@@ -69,7 +86,15 @@ export const AuditVerification = z
     checked_from_seq: z.number().int().describe('Entries after this seq were read; 0 when full'),
     high_water_seq: z.number().int().describe('The highest seq ever assigned; above head.seq means the newest entries were deleted'),
     tail_truncated: z.boolean(),
-    schema_intact: z.boolean().describe('The audit table is defined as the migrations left it (the filter columns derived from the hashed entry)'),
+    schema_intact: z.boolean().describe('The audit tables are defined as the migrations left them (the filter columns derived from the hashed entry)'),
+    anchors: z.object({
+      signing_key: z.boolean().describe('AUDIT_SIGNING_KEY_FILE is set, so checkpoint signatures were checked'),
+      checked: z.object({ database: z.number().int(), file: z.number().int(), request: z.number().int() }).describe('How many anchors were checked, by where they came from'),
+      last_anchored: z
+        .object({ seq: z.number().int(), hash: z.string(), at: z.string().nullable(), sources: z.array(z.enum(ANCHOR_SOURCES)) })
+        .nullable()
+        .describe('The newest anchor the chain passes through (a signed checkpoint, or ?anchor): a rewrite of an entry at or below its seq is detected'),
+    }),
     problems: z.array(AuditProblem).describe('At most 20, lowest seq first'),
     problem_count: z.number().int(),
   })

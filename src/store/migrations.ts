@@ -89,6 +89,20 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     `,
   },
   {
+    version: 5,
+    name: 'signed audit checkpoints',
+    sql: `
+      CREATE TABLE audit_checkpoints (
+        id           INTEGER PRIMARY KEY,
+        seq          INTEGER NOT NULL,
+        hash         TEXT    NOT NULL,
+        at           TEXT    NOT NULL,
+        key_id       TEXT    NOT NULL,
+        signature    TEXT    NOT NULL
+      );
+    `,
+  },
+  {
     // 10: the numbers between are left for the audit's migrations
     version: 10,
     name: 'grouped detections: occurrences and superseding',

@@ -1,3 +1,6 @@
+import { generateKeyPairSync } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
 import Database from 'better-sqlite3'
 import { canonicalJson, GENESIS_HASH, hashStoredEntry } from '../../src/audit/chain.js'
 
@@ -51,4 +54,12 @@ export function insertEntries(file: string, count: number): void {
       }
     })(),
   )
+}
+
+/** A fresh Ed25519 private key as PEM, written to `dir`; returns its path. */
+export function signingKeyFile(dir: string, name = 'audit-signing.pem'): string {
+  const file = path.join(dir, name)
+  const { privateKey } = generateKeyPairSync('ed25519')
+  writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 })
+  return file
 }
