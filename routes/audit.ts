@@ -9,6 +9,7 @@ export const auditRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   // the audit log's checkpoints live as long as the app: recovered at start, written at shutdown
   services.audit.start(app.log)
   app.addHook('preClose', async () => services.audit.beginShutdown())
+  app.addHook('onClose', async () => services.audit.close())
 
   app.get(
     '/audit',

@@ -4,11 +4,15 @@
  *  - GET /workflows/{id}/preview (the dry run)
  *  - one real 3-file commit through POST /commits, beside `git add` + `git commit` of the same
  *    three files in a shell, measured the same way (wall time per operation, median of N)
+ *  - GET /audit/verify?full=true over BENCH_AUDIT_ENTRIES entries (200 000) on a listening server,
+ *    with /healthz asked again and again while it runs; then the incremental verify
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import type { AddressInfo } from 'node:net'
 import { sampleOpportunity, tempDir, testApp } from '../tests/helpers/app.js'
+import { insertEntries } from '../tests/helpers/audit.js'
 
 const N = Number(process.env.BENCH_N ?? 40)
 const ISSUE_TYPES = ['high_churn', 'abandoned_carts', 'revenue_drop', 'payment_failures', 'low_conversion', 'error_spike']
@@ -86,3 +90,33 @@ try {
   await t.close()
 }
 console.table(results)
+
+const AUDIT_N = Number(process.env.BENCH_AUDIT_ENTRIES ?? 200_000)
+const a = await testApp()
+try {
+  insertEntries(a.config.databaseFile, AUDIT_N)
+  await a.app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `http://127.0.0.1:${(a.app.server.address() as AddressInfo).port}`
+  const verify = async (query: string) => (await fetch(`${base}/audit/verify${query}`)).json() as Promise<{ ok: boolean; entries: number }>
+  await verify('?full=true') // warm-up: starts the verifier thread
+  const alone = performance.now()
+  const answer = await verify('?full=true')
+  const fullMs = performance.now() - alone
+  const incrementalMs = await time(() => verify(''))
+  // the same full verify again, with /healthz asked every 10 ms while it runs
+  let running = true
+  const probed = verify('?full=true').finally(() => (running = false))
+  const healthz: number[] = []
+  while (running) {
+    healthz.push(await time(() => fetch(`${base}/healthz`).then((res) => res.text())))
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  await probed
+  console.table({
+    'GET /audit/verify?full=true': { entries: answer.entries, ok: answer.ok, ms: +fullMs.toFixed(0), entries_per_s: Math.round((answer.entries / fullMs) * 1000) },
+    'GET /audit/verify (incremental, nothing new)': { entries: answer.entries, ok: answer.ok, ms: +incrementalMs.toFixed(1), entries_per_s: null },
+  })
+  console.table({ 'GET /healthz during a full verify': stats(healthz) })
+} finally {
+  await a.close()
+}

@@ -5,7 +5,7 @@ import type { Db } from '../store/database.js'
 import { selectPage } from '../store/page.js'
 import { GENESIS_HASH, canonicalJson, hashStoredEntry, type UnhashedEntry } from './chain.js'
 import { appendCheckpoints, checkSignature, readCheckpointFile, signCheckpoint, type Checkpoint } from './checkpoint.js'
-import { verifyAuditLog, withRequestAnchor, type VerifiedPosition, type VerifierContext } from './verify.js'
+import { AuditVerifier } from './verifier.js'
 
 /** What a request contributes to its audit entry; seq and the hashes are assigned here. */
 export type AuditFacts = Omit<UnhashedEntry, 'seq' | 'prev_hash'>
@@ -40,9 +40,7 @@ export class AuditLog {
   private readonly appendTx
   private readonly storeCheckpoint
   private readonly hashAt
-  private readonly verifier: VerifierContext
-  /** where the last verify's walk stopped, in this process' memory only */
-  private verified: VerifiedPosition | undefined
+  private readonly verifier: AuditVerifier
   /** the last entry this process appended: at the next append the database's newest entry must still be it */
   private written: AuditHead | undefined
   /** the last append, until its transaction is known to have committed (see settle) */
@@ -79,12 +77,11 @@ export class AuditLog {
       if (checkpoint) this.storeCheckpoint(checkpoint)
       return { entry: { ...unhashed, hash }, checkpoint, changed }
     })
-    this.verifier = {
-      db,
-      publicKey: options.auditSigningKey && createPublicKey(options.auditSigningKey),
+    this.verifier = new AuditVerifier({
+      databaseFile: db.name,
+      publicKeyPem: options.auditSigningKey && (createPublicKey(options.auditSigningKey).export({ type: 'spki', format: 'pem' }) as string),
       checkpointFile: options.auditCheckpointFile,
-      validSignatures: new Set(),
-    }
+    })
   }
 
   /**
@@ -130,11 +127,9 @@ export class AuditLog {
     return this.written ?? (this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as AuditHead | undefined) ?? null
   }
 
-  /** From where the last verify stopped, unless `full`; with the head a caller carried, if any (see verifyAuditLog). */
-  async verify(options: { full?: boolean | undefined; anchor?: AuditHead | undefined } = {}): Promise<AuditVerification> {
-    const outcome = verifyAuditLog(this.verifier, options.full ? undefined : this.verified, options.anchor ? [options.anchor] : [])
-    this.verified = outcome.position
-    return withRequestAnchor(outcome, options.anchor)
+  /** On a thread of its own; see AuditVerifier and verifyAuditLog. */
+  verify(options: { full?: boolean | undefined; anchor?: AuditHead | undefined } = {}): Promise<AuditVerification> {
+    return this.verifier.verify({ full: options.full ?? false, anchor: options.anchor })
   }
 
   lastEntry(): AuditEntry | undefined {
@@ -171,6 +166,11 @@ export class AuditLog {
     this.storeCheckpoint(checkpoint)
     this.lastCheckpointSeq = checkpoint.seq
     this.publish([checkpoint])
+  }
+
+  /** onClose: stops the verifier thread. */
+  close(): Promise<void> {
+    return this.verifier.close()
   }
 
   /**

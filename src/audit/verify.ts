@@ -14,7 +14,7 @@ export interface VerifiedPosition {
 }
 
 export interface VerifierContext {
-  /** the connection verify reads through */
+  /** the connection verify reads through: the verifier thread's own, read-only */
   db: Database.Database
   publicKey: KeyObject | undefined
   checkpointFile: string | undefined

@@ -28,7 +28,8 @@ const facts = (n: number): AuditFacts => ({
 })
 
 let opened: { dir: string; db: Db; audit: AuditLog } | undefined
-afterEach(() => {
+afterEach(async () => {
+  await opened?.audit.close()
   opened?.db.close()
   if (opened) rmSync(opened.dir, { recursive: true, force: true })
   opened = undefined

@@ -1,7 +1,8 @@
+import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { canonicalJson } from '../../src/audit/chain.js'
 import { testApp, type TestApp } from '../helpers/app.js'
-import { rewriteAndRehash, withSql } from '../helpers/audit.js'
+import { insertEntries, rewriteAndRehash, withSql } from '../helpers/audit.js'
 
 let t: TestApp | undefined
 afterEach(async () => {
@@ -13,6 +14,39 @@ const verifyOf = async (app: TestApp, query = '') => (await app.app.inject(`/aud
 const requests = async (app: TestApp, n: number) => {
   for (let i = 0; i < n; i++) await app.app.inject('/healthz')
 }
+
+describe('verify runs beside the requests, not in front of them', () => {
+  it('when a full verify of 200 000 entries runs, then /healthz on the same listening server is answered before it finishes', async () => {
+    t = await testApp()
+    insertEntries(t.config.databaseFile, 200_000)
+    await t.app.listen({ port: 0, host: '127.0.0.1' })
+    const base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`
+    const finished: string[] = []
+    const received = new Promise((resolve) => t?.app.server.once('request', resolve))
+    const verify = fetch(`${base}/audit/verify?full=true`).then(async (res) => {
+      const body = await res.json()
+      finished.push('verify')
+      return body
+    })
+    await received // the server has the verify request; only now ask for /healthz
+    const health = await fetch(`${base}/healthz`)
+    finished.push('healthz')
+    expect(health.status).toBe(200)
+    const answer = await verify
+    expect(answer).toMatchObject({ ok: true, mode: 'full' })
+    expect(answer.entries).toBeGreaterThanOrEqual(200_000) // the thread's snapshot may start after /healthz was audited
+    expect(finished).toEqual(['healthz', 'verify'])
+  }, 60_000)
+
+  it('when many verifies are asked at once, then at most one runs and the others share the next run', async () => {
+    t = await testApp()
+    insertEntries(t.config.databaseFile, 20_000)
+    const answers = await Promise.all(Array.from({ length: 8 }, () => verifyOf(t as TestApp, '?full=true')))
+    expect(answers.every((a) => a.ok)).toBe(true)
+    // run one way, each verify would see the audit entries of those answered before it: 8 different counts
+    expect(new Set(answers.map((a) => a.entries)).size).toBeLessThanOrEqual(2)
+  })
+})
 
 describe('incremental verify', () => {
   it('when verify is asked again, then it reads only the entries written since the last one', async () => {
