@@ -60,7 +60,8 @@ export class AuditLog {
     const insertCheckpoint = db.prepare('INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES (@seq, @hash, @at, @key_id, @signature)')
     this.storeCheckpoint = (checkpoint: Checkpoint) => insertCheckpoint.run(checkpoint)
     this.hashAt = db.prepare('SELECT hash FROM audit WHERE seq = ?').pluck()
-    this.lastCheckpointSeq = (db.prepare('SELECT max(seq) FROM audit_checkpoints').pluck().get() as number | null) ?? 0
+    // bounded by the newest entry: a forged row far ahead must not hold back the next checkpoints
+    this.lastCheckpointSeq = (db.prepare('SELECT min(max(seq), (SELECT max(seq) FROM audit)) FROM audit_checkpoints').pluck().get() as number | null) ?? 0
     // IMMEDIATE takes the write lock before reading the head, so two writers can never chain onto the same entry.
     this.appendTx = db.transaction((facts: AuditFacts) => {
       const last = head.get() as AuditHead | undefined

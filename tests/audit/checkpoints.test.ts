@@ -139,6 +139,19 @@ describe('signed checkpoints (AUDIT_SIGNING_KEY_FILE)', () => {
     // checkpoints at 5 (every 5 entries) and 7 (shutdown)
     expect(await verifyOf(t)).toMatchObject({ ok: false, high_water_seq: 3, tail_truncated: true, problems: [{ kind: 'truncated', seq: 5 }, { kind: 'truncated', seq: 7 }] })
   })
+
+  it('when a forged checkpoint row far past the head is stored, then it does not hold back the next checkpoints', async () => {
+    const s = await signingApp()
+    await requests(s.app, 2)
+    await s.app.close({ keepDir: true })
+    withSql(s.app.config.databaseFile, (sql) =>
+      sql.prepare("INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES (1000000, ?, '2026-01-01T00:00:00Z', 'x', 'x')").run('f'.repeat(64)),
+    )
+    const restarted = await signingApp({}, s.dir)
+    t = restarted.app
+    await requests(t, 5)
+    expect(restarted.fileCheckpoints().map((c) => c.seq)).toEqual([2, 7]) // at the first shutdown, then 5 entries later
+  })
 })
 
 describe('checkpoints at shutdown and after a crash', () => {
