@@ -83,7 +83,8 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
     for (const entry of ledger.flush(force)) services.audit.append(entry)
   }
   const flushTimer = setInterval(() => flushLedger(false), 60_000).unref()
-  app.addHook('onClose', async () => {
+  // preClose: before the server's onClose hooks close the database
+  app.addHook('preClose', async () => {
     clearInterval(flushTimer)
     flushLedger(true)
   })

@@ -37,6 +37,7 @@ export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<str
   const store = new WorkflowStore(db)
   const mappings = loadPlatformMappings(config.templatesDir, playbooks)
   const workflows = new WorkflowService(playbooks, store, { exports: { formats: config.exportFormats, mappings }, groupWindowMs: config.groupWindowMs })
+  const audit = new AuditLog(db, config)
   const repository = new Repository({ path: config.repoPath, branch: config.commitBranch, identity: config.gitAuthor, remote: config.gitRemote })
   return {
     config,
@@ -45,9 +46,9 @@ export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<str
     mappings,
     store,
     workflows,
-    audit: new AuditLog(db, config),
+    audit,
     repository,
-    commits: new CommitService(store, repository),
+    commits: new CommitService(store, repository, () => audit.head()),
     idempotency: new IdempotencyStore(db, config.idempotencyTtlMs),
     rules: buildRules(playbooks, config.thresholds),
     groupLocks: new GroupLocks(),

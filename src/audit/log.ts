@@ -177,8 +177,9 @@ export class AuditLog {
   /**
    * The last append's transaction has ended: if its entry is stored, it is the head this process
    * vouches for and its checkpoint goes to the file and the log; if it rolled back, both are dropped.
+   * A caller that appended inside its own transaction calls this once that transaction is over.
    */
-  private settle(): void {
+  settle(): void {
     const appended = this.pending
     if (!appended || !this.db.open) return
     this.pending = undefined

@@ -1,11 +1,17 @@
+import { auditHeadTrailer } from '../audit/log.js'
+import type { AuditHead } from '../contract/audit.js'
 import type { WorkflowRecord } from '../contract/workflow.js'
 
 /** Control characters (NUL above all, which git refuses in a message) become spaces. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const oneLine = (text: string): string => text.replace(/[\u0000-\u001f\u007f\s]+/g, ' ').trim()
 
-/** PURE: the commit message — what, why, which files — ending in a Workflow-Id trailer. */
-export function commitMessage(record: WorkflowRecord): string {
+/**
+ * PURE: the commit message — what, why, which files — ending in trailers: the audit log's head
+ * when the commit was prepared (`Audit-Head: <seq> <hash>`, so the pushed history anchors the
+ * audit chain outside the database: GET /audit/verify?anchor=<seq> <hash>) and the Workflow-Id.
+ */
+export function commitMessage(record: WorkflowRecord, auditHead: AuditHead | null = null): string {
   const { workflow, opportunity } = record
   return [
     `Add workflow "${workflow.name}" (${workflow.issue_type}, severity ${workflow.severity})`,
@@ -15,6 +21,7 @@ export function commitMessage(record: WorkflowRecord): string {
     '',
     ...record.files.map((f) => `- ${f.path}`),
     '',
+    ...(auditHead ? [auditHeadTrailer(auditHead)] : []),
     `Workflow-Id: ${record.workflow_id}`,
     '',
   ].join('\n')

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs'
 import type { FastifyBaseLogger } from 'fastify'
+import type { AuditHead } from '../contract/audit.js'
 import type { CommitResult, Preview, Unchanged } from '../contract/commit.js'
 import { PushRejected } from '../git/errors.js'
 import { NotFound } from '../http/problem.js'
@@ -14,12 +15,13 @@ export class CommitService {
   constructor(
     private readonly store: WorkflowStore,
     private readonly repository: Repository,
+    private readonly auditHead: () => AuditHead | null = () => null,
   ) {}
 
   private load(id: string) {
     const found = this.store.getWithFiles(id)
     if (!found) throw new NotFound(`No workflow ${id}`)
-    return { ...found, message: commitMessage(found.record) }
+    return { ...found, message: commitMessage(found.record, this.auditHead()) }
   }
 
   /** The dry run: reads the repository, writes nothing anywhere. */

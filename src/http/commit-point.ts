@@ -77,6 +77,7 @@ export function registerCommitPoint(
         for (const write of writes) write()
         return recorded ? deps.audit.append(recorded) : null
       })()
+      deps.audit.settle() // the entry is committed: its checkpoint (if one was due) goes to the file now
       deps.health.lastWriteError = null
       if (appended) request.log.info({ audit: appended }, 'audit')
       runAfter(q)
@@ -89,6 +90,7 @@ export function registerCommitPoint(
           request.log.error({ err: undoErr }, 'could not undo after a failed write')
         }
       }
+      deps.audit.settle() // rolled back: nothing to publish
       runAfter(q)
       const code = (err as { code?: string }).code ?? 'unknown'
       deps.health.lastWriteError = `${code}: ${(err as Error).message}`

@@ -227,3 +227,20 @@ describe('push', () => {
     expect(entry).toMatchObject({ status: 409, pushed: false, commit_sha: record.commit.sha })
   })
 })
+
+describe('the audit head in every commit', () => {
+  it('when a workflow is committed, then the commit carries Audit-Head: <seq> <hash>, and verify accepts it as an anchor', async () => {
+    t = await testApp()
+    const res = await commit(t, await newWorkflow(t))
+    expect(res.statusCode).toBe(201)
+    const trailer = (await git(t.config.repoPath, 'log', '-1', '--format=%(trailers:key=Audit-Head,valueonly)')).trim()
+    const [seq, hash] = trailer.split(' ')
+    expect(Number(seq)).toBeGreaterThan(0)
+    expect(hash).toBe(t.services.db.prepare('SELECT hash FROM audit WHERE seq = ?').pluck().get(Number(seq)))
+    const verify = await t.app.inject(`/audit/verify?anchor=${encodeURIComponent(trailer)}`)
+    expect(verify.json()).toMatchObject({ ok: true })
+    // a rewrite of that entry (hashes recomputed or not) no longer matches the anchor the repository holds
+    t.services.db.prepare(`UPDATE audit SET hash = ? WHERE seq = ?`).run('0'.repeat(64), Number(seq))
+    expect((await t.app.inject(`/audit/verify?full=true&anchor=${encodeURIComponent(trailer)}`)).json()).toMatchObject({ ok: false })
+  })
+})
