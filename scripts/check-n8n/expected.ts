@@ -1,3 +1,4 @@
+import { onceSteps } from '../../src/exports/n8n.js'
 import type { PlatformMappings } from '../../src/exports/mapping.js'
 import { bodyOf, piecesOf, promptPieces, type Piece } from '../../src/exports/template.js'
 import type { JsonValue } from '../../src/playbooks/schema.js'
@@ -72,6 +73,10 @@ export function queryOf(c: CheckCase): { sql: string; params: unknown[] } {
 export function expectedRun(c: CheckCase, rows: Record<string, unknown>[], mappings: PlatformMappings): Expected {
   const expected: Expected = { httpCalls: [], prompts: [], messages: [], mails: [], processed: 0, problems: [] }
   let items: Scope[] = [baseScope(c)]
+  const listAt = c.workflow.steps.findIndex((s) => s.produces?.list === true)
+  // steps after the query that read nothing per row run once (n8n executeOnce), on the first item
+  const once = onceSteps(c.workflow.steps, listAt)
+  let rowCount = 1
   c.workflow.steps.forEach((step, index) => {
     const title = `step ${index + 1} (${step.action})`
     const fields = step.produces?.fields ?? []
@@ -79,11 +84,12 @@ export function expectedRun(c: CheckCase, rows: Record<string, unknown>[], mappi
       // the query fans out: one item per row, each carrying the row's columns as fields
       for (const field of fields) if (rows.some((row) => !Object.hasOwn(row, field))) expected.problems.push(`${title}: the query returns no column ${field}`)
       items = rows.map((row) => ({ ...items[0], ...Object.fromEntries(fields.map((f) => [f, row[f]])) }))
+      rowCount = items.length
       return
     }
     const nodes = mappings.n8n[step.action].nodes
     const nodeType = nodes.length === 1 ? nodes[0]?.type : 'several nodes'
-    for (const scope of items) {
+    for (const scope of once.has(index) ? items.slice(0, 1) : items) {
       if (nodeType === 'n8n-nodes-base.httpRequest') {
         const path = new URL(String(render(step.config['endpoint'] ?? '', scope))).pathname
         expected.httpCalls.push({ step: title, path, body: render(bodyOf(step.config), scope) as JsonValue })
@@ -105,6 +111,6 @@ export function expectedRun(c: CheckCase, rows: Record<string, unknown>[], mappi
       }
     }
   })
-  expected.processed = items.length
+  expected.processed = rowCount
   return expected
 }

@@ -147,7 +147,12 @@ async function check(cleanup: Cleanup, results: Results, issueTypes: string[]): 
   issueTypes.push(...playbooks.keys())
 
   let t = Date.now()
-  const install = await ensureN8n(installDir(), cleanup.signal)
+  let install: N8nInstall
+  try {
+    install = await ensureN8n(installDir(), cleanup.signal)
+  } catch (err) {
+    throw new InstallFailed((err as Error).message)
+  }
   console.log(`n8n ${N8N_VERSION}: ${install.installSeconds > 0 ? `installed in ${install.installSeconds.toFixed(0)} s` : 'cached'} at ${install.dir} (${seconds(t)})`)
 
   t = Date.now()
@@ -178,8 +183,41 @@ async function check(cleanup: Cleanup, results: Results, issueTypes: string[]): 
   await n8n.ready
   console.log(`n8n started on ${n8n.baseUrl}, ${activatedIds(n8n.log()).size} workflows active (${seconds(t)})`)
 
-  for (const one of ready) results.add(await runCase(one, n8n, install, databaseFile(home), doubles))
+  for (const one of ready) {
+    const result = await runCase(one, n8n, install, databaseFile(home), doubles)
+    result.problems.push(...(await noRowsProblems(one.c, n8n.baseUrl, doubles)))
+    results.add(result)
+  }
 }
+
+/** The same opportunity naming items no row matches: the run answers processed 0 and calls nothing. */
+async function noRowsProblems(c: CheckCase, baseUrl: string, { http, smtp }: Doubles): Promise<string[]> {
+  const before = { requests: http.requests.length, mails: smtp.mails.length }
+  const answer = await callWebhook(baseUrl, { ...c, body: { ...c.body, affected_items: ['no-such-row'] } })
+  const problems: string[] = []
+  let body: Record<string, unknown> | undefined
+  try {
+    body = JSON.parse(answer.text) as Record<string, unknown>
+  } catch {
+    problems.push(`no rows: the webhook answered ${answer.status} ${JSON.stringify(answer.text.slice(0, 200))}, not JSON`)
+  }
+  if (body && body['processed'] !== 0) problems.push(`no rows: processed is ${JSON.stringify(body['processed'])}, expected 0`)
+  // steps before the query (error_spike pages ops and rolls back first) still run, once each; nothing after it does
+  const stepsBeforeQuery = c.workflow.steps.findIndex((step) => step.produces?.list === true)
+  const calls = http.requests.length - before.requests
+  if (calls !== stepsBeforeQuery || smtp.mails.length !== before.mails) {
+    problems.push(`no rows: ${calls} HTTP calls and ${smtp.mails.length - before.mails} mails; expected only the ${stepsBeforeQuery} steps before the query`)
+  }
+  return problems
+}
+
+/** n8n itself could not be installed (the registry unreachable, a build failing): nothing was checked. */
+class InstallFailed extends Error {
+  override name = 'InstallFailed'
+}
+
+/** Exit code when n8n could not be installed: CI tells "could not check here" from "the check failed" (1). */
+export const EXIT_INSTALL_FAILED = 3
 
 async function main(): Promise<number> {
   const started = Date.now()
@@ -206,6 +244,11 @@ async function main(): Promise<number> {
   try {
     await check(cleanup, results, issueTypes)
   } catch (err) {
+    if (err instanceof InstallFailed) {
+      console.error(`\ncheck:n8n could not install n8n ${N8N_VERSION}, so nothing was checked: ${err.message}`)
+      await cleanup.run()
+      return EXIT_INSTALL_FAILED
+    }
     // after a signal, the error is only the echo of our own cleanup (e.g. "n8n exited")
     if (!interrupted) console.error(`\ncheck:n8n stopped: ${(err as Error).stack ?? String(err)}`)
     const notRun = issueTypes.filter((type) => !results.has(type))

@@ -15,6 +15,10 @@ export interface N8nNode {
   parameters: Record<string, JsonValue>
   webhookId?: string
   notes?: string
+  /** the query passes an empty item on when it finds no rows, so the run can answer "processed: 0" */
+  alwaysOutputData?: boolean
+  /** a step after the query that reads nothing per row runs once, not once per row */
+  executeOnce?: boolean
 }
 export interface N8nWorkflow {
   name: string
@@ -28,7 +32,27 @@ export interface N8nWorkflow {
 export const N8N_TRIGGER = 'Opportunity'
 export const N8N_SETTINGS = 'Settings'
 export const N8N_REPORT = 'Report outcome'
+export const N8N_ANY_ROWS = 'Any rows?'
+export const N8N_NO_ROWS = 'Report no rows'
 const STEP_X = 260
+
+/**
+ * Steps after the query that read no per-row field — and have only such steps after them — run
+ * once, not once per row (a metric is tracked once per run, not 500 times).
+ */
+export function onceSteps(steps: Workflow['steps'], listAt: number): Set<number> {
+  const once = new Set<number>()
+  if (listAt < 0) return once
+  const perRow = new Set<string>()
+  steps.forEach((step, i) => {
+    if (i >= listAt) for (const f of step.produces?.fields ?? []) perRow.add(f)
+  })
+  for (let i = steps.length - 1; i > listAt; i--) {
+    if ((steps[i]?.reads ?? []).some((f) => perRow.has(f))) break
+    once.add(i)
+  }
+  return once
+}
 
 /** Stable ids: the same workflow exports byte for byte the same file. */
 function stableId(workflowId: string, name: string): string {
@@ -128,7 +152,9 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
   const setup: SetupItem[] = settingItems(workflow, `Node "${N8N_SETTINGS}"`)
   const titles = stepTitles(workflow.steps)
   const listAt = listStepIndex(workflow.steps)
+  const once = onceSteps(workflow.steps, listAt)
   let aiOrigin: FieldOrigin | undefined
+  let listNode: string | undefined
 
   workflow.steps.forEach((step, index) => {
     const mapping = mappings[step.action]
@@ -156,6 +182,8 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
         position: [STEP_X * nodes.length, 300],
         parameters: fillTemplate(template.parameters, { dialect, step, title, workflowName: workflow.name, prompt }) as Record<string, JsonValue>,
         ...(n === 0 && { notes: `Step ${step.id}: ${step.description}` }),
+        ...(index === listAt && n === mapping.nodes.length - 1 && { alwaysOutputData: true }),
+        ...(once.has(index) && { executeOnce: true }),
       })
       if (template.credential) setup.push({ kind: 'credential', text: `Node "${name}": choose (or create) its ${template.credential.label} credential` })
     })
@@ -164,6 +192,26 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
       origins.set(field, { node: outputNode, path: (mapping.output.path ?? '{field}').replaceAll('{field}', field), perItem })
     }
     if (step.action === 'generate_ai_message' && step.produces?.fields[0]) aiOrigin = origins.get(step.produces.fields[0])
+    if (index === listAt) {
+      // no rows: the query passes one empty item on (alwaysOutputData); this branch answers "processed: 0"
+      listNode = outputNode
+      nodes.push({
+        id: id(N8N_ANY_ROWS),
+        name: N8N_ANY_ROWS,
+        type: 'n8n-nodes-base.if',
+        typeVersion: 2.2,
+        position: [STEP_X * nodes.length, 300],
+        parameters: {
+          conditions: {
+            options: { caseSensitive: true, leftValue: '', typeValidation: 'strict', version: 2 },
+            conditions: [{ id: id('any-rows'), leftValue: '={{ Object.keys($json).length }}', rightValue: 0, operator: { type: 'number', operation: 'gt' } }],
+            combinator: 'and',
+          },
+          options: {},
+        },
+        notes: 'True: the query found rows, the next steps run once per row. False: nothing to do.',
+      })
+    }
     for (const line of mapping.setup) setup.push({ kind: 'step', text: `Node "${names[0]}": ${line}` })
     const carried = configKeysCarried('n8n', mapping, step.config)
     setup.push(...informationalItem(title, step, Object.keys(step.config).filter((key) => !carried.has(key))))
@@ -172,7 +220,7 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
   const report = [
     `"workflow_id": ${jsString(workflow.workflow_id)}`,
     `"issue_type": ${jsString(workflow.issue_type)}`,
-    `"processed": $input.all().length`,
+    `"processed": ${listNode ? `$(${JSON.stringify(listNode)}).all().length` : '1'}`,
     ...(aiOrigin ? [`"messages": $(${JSON.stringify(aiOrigin.node)}).all().map(item => item.json.${aiOrigin.path})`] : []),
   ]
   nodes.push({
@@ -186,8 +234,24 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
   })
 
   const connections: N8nWorkflow['connections'] = {}
-  for (let i = 0; i + 1 < nodes.length; i++) {
-    connections[(nodes[i] as N8nNode).name] = { main: [[{ node: (nodes[i + 1] as N8nNode).name, type: 'main', index: 0 }]] }
+  const to = (node: string) => ({ node, type: 'main' as const, index: 0 })
+  for (let i = 0; i + 1 < nodes.length; i++) connections[(nodes[i] as N8nNode).name] = { main: [[to((nodes[i + 1] as N8nNode).name)]] }
+  if (listNode) {
+    const ifIndex = nodes.findIndex((n) => n.name === N8N_ANY_ROWS)
+    nodes.push({
+      id: id(N8N_NO_ROWS),
+      name: N8N_NO_ROWS,
+      type: 'n8n-nodes-base.respondToWebhook',
+      typeVersion: 1.1,
+      position: [STEP_X * (ifIndex + 1), 500],
+      parameters: {
+        respondWith: 'json',
+        responseBody: `={{ JSON.stringify({ "workflow_id": ${jsString(workflow.workflow_id)}, "issue_type": ${jsString(workflow.issue_type)}, "processed": 0, "messages": [] }) }}`,
+        options: {},
+      },
+      notes: 'The query found no rows: nothing to do.',
+    })
+    connections[N8N_ANY_ROWS] = { main: [[to((nodes[ifIndex + 1] as N8nNode).name)], [to(N8N_NO_ROWS)]] }
   }
   nodes.push({
     id: id('setup-note'),

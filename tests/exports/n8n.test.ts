@@ -35,10 +35,15 @@ describe('the n8n export', () => {
       const workflow = n8nOf(issueType)
       const flow = workflow.nodes.filter((n) => n.type !== 'n8n-nodes-base.stickyNote')
       expect(flow[0]).toMatchObject({ name: 'Opportunity', type: 'n8n-nodes-base.webhook', parameters: { httpMethod: 'POST', path: `auto-feature-builder/${issueType}`, responseMode: 'responseNode' } })
-      expect(flow.at(-1)?.type).toBe('n8n-nodes-base.respondToWebhook')
-      for (let i = 0; i + 1 < flow.length; i++) expect(workflow.connections[flow[i]!.name]?.main).toEqual([[{ node: flow[i + 1]!.name, type: 'main', index: 0 }]])
-      const position = new Map(flow.map((n, i) => [n.name, i]))
-      for (const node of flow) {
+      const main = flow.filter((n) => n.name !== 'Report no rows')
+      expect(main.at(-1)?.type).toBe('n8n-nodes-base.respondToWebhook')
+      for (let i = 0; i + 1 < main.length; i++) {
+        const outputs = workflow.connections[main[i]!.name]?.main
+        if (main[i]!.name === 'Any rows?') expect(outputs).toEqual([[{ node: main[i + 1]!.name, type: 'main', index: 0 }], [{ node: 'Report no rows', type: 'main', index: 0 }]])
+        else expect(outputs).toEqual([[{ node: main[i + 1]!.name, type: 'main', index: 0 }]])
+      }
+      const position = new Map(main.map((n, i) => [n.name, i]))
+      for (const node of main) {
         for (const name of referencedNodes({ ...workflow, nodes: [node] })) {
           expect(position.has(name as string), `${issueType}: ${node.name} reads ${name}`).toBe(true)
           expect(position.get(name as string)!, `${issueType}: ${node.name} reads ${name}, which runs later`).toBeLessThan(position.get(node.name)!)
@@ -56,7 +61,7 @@ describe('the n8n export', () => {
       text: '={{ $("Generate AI message").item.json.message.content }}',
       subject: 'You left something in your cart',
     })
-    expect(nodes.get('Query database')?.parameters.options).toEqual({ queryReplacement: '={{ [ $("Opportunity").first().json.body.affected_items ] }}' })
+    expect(nodes.get('Query database')?.parameters.options).toEqual({ queryReplacement: '={{ [ $("Opportunity").first().json.body.affected_items ] }}', largeNumbersOutput: 'numbers' })
     const prompt = JSON.stringify(nodes.get('Generate AI message')?.parameters.messages)
     expect(prompt).toContain('{{ $(\\"Compute offer\\").item.json.recovery_price }}')
     expect(prompt).toContain('{{ $(\\"Settings\\").first().json.urgency }}')
@@ -72,6 +77,18 @@ describe('the n8n export', () => {
     expect(note).toMatch(/set `sender_email`/)
     // a config value no node carries out is said, not pretended
     expect(note).toMatch(/"Send email" does not carry out .*send_window_hours=24/)
+  })
+
+  it('when the query finds no rows, then an IF branch answers processed: 0; steps after it that read nothing per row run once', () => {
+    const workflow = n8nOf('abandoned_carts')
+    const nodes = new Map(workflow.nodes.map((n) => [n.name, n]))
+    expect(nodes.get('Query database')).toMatchObject({ alwaysOutputData: true })
+    expect(nodes.get('Report no rows')?.parameters.responseBody).toContain('"processed": 0')
+    expect(nodes.get('Track metric')).toMatchObject({ executeOnce: true })
+    expect(nodes.get('Send email')?.executeOnce).toBeUndefined()
+    expect(nodes.get('Report outcome')?.parameters.responseBody).toContain('"processed": $("Query database").all().length')
+    // low_conversion's metric step reads the per-row experiment id: it runs per row
+    expect(new Map(n8nOf('low_conversion').nodes.map((n) => [n.name, n])).get('Track metric')?.executeOnce).toBeUndefined()
   })
 
   it('when the same workflow is exported twice, then the files are identical (stable node ids)', () => {
