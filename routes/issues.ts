@@ -19,7 +19,9 @@ export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
         summary: 'Receive an opportunity notification and generate its workflow',
         description:
           'Accepts application/json and application/x-www-form-urlencoded (Zapier, Make). In form bodies numbers are ' +
-          'decimal strings and affected_items is a repeated key or a comma-separated list. Unknown fields are ignored. ' +
+          'decimal strings and affected_items is a repeated key (also affected_items[]) or a comma-separated list; in JSON too a decimal ' +
+          'string for metric_value, a comma list for affected_items, any letter case for severity and an empty optional field are accepted. ' +
+          'An unknown field is a 400 naming it and the field it most likely means. ' +
           'A detection of a type that has an open workflow younger than GROUP_WINDOW is grouped into it (200, grouped: true) unless ' +
           'its severity is higher (a new workflow supersedes the open one) or group is false.',
         consumes: ['application/json', 'application/x-www-form-urlencoded'],

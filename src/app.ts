@@ -44,6 +44,8 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
   const app = Fastify({
     logger: logger === false ? false : { level: services.config.logLevel, ...(typeof logger === 'object' ? logger : {}), serializers: { req: requestForLog } },
     bodyLimit: services.config.bodyLimit,
+    // /issues/ reaches /issues: a trailing slash is no reason for a 404
+    routerOptions: { ignoreTrailingSlash: true },
     // a caller's x-request-id is kept when it is harmless, so ids can be followed across systems
     genReqId: (req) => {
       const given = req.headers['x-request-id']

@@ -29,7 +29,7 @@ export function opportunityInput(issueTypes: readonly string[]) {
       issue_type: z.enum(issueTypes as [string, ...string[]]).describe('Which playbook to run; one folder under templates/'),
       severity: Severity,
       description: z.string().min(1).max(2000),
-      metric_value: z.number().describe('The measured value, e.g. 0.08 for 8% churn; finite'),
+      metric_value: z.number({ error: 'metric_value must be a number such as 0.08 (8 %)' }).describe('The measured value, e.g. 0.08 for 8% churn; finite'),
       affected_items: z.array(z.string().min(1).max(256)).max(MAX_AFFECTED_ITEMS).default([]),
       timestamp: z
         .union([z.number().nonnegative().max(MAX_UNIX_SECONDS).describe('unix seconds'), z.iso.datetime({ offset: true })])

@@ -35,14 +35,16 @@ const FASTIFY_TITLES: Record<string, string> = {
 
 /** Unmatched routes answer a 404 problem (rate-limited in src/http/protection.ts like every request). */
 export function registerNotFound(app: FastifyInstance): void {
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, {
-      type: problemType('not-found'),
-      title: 'Not Found',
-      status: 404,
-      detail: `No route ${request.method} ${request.url.split('?')[0]}`,
-    }),
-  )
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? ''
+    // the path exists with other methods (GET /issues): 405 with Allow, not "no such route"
+    const allowed = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((method) => app.hasRoute({ method, url: path.replace(/\/$/, '') || '/' }))
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '))
+      return sendProblem(request, reply, { type: problemType('method-not-allowed'), title: 'Method Not Allowed', status: 405, detail: `${path} answers ${allowed.join(', ')}, not ${request.method}` })
+    }
+    return sendProblem(request, reply, { type: problemType('not-found'), title: 'Not Found', status: 404, detail: `No route ${request.method} ${path}` })
+  })
 }
 
 /** The one place where errors become HTTP answers: always application/problem+json. */
@@ -82,7 +84,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
         type: error.code && FASTIFY_TITLES[error.code] ? problemType(error.code.toLowerCase().replace(/^fst_err_/, '').replace(/_/g, '-')) : 'about:blank',
         title: (error.code && FASTIFY_TITLES[error.code]) ?? STATUS_CODES[status] ?? 'Client error',
         status,
-        detail: error.message,
+        detail:
+          error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+            ? `${error.message}; send content-type: application/json (or application/x-www-form-urlencoded where the route says so)`
+            : error.message,
       })
     }
     if (isResponseSerializationError(error)) request.log.error({ err: error, issues: error.cause.issues }, 'response did not match its schema')

@@ -1,5 +1,6 @@
 import type { preValidationHookHandler } from 'fastify'
 import { z } from 'zod'
+import { BadRequest } from './problem.js'
 
 type FieldKind = 'number' | 'boolean' | 'array' | 'number-or-string' | 'other'
 // no two parts can match the same digits (linear, never backtracking over a long run); tested only on short strings
@@ -42,21 +43,89 @@ function coerce(value: unknown, kind: FieldKind): unknown {
   }
 }
 
+/** "affectedItems" and "affected-items" both mean affected_items. */
+const normalized = (name: string) => name.toLowerCase().replace(/[^a-z0-9]/g, '')
+
+function distance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i]
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min((row[j] as number) + 1, (next[j - 1] as number) + 1, (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1))
+    row = next
+  }
+  return row[b.length] as number
+}
+
+/** The known field an unknown name most likely means, if one is close. */
+function nearest(name: string, known: readonly string[]): string | undefined {
+  const n = normalized(name.replace(/\[\]$/, ''))
+  return known.find((k) => normalized(k) === n) ?? known.find((k) => n.length <= 64 && distance(normalized(k), n) <= 2)
+}
+
+interface FieldRule {
+  kind: FieldKind
+  values: string[] | undefined
+  optional: boolean
+}
+
 /**
- * Form bodies (Zapier, Make) carry only strings. This hook turns them into the JSON types the
- * route's schema expects — decimal strings into numbers, "true"/"false" into booleans,
- * comma lists into arrays — so one schema validates both encodings.
+ * What Zapier and Make really send, made to mean what it unambiguously means — one schema then
+ * validates both encodings:
+ * - form bodies carry only strings: decimal strings become numbers, "true"/"false" booleans,
+ *   comma lists arrays, and `affected_items[]=a&affected_items[]=b` is `affected_items`;
+ * - in JSON too, a decimal string for a number ("0.08"), a comma list for an array, any letter case
+ *   of an enum ("High"), and an empty string for an optional field (`timestamp: ""`) are accepted;
+ *   booleans stay strict (`dry_run` must be a JSON boolean: never a silent real commit);
+ * - an unknown top-level field is a 400 naming it and the field it most likely means, rather than
+ *   vanishing (`affectedItems` → "did you mean affected_items?").
  */
 export function formBodyCoercion(schema: z.ZodType): preValidationHookHandler {
-  const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, Record<string, unknown>> }
-  const kinds = Object.entries(json.properties ?? {}).map(([name, prop]) => [name, kindOf(prop)] as const)
+  const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, Record<string, unknown>>; required?: string[] }
+  const rules = new Map<string, FieldRule>(
+    Object.entries(json.properties ?? {}).map(([name, prop]) => [
+      name,
+      { kind: kindOf(prop), values: Array.isArray(prop.enum) ? (prop.enum as string[]) : undefined, optional: !(json.required ?? []).includes(name) },
+    ]),
+  )
+  const known = [...rules.keys()]
   return async (request) => {
-    if (!request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded')) return
     const body = request.body
-    if (body === null || typeof body !== 'object') return
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) return
+    const isForm = request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded') ?? false
     const fields = body as Record<string, unknown>
-    for (const [name, kind] of kinds) {
-      if (Object.hasOwn(fields, name)) fields[name] = coerce(fields[name], kind)
+    if (isForm) {
+      for (const key of Object.keys(fields)) {
+        if (!key.endsWith('[]') || !rules.has(key.slice(0, -2))) continue
+        const name = key.slice(0, -2)
+        fields[name] = [...[fields[name] ?? []].flat(), ...[fields[key]].flat()]
+        delete fields[key]
+      }
+    }
+    const unknown = Object.keys(fields).filter((key) => !rules.has(key))
+    if (unknown.length > 0) {
+      throw new BadRequest(
+        `Unknown ${unknown.length === 1 ? 'field' : 'fields'} in the body: ${unknown.join(', ')}`,
+        unknown.map((key) => {
+          const guess = nearest(key, known)
+          return { path: key, in: 'body' as const, message: guess ? `unknown field; did you mean ${guess}?` : `unknown field; the fields are ${known.join(', ')}` }
+        }),
+      )
+    }
+    for (const [name, rule] of rules) {
+      if (!Object.hasOwn(fields, name)) continue
+      const value = fields[name]
+      // never for a boolean: dry_run must be said exactly, an empty one is refused, not defaulted
+      if (rule.optional && value === '' && rule.kind !== 'boolean') {
+        delete fields[name]
+        continue
+      }
+      if (typeof value === 'string' && rule.values) {
+        const match = rule.values.find((v) => v.toLowerCase() === value.trim().toLowerCase())
+        if (match !== undefined) fields[name] = match
+        continue
+      }
+      if (isForm || rule.kind === 'number' || rule.kind === 'array') fields[name] = coerce(value, rule.kind === 'boolean' && !isForm ? 'other' : rule.kind)
     }
   }
 }

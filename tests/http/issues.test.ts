@@ -46,14 +46,35 @@ describe('POST /issues with JSON', () => {
     expect(iso.json().opportunity.timestamp).toBe('2026-01-19T10:00:00.000Z')
   })
 
-  it('when unknown fields are sent, then they are ignored', async () => {
-    const res = await post({ ...sampleOpportunity, colour: 'blue', nested: { a: 1 } })
-    expect(res.statusCode).toBe(201)
-    expect(JSON.stringify(res.json())).not.toContain('colour')
+  it('when unknown fields are sent, then a 400 names each, with the field it most likely means', async () => {
+    const res = await post({ ...sampleOpportunity, affectedItems: ['a'], colour: 'blue' })
+    expect(res.statusCode).toBe(400)
+    expect(res.json().errors).toEqual([
+      { path: 'affectedItems', in: 'body', message: 'unknown field; did you mean affected_items?' },
+      { path: 'colour', in: 'body', message: expect.stringMatching(/^unknown field; the fields are issue_type, severity/) },
+    ])
+    const commit = await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: '5f0c6f8e-8c1b-4a55-9d1e-0f4a3c2b1a00', dryRun: false } })
+    expect(commit.json().errors[0]).toMatchObject({ path: 'dryRun', message: 'unknown field; did you mean dry_run?' })
+  })
+
+  it('when Zapier or Make send what they send (numeric strings, comma lists, "High", an empty timestamp, affected_items[]), then it means what it says', async () => {
+    const json = await post({ ...sampleOpportunity, metric_value: '0.08', affected_items: 'a, b', severity: 'High', timestamp: '' })
+    expect(json.statusCode).toBe(201)
+    expect(json.json().opportunity).toMatchObject({ metric_value: 0.08, affected_items: ['a', 'b'], severity: 'high' })
+    const form = await post('issue_type=high_churn&severity=CRITICAL&description=d&metric_value=0.1&affected_items[]=x&affected_items[]=y&timestamp=', {
+      'content-type': 'application/x-www-form-urlencoded',
+    })
+    expect(form.statusCode).toBe(201)
+    expect(form.json().opportunity).toMatchObject({ severity: 'critical', affected_items: ['x', 'y'] })
+    const dry = await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: json.json().workflow_id, dry_run: 'false' } })
+    expect(dry.statusCode).toBe(400)
+    expect(dry.json().errors[0].message).toBe('dry_run must be a boolean: use JSON false without quotes, or exactly false in a form')
+    const word = await post({ ...sampleOpportunity, metric_value: 'eight percent' })
+    expect(word.json().errors[0].message).toBe('metric_value must be a number such as 0.08 (8 %)')
   })
 
   it('when several fields are wrong, then 400 problem+json names every one', async () => {
-    const res = await post({ issue_type: 'world_peace', severity: 'urgent', description: '', metric_value: '0.08', affected_items: 'x' })
+    const res = await post({ issue_type: 'world_peace', severity: 'urgent', description: '', metric_value: 'eight', affected_items: 5 })
     expect(res.statusCode).toBe(400)
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
     const problem = res.json()
@@ -124,5 +145,17 @@ describe('Fastify’s own errors are problems too', () => {
   it('when a caller’s x-request-id is unsafe, then a fresh one is used instead', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'a b\u0001<script>' } })
     expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+  })
+})
+
+describe('the routes a newcomer tries', () => {
+  it('when GET /issues is tried, then a 405 with Allow; a trailing slash reaches the route; a 415 names what to send', async () => {
+    const get = await t.app.inject('/issues')
+    expect(get.statusCode).toBe(405)
+    expect(get.headers.allow).toBe('POST')
+    expect((await t.app.inject({ method: 'POST', url: '/issues/', payload: sampleOpportunity })).statusCode).toBe(201)
+    const xml = await t.app.inject({ method: 'POST', url: '/issues', payload: '<x/>', headers: { 'content-type': 'application/xml' } })
+    expect(xml.statusCode).toBe(415)
+    expect(xml.json().detail).toMatch(/send content-type: application\/json/)
   })
 })
