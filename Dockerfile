@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # ---- build: full dependencies (tsc, native build of better-sqlite3), compile TypeScript ----
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
+# node-gyp builds better-sqlite3 against the image's own headers instead of downloading them
+ENV npm_config_nodedir=/usr/local
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
@@ -14,9 +16,10 @@ RUN npm run build \
  && npm prune --omit=dev
 
 # ---- runtime: production dependencies only, non-root, git for the target repository ----
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
+# ca-certificates and openssh-client: "push": true to an https or ssh remote needs them
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git tini \
+ && apt-get install -y --no-install-recommends git tini ca-certificates openssh-client \
  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
