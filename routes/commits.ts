@@ -28,7 +28,7 @@ export const commitRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
   app.post(
     '/commits',
     {
-      config: { operation: 'commit.dry_run', access: 'read', idempotent: true },
+      config: { operation: 'commit.dry_run', access: 'read', idempotent: true, roleHint: 'a preview needs read, a real commit (dry_run: false) needs read and commit' },
       preValidation: formBodyCoercion(CommitRequest),
       schema: {
         tags: ['commits'],

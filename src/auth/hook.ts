@@ -21,6 +21,8 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     access?: Access
+    /** said with a 403, e.g. that a real commit needs more than the read role a preview needs */
+    roleHint?: string
   }
 }
 
@@ -61,7 +63,8 @@ export function callerHasRole(caller: Caller, role: Role): boolean {
 /** Throws 403 unless the caller holds `role` (for checks that depend on the body, like dry_run: false). */
 export function requireRole(request: FastifyRequest, role: Role): void {
   if (!callerHasRole(request.caller, role)) {
-    throw new Forbidden(`${request.caller.actor ? `The key ${request.caller.actor}` : 'This caller'} lacks the ${role} role this request needs`)
+    const hint = request.routeOptions.config.roleHint
+    throw new Forbidden(`${request.caller.actor ? `The key ${request.caller.actor}` : 'This caller'} lacks the ${role} role this request needs${hint ? `; ${hint}` : ''}`)
   }
 }
 

@@ -133,3 +133,12 @@ describe('key configuration and protected mode', () => {
     expect(remote.json().detail).toContain('Protected mode')
   })
 })
+
+describe('role messages', () => {
+  it('when an ingest key tries a real commit, then the 403 says a real commit needs read and commit', async () => {
+    t = await testApp({ API_KEYS })
+    const res = await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: '5f0c6f8e-8c1b-4a55-9d1e-0f4a3c2b1a00', dry_run: false }, headers: bearer(SECRETS.engine) })
+    expect(res.statusCode).toBe(403)
+    expect(res.json().detail).toBe('The key engine lacks the read role this request needs; a preview needs read, a real commit (dry_run: false) needs read and commit')
+  })
+})
