@@ -14,6 +14,7 @@ import { answerUnroutable, redactedPath, registerAuditHook } from './http/audit-
 import { answerClientError } from './http/client-error.js'
 import { registerCommitPoint } from './http/commit-point.js'
 import { FixedWindowLimiter } from './http/fixed-window.js'
+import { registerMetrics } from './http/metrics.js'
 import { RefusalLedger } from './http/refusal-ledger.js'
 import { registerBodyParsers } from './http/body-parsers.js'
 import { registerErrorHandling, registerNotFound } from './http/error-handler.js'
@@ -80,7 +81,15 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
   registerNotFound(app)
   registerIdempotency(app, services.idempotency)
   // last onSend hook: the request's writes and its audit entry, in one transaction
-  registerCommitPoint(app, { db: services.db, audit: services.audit, health: services.storeHealth, ledger, entryOf: auditEntryOf })
+  registerCommitPoint(app, {
+    db: services.db,
+    audit: services.audit,
+    health: services.storeHealth,
+    ledger,
+    entryOf: auditEntryOf,
+    onAppended: () => services.metrics.auditEntries.inc(),
+  })
+  registerMetrics(app, services.metrics)
   const flushLedger = (force: boolean) => {
     for (const entry of ledger.flush(force)) services.audit.append(entry)
   }

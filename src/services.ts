@@ -3,6 +3,7 @@ import { IdempotencyStore } from './idempotency/store.js'
 import { CommitService } from './commits/service.js'
 import type { Config } from './config.js'
 import type { StoreHealth } from './http/commit-point.js'
+import { ServiceMetrics } from './http/metrics.js'
 import { buildRules, type DetectionRule } from './kpis/rules.js'
 import { GroupLocks } from './workflows/group-locks.js'
 import { loadPlatformMappings, type PlatformMappings } from './exports/mapping.js'
@@ -26,6 +27,7 @@ export interface Services {
   idempotency: IdempotencyStore
   /** detection rules in force (playbook thresholds with THRESHOLDS / THRESHOLDS_FILE applied) */
   rules: DetectionRule[]
+  metrics: ServiceMetrics
   groupLocks: GroupLocks
   /** whether the last request's transaction could be written (a full disk makes /readyz say so) */
   storeHealth: StoreHealth
@@ -51,6 +53,7 @@ export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<str
     commits: new CommitService(store, repository, () => audit.head()),
     idempotency: new IdempotencyStore(db, config.idempotencyTtlMs),
     rules: buildRules(playbooks, config.thresholds),
+    metrics: new ServiceMetrics(),
     groupLocks: new GroupLocks(),
     storeHealth: { lastWriteError: null },
     startedAt: new Date(),

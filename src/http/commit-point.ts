@@ -39,7 +39,14 @@ export function boundedPath(path: string): string {
  */
 export function registerCommitPoint(
   app: FastifyInstance,
-  deps: { db: Db; audit: AuditLog; health: StoreHealth; ledger: RefusalLedger; entryOf: (request: FastifyRequest, reply: FastifyReply) => AuditFacts },
+  deps: {
+    db: Db
+    audit: AuditLog
+    health: StoreHealth
+    ledger: RefusalLedger
+    entryOf: (request: FastifyRequest, reply: FastifyReply) => AuditFacts
+    onAppended?: () => void
+  },
 ): void {
   type Queue = { writes: (() => void)[]; undos: (() => void)[]; after: (() => void)[] }
   const pending = new WeakMap<FastifyRequest, Queue>()
@@ -79,7 +86,10 @@ export function registerCommitPoint(
       })()
       deps.audit.settle() // the entry is committed: its checkpoint (if one was due) goes to the file now
       deps.health.lastWriteError = null
-      if (appended) request.log.info({ audit: appended }, 'audit')
+      if (appended) {
+        deps.onAppended?.()
+        request.log.info({ audit: appended }, 'audit')
+      }
       runAfter(q)
       return payload
     } catch (err) {

@@ -1,0 +1,59 @@
+import type { FastifyInstance } from 'fastify'
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import './types.js'
+
+/**
+ * Prometheus metrics, as operators expect them: requests and latency by route and status, what
+ * detections did, commits by outcome, audit entries and idempotent replays. One registry per app
+ * (tests build many apps in one process); the process metrics of prom-client come along.
+ */
+export class ServiceMetrics {
+  readonly registry = new Registry()
+  readonly requests = new Counter({ name: 'afb_http_requests_total', help: 'HTTP requests answered, by method, route and status', labelNames: ['method', 'route', 'status'], registers: [this.registry] })
+  readonly latency = new Histogram({
+    name: 'afb_http_request_duration_seconds',
+    help: 'Time from the first hook to the response, by method, route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  })
+  readonly detections = new Counter({
+    name: 'afb_detections_total',
+    help: 'Detections (POST /issues, POST /kpis breaches) by issue type and outcome: created, grouped or superseding',
+    labelNames: ['issue_type', 'outcome'],
+    registers: [this.registry],
+  })
+  readonly commits = new Counter({
+    name: 'afb_commits_total',
+    help: 'Real commit requests by outcome: committed, unchanged, or the status of a refusal (409 conflict or rejected push, 403, …)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  })
+  readonly auditEntries = new Counter({ name: 'afb_audit_entries_total', help: 'Audit entries appended', registers: [this.registry] })
+  readonly replays = new Counter({ name: 'afb_idempotent_replays_total', help: 'Answers replayed for a repeated Idempotency-Key or webhook-id', registers: [this.registry] })
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'afb_' })
+  }
+}
+
+/** Counts every answered request (onResponse) and serves GET /metrics (read role, like the other reads). */
+export function registerMetrics(app: FastifyInstance, metrics: ServiceMetrics): void {
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }
+    metrics.requests.inc(labels)
+    metrics.latency.observe(labels, reply.elapsedTime / 1000)
+    if (reply.getHeader('idempotent-replayed') === 'true') metrics.replays.inc()
+    if (request.audit?.operation === 'commit.create') {
+      metrics.commits.inc({ outcome: reply.statusCode >= 400 ? String(reply.statusCode) : reply.statusCode === 201 ? 'committed' : 'unchanged' })
+    }
+  })
+  app.get(
+    '/metrics',
+    {
+      config: { operation: 'metrics', access: 'read' },
+      schema: { tags: ['operations'], summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'], hide: false },
+    },
+    async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  )
+}
