@@ -26,7 +26,8 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ services: Services }> = asy
     },
     async (request) => {
       const { issue_type, status, min_occurrences, limit, cursor } = request.query
-      return services.store.list({ issueType: issue_type, status, minOccurrences: min_occurrences, limit, beforeSeq: cursorToSeq(cursor) })
+      // a replaced commit becomes superseded, so what is committed is what is live
+      return services.store.list({ issueType: issue_type, status: status === 'live' ? 'committed' : status, minOccurrences: min_occurrences, limit, beforeSeq: cursorToSeq(cursor) })
     },
   )
 

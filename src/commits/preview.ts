@@ -15,6 +15,7 @@ export function buildPreview(
   headContents: ReadonlyMap<string, string>,
   message: string,
   lockHeld: boolean,
+  replaces: { workflow_id: string; commit_sha: string | null } | null = null,
 ): Preview {
   const changes: FileChange[] = files.map((file, i) => {
     const headBlob = snap.targets[i]?.headBlob ?? null
@@ -52,8 +53,10 @@ export function buildPreview(
     commit_message: message,
     can_commit: blockers.length === 0,
     blockers,
+    replaces,
     messages: [
       ...changes.map((c) => `${VERB[c.action]}: ${c.path}`),
+      ...(replaces ? [`Would replace workflow ${replaces.workflow_id} (committed ${replaces.commit_sha ?? 'earlier'}), which becomes superseded: one live automation per type`] : []),
       blockers.length === 0 ? `Ready to commit ${changes.filter((c) => c.action !== 'unchanged').length} file(s) to ${snap.branch}` : 'A real commit would be refused now',
     ],
   }

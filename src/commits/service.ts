@@ -36,7 +36,8 @@ export class CommitService {
     for (const target of snap.targets) {
       if (target.headBlob) headContents.set(target.path, await this.repository.readBlob(target.headBlob))
     }
-    return buildPreview(record.workflow_id, this.repository.options.path, snap, files, headContents, message, snap.checkedOut && existsSync(snap.lockFile))
+    const replaces = this.store.live(record.workflow.issue_type, snap.branch, record.workflow_id)
+    return buildPreview(record.workflow_id, this.repository.options.path, snap, files, headContents, message, snap.checkedOut && existsSync(snap.lockFile), replaces)
   }
 
   /**
@@ -72,6 +73,8 @@ export class CommitService {
       }
     }
     audit.commit_sha = outcome.sha
+    const replaces = this.store.live(record.workflow.issue_type, outcome.branch, id)
+    if (replaces) audit.detail = `replaces workflow ${replaces.workflow_id}, now superseded`
     const committedAt = new Date().toISOString()
     this.store.markCommitted(id, { sha: outcome.sha, branch: outcome.branch, committed_at: committedAt })
     log.warn({ workflow_id: id, sha: outcome.sha, branch: outcome.branch }, 'REAL COMMIT made')
@@ -90,6 +93,7 @@ export class CommitService {
     return {
       workflow_id: id,
       dry_run: false,
+      replaces,
       commit: { sha: outcome.sha, branch: outcome.branch, parent: outcome.parent, message, files: files.map((f) => f.path) },
       pushed,
     }

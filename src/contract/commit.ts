@@ -24,6 +24,12 @@ export const FileChange = z
   .meta({ id: 'FileChange' })
 export type FileChange = z.infer<typeof FileChange>
 
+/** The workflow a commit replaces: one live automation per type (its files sit at the same paths). */
+export const Replaced = z
+  .object({ workflow_id: z.uuid(), commit_sha: z.string().nullable() })
+  .nullable()
+  .describe('The committed workflow of the same type whose files this commit replaces; it becomes superseded. null: none')
+
 export const Preview = z
   .object({
     workflow_id: z.uuid(),
@@ -32,6 +38,7 @@ export const Preview = z
     changes: z.array(FileChange),
     commit_message: z.string(),
     can_commit: z.boolean(),
+    replaces: Replaced,
     blockers: z.array(z.string()).describe('Why a real commit would be refused now; empty when it would go through'),
     messages: z.array(z.string()).describe('One line per file, e.g. "Would create: workflows/high_churn_workflow.json"'),
   })
@@ -58,6 +65,7 @@ export const CommitResult = z
   .object({
     workflow_id: z.uuid(),
     dry_run: z.literal(false),
+    replaces: Replaced,
     commit: z.object({
       sha: z.string(),
       branch: z.string(),

@@ -144,7 +144,10 @@ export const Limit = z.coerce.number().int().min(1).max(100).default(20)
 
 export const WorkflowListQuery = z.object({
   issue_type: z.string().max(64).optional(),
-  status: WorkflowStatus.optional(),
+  status: z
+    .enum([...WorkflowStatus.options, 'live'])
+    .optional()
+    .describe('live: what is in the repository now (committed, not replaced by a later commit of its type)'),
   min_occurrences: z.coerce.number().int().min(1).optional().describe('Only workflows standing for at least this many detections'),
   limit: Limit,
   cursor: Cursor.optional(),

@@ -165,10 +165,25 @@ export class WorkflowStore {
     return row && { record: this.withRecent(row), files: JSON.parse(row.artifacts) as ArtifactFile[] }
   }
 
+  /** The committed workflow of this type on this branch — the live automation its files are — other than `except`. */
+  live(issueType: string, branch: string, except: string): { workflow_id: string; commit_sha: string | null } | null {
+    const row = this.db
+      .prepare(`SELECT id, commit_sha FROM workflows WHERE issue_type = ? AND status = 'committed' AND commit_branch = ? AND id != ? ORDER BY seq DESC LIMIT 1`)
+      .get(issueType, branch, except) as { id: string; commit_sha: string | null } | undefined
+    return row ? { workflow_id: row.id, commit_sha: row.commit_sha } : null
+  }
+
+  /** Marks the workflow committed; the one it replaced at the same paths (same type and branch) becomes superseded. */
   markCommitted(id: string, commit: CommitInfo): void {
-    this.db
-      .prepare(`UPDATE workflows SET status = 'committed', commit_sha = ?, commit_branch = ?, committed_at = ? WHERE id = ?`)
-      .run(commit.sha, commit.branch, commit.committed_at, id)
+    this.db.transaction(() => {
+      const issueType = this.db.prepare('SELECT issue_type FROM workflows WHERE id = ?').pluck().get(id) as string | undefined
+      this.db
+        .prepare(`UPDATE workflows SET status = 'superseded', superseded_by = ? WHERE issue_type = ? AND status = 'committed' AND commit_branch = ? AND id != ?`)
+        .run(id, issueType, commit.branch, id)
+      this.db
+        .prepare(`UPDATE workflows SET status = 'committed', commit_sha = ?, commit_branch = ?, committed_at = ? WHERE id = ?`)
+        .run(commit.sha, commit.branch, commit.committed_at, id)
+    })()
   }
 
   list(filter: ListFilter): { items: WorkflowSummary[]; next_cursor: string | null } {

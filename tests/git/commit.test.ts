@@ -244,3 +244,20 @@ describe('the audit head in every commit', () => {
     expect((await t.app.inject(`/audit/verify?full=true&anchor=${encodeURIComponent(trailer)}`)).json()).toMatchObject({ ok: false })
   })
 })
+
+describe('one live automation per type', () => {
+  it('when a second workflow of a type is committed, then the preview and the commit name the one it replaces, which becomes superseded; status=live lists what is in the repository', async () => {
+    t = await testApp()
+    const first = await newWorkflow(t)
+    const firstSha = (await commit(t, first)).json().commit.sha
+    const second = await newWorkflow(t, { severity: 'critical' })
+    const preview = (await t.app.inject(`/workflows/${second}/preview`)).json()
+    expect(preview.replaces).toEqual({ workflow_id: first, commit_sha: firstSha })
+    expect(preview.messages).toContain(`Would replace workflow ${first} (committed ${firstSha}), which becomes superseded: one live automation per type`)
+    const res = await commit(t, second)
+    expect(res.statusCode).toBe(201)
+    expect(res.json().replaces).toEqual({ workflow_id: first, commit_sha: firstSha })
+    expect((await t.app.inject(`/workflows/${first}`)).json()).toMatchObject({ status: 'superseded', superseded_by: second })
+    expect((await t.app.inject('/workflows?status=live')).json().items.map((w: { workflow_id: string }) => w.workflow_id)).toEqual([second])
+  })
+})
