@@ -8,8 +8,8 @@ import { tempDir, testApp } from './helpers/app.js'
 
 const TEMPLATES = path.join(projectRoot(), 'templates')
 
-/** DESIGN.md's table: the prompt variables each type must declare, exactly. */
-const DESIGN_VARIABLES: Record<string, string[]> = {
+/** The seed playbooks' table (docs/playbooks.md): the prompt variables each type must declare, exactly. */
+const SEED_VARIABLES: Record<string, string[]> = {
   high_churn: ['customer_name', 'product_name', 'churn_score', 'discount_offer'],
   abandoned_carts: ['product_name', 'original_price', 'recovery_price', 'discount', 'urgency'],
   revenue_drop: ['current_product', 'upsell_product', 'value_prop'],
@@ -17,7 +17,7 @@ const DESIGN_VARIABLES: Record<string, string[]> = {
   low_conversion: ['product', 'pain_point', 'solution', 'audience'],
   error_spike: ['error_type', 'affected_users', 'credit_amount'],
 }
-const DESIGN_NAMES: Record<string, string> = {
+const SEED_NAMES: Record<string, string> = {
   high_churn: 'Auto-Retention: High Churn',
   abandoned_carts: 'Auto-Recovery: Abandoned Cart',
   revenue_drop: 'Auto-Upsell: Revenue Drop',
@@ -41,16 +41,16 @@ describe('the shipped playbooks', () => {
   const playbooks = loadPlaybooks(TEMPLATES)
 
   // "at least": a seventh folder must not need this test changed
-  it('when loaded, then the six types of DESIGN.md are there with their names and triggers', () => {
-    expect([...playbooks.keys()]).toEqual(expect.arrayContaining(Object.keys(DESIGN_VARIABLES)))
-    for (const type of Object.keys(DESIGN_NAMES)) {
-      expect(playbooks.get(type)?.name).toBe(DESIGN_NAMES[type])
+  it('when loaded, then the six seed types are there with their names and triggers', () => {
+    expect([...playbooks.keys()]).toEqual(expect.arrayContaining(Object.keys(SEED_VARIABLES)))
+    for (const type of Object.keys(SEED_NAMES)) {
+      expect(playbooks.get(type)?.name).toBe(SEED_NAMES[type])
       expect(playbooks.get(type)?.trigger).toBe(`${type}_detected`)
     }
   })
 
-  it('when loaded, then each of the six declares exactly the prompt variables DESIGN.md lists', () => {
-    for (const [type, variables] of Object.entries(DESIGN_VARIABLES)) {
+  it('when loaded, then each of the six declares exactly the prompt variables the seed lists', () => {
+    for (const [type, variables] of Object.entries(SEED_VARIABLES)) {
       expect(Object.keys(playbooks.get(type)?.prompt.variables ?? {}).sort()).toEqual([...variables].sort())
     }
   })

@@ -46,7 +46,7 @@ export interface Git {
  * program never runs (git would start it for any command that reads the index, previews
  * included). It calls git directly (execFile, no shell): simple-git waits a fixed 50 ms after
  * every command that prints nothing, which made a commit — mostly silent plumbing — 15× slower
- * than plain git (see README, Performance).
+ * than plain git (see docs/performance.md).
  */
 export function gitClient(repoPath: string, identity: GitIdentity, extraEnv: Record<string, string> = {}): Git {
   const env = { ...gitEnvironment(identity), ...extraEnv }

@@ -6,7 +6,7 @@ import { git } from '../helpers/git.js'
 
 /**
  * Programs a repository's configuration names (core.fsmonitor, filter drivers, pager, external
- * diff, textconv, hooks): a dry run runs none of them, a real commit only the hooks the README lists.
+ * diff, textconv, hooks): a dry run runs none of them, a real commit only the hooks docs/internals.md lists.
  */
 
 let t: TestApp | undefined
