@@ -3,7 +3,8 @@ import type { Db } from './store/database.js'
 
 export async function repositoryStatus(repository: Repository) {
   try {
-    return { ...(await repository.info()), reachable: true }
+    const info = await repository.info()
+    return { ...info, reachable: true, remote: info.branch ? await repository.remoteDistance(info.branch) : null }
   } catch (err) {
     return { path: repository.options.path, branch: null, head: null, reachable: false, error: (err as Error).message }
   }

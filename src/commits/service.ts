@@ -63,13 +63,19 @@ export class CommitService {
           log.warn({ workflow_id: id, sha: made.sha }, 'workflow found already committed; its commit is now recorded')
         }
       }
+      // a commit whose push was refused earlier is pushed now: the retry of a rejected push
+      if (push && info.branch && info.head) {
+        await this.repository.push(info.branch, info.head)
+        audit.pushed = true
+      }
       return {
         status: 'unchanged',
         workflow_id: id,
         dry_run: false,
         branch: info.branch ?? '',
         head: info.head ?? '',
-        detail: 'The branch already holds these files; no empty commit was made.',
+        detail: push ? 'The branch already holds these files; no empty commit was made. The branch was pushed.' : 'The branch already holds these files; no empty commit was made.',
+        ...(push && { pushed: true }),
       }
     }
     audit.commit_sha = outcome.sha

@@ -86,6 +86,7 @@ export const Unchanged = z
     branch: z.string(),
     head: z.string(),
     detail: z.string(),
+    pushed: z.boolean().optional().describe('With push: true, the branch was pushed (a commit whose push was refused earlier reaches the remote now)'),
   })
   .meta({ id: 'Unchanged' })
 export type Unchanged = z.infer<typeof Unchanged>

@@ -7,6 +7,11 @@ export const RepositoryStatus = z
     head: z.string().nullable(),
     reachable: z.boolean(),
     error: z.string().optional(),
+    remote: z
+      .object({ remote: z.string(), ahead: z.number().int(), behind: z.number().int() })
+      .nullable()
+      .optional()
+      .describe('How far the branch is ahead of and behind the remote as last pushed or fetched; null without a remote copy'),
   })
   .meta({ id: 'RepositoryStatus' })
 

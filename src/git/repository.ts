@@ -137,6 +137,20 @@ export class Repository {
     return { path: this.options.path, branch, head: await this.branchHead(branch) }
   }
 
+  /**
+   * How far `branch` is ahead of and behind the remote's copy as last fetched or pushed
+   * (refs/remotes/<remote>/<branch>); null when there is no such copy.
+   */
+  async remoteDistance(branch: string): Promise<{ remote: string; ahead: number; behind: number } | null> {
+    const tracking = `refs/remotes/${this.options.remote}/${branch}`
+    try {
+      const [ahead, behind] = (await this.git.raw(['rev-list', '--left-right', '--count', `refs/heads/${branch}...${tracking}`])).trim().split(/\s+/).map(Number)
+      return { remote: this.options.remote, ahead: ahead ?? 0, behind: behind ?? 0 }
+    } catch {
+      return null
+    }
+  }
+
   /** The newest commit on `branch` that changed any of `paths`, with its committer date (ISO); null when none did. */
   async lastCommitTouching(branch: string, paths: string[]): Promise<{ sha: string; committedAt: string } | null> {
     const [sha, date] = (await this.git.raw(['log', '-1', '--format=%H %cI', `refs/heads/${branch}`, '--', ...paths])).trim().split(' ')

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs'
+import { chmodSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -225,6 +225,29 @@ describe('push', () => {
     expect((await git(repo, 'rev-parse', 'HEAD')).trim()).toBe(record.commit.sha)
     const [entry] = (await t.app.inject(`/audit?workflow_id=${id}&operation=commit.create`)).json().items
     expect(entry).toMatchObject({ status: 409, pushed: false, commit_sha: record.commit.sha })
+  })
+
+  it('when a rejected push is retried after the remote is sorted out, then the same commit request pushes, and /status shows the distance to the remote', async () => {
+    const { bare, dir } = await withBareRemote()
+    t = await testApp({}, dir)
+    const repo = t.config.repoPath
+    await git(repo, 'remote', 'add', 'origin', bare)
+    await git(repo, 'push', '-u', 'origin', 'main')
+    await git(bare, 'config', 'receive.denyNonFastForwards', 'false')
+    const id = await newWorkflow(t)
+    // a pre-receive hook refuses the first push, as a protected branch would
+    const hook = path.join(bare, 'hooks', 'pre-receive')
+    writeFileSync(hook, '#!/bin/sh\necho "branch protected" >&2\nexit 1\n')
+    chmodSync(hook, 0o755)
+    expect((await commit(t, id, { push: true })).statusCode).toBe(409)
+    expect((await t.app.inject('/status')).json().repository.remote).toEqual({ remote: 'origin', ahead: 1, behind: 0 })
+    rmSync(hook)
+    const retry = await commit(t, id, { push: true })
+    expect(retry.statusCode).toBe(200)
+    expect(retry.json()).toMatchObject({ status: 'unchanged', pushed: true })
+    const sha = (await t.app.inject(`/workflows/${id}`)).json().commit.sha
+    expect((await git(bare, 'rev-parse', 'refs/heads/main')).trim()).toBe(sha)
+    expect((await t.app.inject('/status')).json().repository.remote).toEqual({ remote: 'origin', ahead: 0, behind: 0 })
   })
 })
 
