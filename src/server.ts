@@ -25,7 +25,8 @@ async function main(): Promise<void> {
   const db = openDatabase(config.databaseFile)
   const services = buildServices(config, db, playbooks)
   const recovery = await services.repository.recoverInterruptedCommit()
-  const app = await buildApp({ services })
+  // a person at a terminal reads lines, a log collector reads JSON
+  const app = await buildApp({ services, logger: process.stdout.isTTY && !process.env.LOG_FORMAT_JSON ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : undefined })
   app.addHook('onClose', async () => {
     db.close()
     releaseRepoLock()
