@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # ---- build: full dependencies (tsc, native build of better-sqlite3), compile TypeScript ----
-FROM node:24-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 # node-gyp builds better-sqlite3 against the image's own headers instead of downloading them
 ENV npm_config_nodedir=/usr/local
@@ -16,7 +16,7 @@ RUN npm run build \
  && npm prune --omit=dev
 
 # ---- runtime: production dependencies only, non-root, git for the target repository ----
-FROM node:24-bookworm-slim AS runtime
+FROM node:22-bookworm-slim AS runtime
 # ca-certificates and openssh-client: "push": true to an https or ssh remote needs them
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git tini ca-certificates openssh-client \
