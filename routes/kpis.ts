@@ -30,10 +30,10 @@ export const kpiRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (a
       },
     },
     async (request, reply) => {
-      const { detections } = evaluateSnapshot(request.body, services.rules)
-      const keys = detections.filter((d) => services.workflows.groups(d)).map((d) => services.workflows.groupKey(d))
+      const evaluated = evaluateSnapshot(request.body, services.rules)
+      const keys = evaluated.detections.filter((d) => services.workflows.groups(d)).map((d) => services.workflows.groupKey(d))
       if (keys.length > 0) request.afterCommit(await services.groupLocks.acquire(keys))
-      const result = applySnapshot(request.body, services.rules, services.workflows, {
+      const result = applySnapshot(evaluated, services.workflows, {
         now: new Date(),
         source: 'kpis',
         requestId: String(request.id),

@@ -1,68 +1,26 @@
 import { constants, existsSync } from 'node:fs'
-import { access, lstat, mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises'
+import { access, mkdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { ArtifactFile } from '../generate/generate.js'
 import { blobId } from './blob.js'
 import {
-  BranchMissing,
   DetachedHead,
-  FilteredTargetPath,
   HookRejected,
   RepositoryError,
-  UnfinishedCommit,
-  UnsafeTargetPath,
   isIndexLockError,
-  LocalChanges,
   PushRejected,
   RepositoryChanged,
   RepositoryLocked,
 } from './errors.js'
 import { readIntent, writeIntent } from './intent.js'
 import { Mutex } from './mutex.js'
-import { filterDriversOff, GitCommandError, gitClient, type Git, type GitIdentity } from './open.js'
-import { parsePorcelain, type WorkTreeStatus } from './status.js'
+import { migrateObjects, unmigrateObjects, type MigratedObjects } from './quarantine.js'
+import { leavesWorkTree, refuseUnsafeState } from './target-safety.js'
+import { filterDriversOff, GitCommandError, gitClient, type Git } from './open.js'
+import type { CommitOutcome, RepositoryInfo, RepositoryOptions, Snapshot, TargetState } from './snapshot.js'
+import { parsePorcelain } from './status.js'
 
-export interface RepositoryOptions {
-  path: string
-  /** undefined = whatever branch HEAD is on */
-  branch: string | undefined
-  identity: GitIdentity
-  remote: string
-}
-
-export interface RepositoryInfo {
-  path: string
-  branch: string | null
-  head: string | null
-}
-
-/** What the branch head holds at one target path: absent, or a blob id. */
-export interface TargetState {
-  path: string
-  headBlob: string | null
-  localChange: boolean
-  /** writing it would follow a symbolic link (or cross a file) in the work tree */
-  unsafe: boolean
-  /** the filter driver its `filter` attribute names, or null; git would store what that driver makes of it */
-  filter: string | null
-}
-
-export interface Snapshot {
-  branch: string
-  head: string | null
-  checkedOut: boolean
-  status: WorkTreeStatus
-  targets: TargetState[]
-  lockFile: string
-  /** the intent file of an earlier commit that could be neither finished nor undone, if there is one */
-  unfinishedCommit: string | null
-}
-
-export interface CommitOutcome {
-  sha: string
-  parent: string
-  branch: string
-}
+export type { CommitOutcome, RepositoryInfo, RepositoryOptions, Snapshot, TargetState } from './snapshot.js'
 
 type FileToWrite = Pick<ArtifactFile, 'path' | 'content'>
 
@@ -465,93 +423,4 @@ async function runHook(git: Git, hook: string, args: string[]): Promise<void> {
   } catch (err) {
     throw new HookRejected(hook, err instanceof Error ? err.message : String(err))
   }
-}
-
-/** Throws the 409 that says why a commit cannot be made now; returns the branch head it would build on. */
-function refuseUnsafeState(snap: Snapshot): string {
-  if (snap.unfinishedCommit) throw new UnfinishedCommit(snap.unfinishedCommit)
-  if (!snap.head) throw new BranchMissing(snap.branch)
-  if (snap.checkedOut && existsSync(snap.lockFile)) throw new RepositoryLocked(snap.lockFile)
-  const dirty = snap.targets.filter((t) => t.localChange).map((t) => t.path)
-  if (dirty.length > 0) throw new LocalChanges(dirty)
-  const unsafe = snap.targets.filter((t) => t.unsafe).map((t) => t.path)
-  if (unsafe.length > 0) throw new UnsafeTargetPath(unsafe)
-  const filtered = snap.targets.flatMap((t) => (t.filter ? [{ path: t.path, filter: t.filter }] : []))
-  if (filtered.length > 0) throw new FilteredTargetPath(filtered)
-  return snap.head
-}
-
-/**
- * Whether writing `relative` below `root` would leave the work tree: some existing part of the
- * path is a symbolic link, or a file where a folder must be (invariant 5 holds for symlinks too).
- */
-async function leavesWorkTree(root: string, relative: string): Promise<boolean> {
-  const parts = relative.split('/')
-  let current = root
-  for (const [i, part] of parts.entries()) {
-    current = path.join(current, part)
-    const stat = await lstat(current).catch(() => null)
-    if (!stat) return false // the rest does not exist yet: git makes real folders
-    if (stat.isSymbolicLink()) return true
-    if (i < parts.length - 1 ? !stat.isDirectory() : !stat.isFile()) return true // a file where a folder must be, or a folder where the file goes
-  }
-  return false
-}
-
-/** What migrateObjects moved, and the folders it made, so a commit that fails before its branch moves can take them back. */
-interface MigratedObjects {
-  moved: Array<{ from: string; to: string; mtimeMs: number }>
-  folders: string[]
-}
-
-/**
- * Moves a finished commit's objects from its quarantine into the repository's store, as git's
- * own tmp_objdir_migrate does: loose objects, and packs (written for files over
- * core.bigFileThreshold) with each .idx last, so git never sees an index without its pack.
- * A failure midway takes back what was moved.
- */
-async function migrateObjects(quarantine: string, objects: string): Promise<MigratedObjects> {
-  const migrated: MigratedObjects = { moved: [], folders: [] }
-  const exists = (file: string) => lstat(file).then(() => true, () => false)
-  const folder = async (dir: string) => {
-    const made = await mkdir(dir, { recursive: true })
-    if (made) migrated.folders.push(made)
-  }
-  const move = async (from: string, to: string) => {
-    if (await exists(to)) return // git already has this object
-    const { mtimeMs } = await lstat(from) // a rename keeps it
-    await rename(from, to)
-    migrated.moved.push({ from, to, mtimeMs })
-  }
-  try {
-    const packDir = path.join(quarantine, 'pack')
-    if (await exists(packDir)) {
-      await folder(path.join(objects, 'pack'))
-      const names = (await readdir(packDir)).sort((a, b) => Number(a.endsWith('.idx')) - Number(b.endsWith('.idx')))
-      for (const name of names) await move(path.join(packDir, name), path.join(objects, 'pack', name))
-    }
-    for (const fanout of await readdir(quarantine)) {
-      if (!/^[0-9a-f]{2}$/.test(fanout)) continue
-      await folder(path.join(objects, fanout))
-      for (const name of await readdir(path.join(quarantine, fanout))) await move(path.join(quarantine, fanout, name), path.join(objects, fanout, name))
-    }
-  } catch (err) {
-    await unmigrateObjects(migrated)
-    throw err
-  }
-  return migrated
-}
-
-/**
- * Moves objects back into the quarantine (discarded with it) and removes the folders made for
- * them, last first (each .idx before its pack). An object whose mtime changed meanwhile was
- * found and reused by another git process (git freshens what it finds instead of writing it
- * again), so it stays.
- */
-async function unmigrateObjects({ moved, folders }: MigratedObjects): Promise<void> {
-  for (const { from, to, mtimeMs } of [...moved].reverse()) {
-    const stat = await lstat(to).catch(() => null)
-    if (stat?.mtimeMs === mtimeMs) await rename(to, from).catch(() => undefined)
-  }
-  for (const dir of [...folders].reverse()) await rmdir(dir).catch(() => undefined) // only if empty
 }

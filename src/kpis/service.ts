@@ -34,8 +34,7 @@ export function evaluateSnapshot(snapshot: KpiSnapshot, rules: readonly Detectio
   return { evaluations, detections }
 }
 
-/** POST /kpis: evaluate, then each breach becomes a detection — a new workflow or an occurrence of an open one. */
-export function applySnapshot(snapshot: KpiSnapshot, rules: readonly DetectionRule[], workflows: WorkflowService, ctx: DetectionContext): KpiOutcome {
-  const { evaluations, detections } = evaluateSnapshot(snapshot, rules)
-  return { evaluations, detections: detections.map((input) => workflows.detect(input, ctx)) }
+/** POST /kpis: each breach of an evaluated snapshot becomes a detection — a new workflow or an occurrence of an open one. */
+export function applySnapshot(evaluated: ReturnType<typeof evaluateSnapshot>, workflows: WorkflowService, ctx: DetectionContext): KpiOutcome {
+  return { evaluations: evaluated.evaluations, detections: evaluated.detections.map((input) => workflows.detect(input, ctx)) }
 }
