@@ -11,6 +11,7 @@ import { Repository } from './git/repository.js'
 import type { LoadedPlaybook } from './playbooks/schema.js'
 import type { Db } from './store/database.js'
 import { WorkflowStore } from './store/workflows.js'
+import { regenerator } from './workflows/regenerate.js'
 import { WorkflowService } from './workflows/service.js'
 
 /** Everything the routes call into, built once per app. */
@@ -36,8 +37,8 @@ export interface Services {
 
 /** Throws MappingError when a platform mapping is missing or does not fit a playbook (start-up stops, naming the files). */
 export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<string, LoadedPlaybook>): Services {
-  const store = new WorkflowStore(db)
   const mappings = loadPlatformMappings(config.templatesDir, playbooks)
+  const store = new WorkflowStore(db, regenerator(playbooks, mappings))
   const workflows = new WorkflowService(playbooks, store, { exports: { formats: config.exportFormats, mappings }, groupWindowMs: config.groupWindowMs })
   const audit = new AuditLog(db, config)
   const repository = new Repository({ path: config.repoPath, branch: config.commitBranch, identity: config.gitAuthor, remote: config.gitRemote })

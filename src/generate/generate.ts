@@ -31,18 +31,28 @@ export interface ExportChoice {
   mappings: PlatformMappings
 }
 
-/** PURE: same opportunity, playbook, id and clock → the same files, byte for byte: the three, then the chosen exports. */
-export function generate(opportunity: Opportunity, playbook: LoadedPlaybook, id: string, now: Date, exports?: ExportChoice): Artifacts {
+/** PURE: the workflow, its prompt template and their two files — what a record needs, without the test and the exports. */
+export function generateRecord(opportunity: Opportunity, playbook: LoadedPlaybook, id: string, now: Date): Artifacts {
   const workflow = buildWorkflow(opportunity, playbook, id, now)
   const promptTemplate = buildPromptTemplate(playbook)
+  const paths = artifactPaths(playbook.issueType)
+  return {
+    workflow,
+    promptTemplate,
+    files: [describeFile(paths.workflow, 'workflow', toJsonFile(workflow)), describeFile(paths.prompt_templates, 'prompt_templates', toJsonFile(promptTemplate))],
+  }
+}
+
+/** PURE: same opportunity, playbook, id and clock → the same files, byte for byte: the three, then the chosen exports. */
+export function generate(opportunity: Opportunity, playbook: LoadedPlaybook, id: string, now: Date, exports?: ExportChoice): Artifacts {
+  const { workflow, promptTemplate, files } = generateRecord(opportunity, playbook, id, now)
   const paths = artifactPaths(playbook.issueType)
   const exported = exports ? exports.formats.map((format) => buildExport(format, workflow, promptTemplate, exports.mappings)) : []
   return {
     workflow,
     promptTemplate,
     files: [
-      describeFile(paths.workflow, 'workflow', toJsonFile(workflow)),
-      describeFile(paths.prompt_templates, 'prompt_templates', toJsonFile(promptTemplate)),
+      ...files,
       describeFile(paths.test, 'test', buildTestFile(workflow, promptTemplate, paths, exported)),
       ...exported.map((e) => describeFile(e.path, e.format, e.content)),
     ],

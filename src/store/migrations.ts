@@ -128,4 +128,36 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX occurrences_by_workflow ON occurrences (workflow_id, seq);
     `,
   },
+  {
+    version: 11,
+    name: 'workflows keep the generator inputs; counts kept by triggers',
+    sql: `
+      -- A row made from now on keeps what the pure generator needs (the normalized opportunity) and
+      -- each file's path, size and sha256, instead of the record and the files themselves (about
+      -- 45 KB with the exports): reads regenerate them and check every digest. record and
+      -- artifacts are then ''. Rows made before keep their record and files as they were.
+      ALTER TABLE workflows ADD COLUMN inputs TEXT;
+      ALTER TABLE workflows ADD COLUMN name TEXT;
+      UPDATE workflows SET name = json_extract(record, '$.workflow.name');
+
+      -- GET /status reads these counts instead of counting every row on every call.
+      CREATE TABLE workflow_counts (
+        issue_type   TEXT    PRIMARY KEY,
+        n            INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      INSERT INTO workflow_counts (issue_type, n) SELECT issue_type, COUNT(*) FROM workflows GROUP BY issue_type;
+      CREATE TRIGGER workflow_counts_insert AFTER INSERT ON workflows BEGIN
+        INSERT INTO workflow_counts (issue_type, n) VALUES (NEW.issue_type, 1)
+          ON CONFLICT (issue_type) DO UPDATE SET n = n + 1;
+      END;
+      CREATE TRIGGER workflow_counts_delete AFTER DELETE ON workflows BEGIN
+        UPDATE workflow_counts SET n = n - 1 WHERE issue_type = OLD.issue_type;
+      END;
+      CREATE TRIGGER workflow_counts_retype AFTER UPDATE OF issue_type ON workflows BEGIN
+        UPDATE workflow_counts SET n = n - 1 WHERE issue_type = OLD.issue_type;
+        INSERT INTO workflow_counts (issue_type, n) VALUES (NEW.issue_type, 1)
+          ON CONFLICT (issue_type) DO UPDATE SET n = n + 1;
+      END;
+    `,
+  },
 ]

@@ -1,14 +1,20 @@
-import type { Severity } from '../contract/opportunity.js'
-import type { CommitInfo, Occurrence, WorkflowRecord, WorkflowStatus, WorkflowSummary } from '../contract/workflow.js'
-import type { ArtifactFile } from '../generate/generate.js'
+import type { Opportunity, Severity } from '../contract/opportunity.js'
+import type { CommitInfo, GeneratedFile, Occurrence, WorkflowRecord, WorkflowStatus, WorkflowSummary } from '../contract/workflow.js'
+import type { ArtifactFile, Artifacts } from '../generate/generate.js'
 import type { Db } from './database.js'
 import { selectPage } from './page.js'
 
 interface WorkflowRow {
   seq: number
   id: string
+  /** rows made before migration 11: the record and the files; '' since */
   record: string
   artifacts: string
+  /** since migration 11: StoredInputs as JSON */
+  inputs: string | null
+  name: string | null
+  issue_type: string
+  severity: Severity
   status: WorkflowStatus
   commit_sha: string | null
   commit_branch: string | null
@@ -41,6 +47,27 @@ export interface GroupFacts {
   occurrence: OccurrenceFacts
 }
 
+/** What a row keeps instead of the files: the generator's input and what each file must hash to. */
+export interface StoredInputs {
+  opportunity: Opportunity
+  files: GeneratedFile[]
+}
+
+/** What regenerating a stored workflow needs; `files: false` asks for the workflow and prompt template only. */
+export interface Regeneration {
+  id: string
+  createdAt: string
+  opportunity: Opportunity
+  files: readonly GeneratedFile[]
+  withFiles: boolean
+}
+
+/**
+ * Rebuilds a workflow from its stored inputs with the pure generator and checks the result
+ * against the digests announced when it was created (see src/workflows/regenerate.ts).
+ */
+export type Regenerate = (input: Regeneration) => Artifacts
+
 const RECENT_OCCURRENCES = 20
 /** Occurrence rows kept per workflow: the count goes on, the table does not grow without bound. */
 export const KEPT_OCCURRENCES = 100
@@ -54,8 +81,28 @@ export interface ListFilter {
   beforeSeq?: number | undefined
 }
 
-function toRecord(row: WorkflowRow, recent: Occurrence[] = []): WorkflowRecord {
-  const record = JSON.parse(row.record) as WorkflowRecord
+/** The stored part of a record: kept whole before migration 11, regenerated from the inputs since. */
+function storedRecord(row: WorkflowRow, regenerate: Regenerate, withFiles: boolean): { record: WorkflowRecord; files: ArtifactFile[] } {
+  if (row.inputs === null) {
+    return { record: JSON.parse(row.record) as WorkflowRecord, files: withFiles ? (JSON.parse(row.artifacts) as ArtifactFile[]) : [] }
+  }
+  const inputs = JSON.parse(row.inputs) as StoredInputs
+  const made = regenerate({ id: row.id, createdAt: row.created_at, opportunity: inputs.opportunity, files: inputs.files, withFiles })
+  const self = `/workflows/${row.id}`
+  const record = {
+    workflow_id: row.id,
+    status: row.status,
+    created_at: row.created_at,
+    opportunity: inputs.opportunity,
+    workflow: made.workflow,
+    prompt_template: made.promptTemplate,
+    files: inputs.files,
+    links: { self, preview: `${self}/preview`, exports: `${self}/exports` },
+  }
+  return { record, files: withFiles ? made.files : [] }
+}
+
+function withColumns(record: WorkflowRecord, row: WorkflowRow, recent: Occurrence[]): WorkflowRecord {
   record.status = row.status
   if (row.commit_sha && row.commit_branch && row.committed_at) {
     record.commit = { sha: row.commit_sha, branch: row.commit_branch, committed_at: row.committed_at }
@@ -84,10 +131,13 @@ export class WorkflowStore {
   private readonly insertOccurrenceStmt
   private readonly recentStmt
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    private readonly regenerate: Regenerate,
+  ) {
     this.insertStmt = db.prepare(
-      `INSERT INTO workflows (id, issue_type, severity, status, created_at, record, artifacts, group_key, dedup_key, supersedes, last_seen, last_observed, highest_severity)
-       VALUES (@id, @issue_type, @severity, @status, @created_at, @record, @artifacts, @group_key, @dedup_key, @supersedes, @created_at, @observed, @severity)`,
+      `INSERT INTO workflows (id, issue_type, severity, status, created_at, record, artifacts, inputs, name, group_key, dedup_key, supersedes, last_seen, last_observed, highest_severity)
+       VALUES (@id, @issue_type, @severity, @status, @created_at, '', '', @inputs, @name, @group_key, @dedup_key, @supersedes, @created_at, @observed, @severity)`,
     )
     this.getStmt = db.prepare('SELECT * FROM workflows WHERE id = ?')
     this.insertOccurrenceStmt = db.prepare(
@@ -96,18 +146,21 @@ export class WorkflowStore {
     this.recentStmt = db.prepare(`SELECT at, source, observed, severity FROM occurrences WHERE workflow_id = ? ORDER BY seq DESC LIMIT ${RECENT_OCCURRENCES}`)
   }
 
-  /** A new workflow, with its first occurrence; when it supersedes an open one, that one is marked in the same write. */
-  insert(record: WorkflowRecord, files: ArtifactFile[], group?: GroupFacts): void {
-    // stored without the fields the columns own (status, occurrences, links between workflows)
-    const { occurrences: _o, supersedes: _s, superseded_by: _sb, dedup_key: _d, grouped: _g, ...stored } = record
+  /**
+   * A new workflow, with its first occurrence; when it supersedes an open one, that one is marked
+   * in the same write. Only the generator's input and each file's digest are stored: the record
+   * and the files are regenerated on read (and checked against these digests).
+   */
+  insert(record: WorkflowRecord, group?: GroupFacts): void {
+    const inputs: StoredInputs = { opportunity: record.opportunity, files: record.files }
     this.insertStmt.run({
       id: record.workflow_id,
       issue_type: record.workflow.issue_type,
       severity: record.workflow.severity,
       status: record.status,
       created_at: record.created_at,
-      record: JSON.stringify(stored),
-      artifacts: JSON.stringify(files),
+      inputs: JSON.stringify(inputs),
+      name: record.workflow.name,
       group_key: group?.groupKey ?? null,
       dedup_key: group?.dedupKey ?? null,
       supersedes: group?.supersedes ?? null,
@@ -146,7 +199,7 @@ export class WorkflowStore {
   }
 
   private withRecent(row: WorkflowRow): WorkflowRecord {
-    return toRecord(row, this.recentStmt.all(row.id) as Occurrence[])
+    return withColumns(storedRecord(row, this.regenerate, false).record, row, this.recentStmt.all(row.id) as Occurrence[])
   }
 
   get(id: string): WorkflowRecord | undefined {
@@ -162,7 +215,9 @@ export class WorkflowStore {
   /** The record and its files from one read of the row (what a preview or commit needs). */
   getWithFiles(id: string): { record: WorkflowRecord; files: ArtifactFile[] } | undefined {
     const row = this.getStmt.get(id) as WorkflowRow | undefined
-    return row && { record: this.withRecent(row), files: JSON.parse(row.artifacts) as ArtifactFile[] }
+    if (!row) return undefined
+    const { record, files } = storedRecord(row, this.regenerate, true)
+    return { record: withColumns(record, row, this.recentStmt.all(row.id) as Occurrence[]), files }
   }
 
   /** The committed workflow of this type on this branch — the live automation its files are — other than `except`. */
@@ -187,9 +242,9 @@ export class WorkflowStore {
   }
 
   list(filter: ListFilter): { items: WorkflowSummary[]; next_cursor: string | null } {
-    const { rows, next_cursor } = selectPage<WorkflowRow>(
+    const { rows, next_cursor } = selectPage<Pick<WorkflowRow, 'seq' | 'id' | 'name' | 'issue_type' | 'severity' | 'status' | 'created_at' | 'occurrence_count'>>(
       this.db,
-      'SELECT * FROM workflows',
+      'SELECT seq, id, name, issue_type, severity, status, created_at, occurrence_count FROM workflows',
       [
         ['issue_type', '=', filter.issueType],
         ['status', '=', filter.status],
@@ -199,32 +254,28 @@ export class WorkflowStore {
       filter.beforeSeq,
     )
     return {
-      items: rows.map((row) => {
-        const r = toRecord(row)
-        return {
-          workflow_id: r.workflow_id,
-          name: r.workflow.name,
-          issue_type: r.workflow.issue_type,
-          severity: r.workflow.severity,
-          status: r.status,
-          created_at: r.created_at,
-          occurrence_count: row.occurrence_count,
-          links: { self: r.links.self, preview: r.links.preview },
-        }
-      }),
+      // from the columns alone: a page of summaries parses no record and regenerates nothing
+      items: rows.map((row) => ({
+        workflow_id: row.id,
+        name: row.name ?? row.issue_type,
+        issue_type: row.issue_type,
+        severity: row.severity,
+        status: row.status,
+        created_at: row.created_at,
+        occurrence_count: row.occurrence_count,
+        links: { self: `/workflows/${row.id}`, preview: `/workflows/${row.id}/preview` },
+      })),
       next_cursor,
     }
   }
 
+  /** From workflow_counts, which triggers keep in step with every insert and delete: O(types), not O(rows). */
   countsByType(): Record<string, number> {
-    const rows = this.db.prepare('SELECT issue_type, COUNT(*) AS n FROM workflows GROUP BY issue_type ORDER BY issue_type').all() as {
-      issue_type: string
-      n: number
-    }[]
+    const rows = this.db.prepare('SELECT issue_type, n FROM workflow_counts WHERE n > 0 ORDER BY issue_type').all() as { issue_type: string; n: number }[]
     return Object.fromEntries(rows.map((r) => [r.issue_type, r.n]))
   }
 
   count(): number {
-    return this.db.prepare('SELECT COUNT(*) FROM workflows').pluck().get() as number
+    return this.db.prepare('SELECT COALESCE(SUM(n), 0) FROM workflow_counts').pluck().get() as number
   }
 }

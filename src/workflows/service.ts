@@ -128,7 +128,7 @@ export class WorkflowService {
       files: artifacts.files.map(({ content: _content, ...file }) => file),
       links: { self, preview: `${self}/preview`, exports: `${self}/exports` },
     }
-    persist(() => this.store.insert(record, artifacts.files, group))
+    persist(() => this.store.insert(record, group))
     return {
       ...record,
       dedup_key: group?.dedupKey ?? null,

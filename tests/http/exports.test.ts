@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { checkMakeBlueprint } from '../../src/exports/check-make.js'
 import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+import { storeAsLegacyRow } from '../helpers/legacy-row.js'
 import { filesInCommit } from '../helpers/git.js'
 
 let t: TestApp | undefined
@@ -76,7 +77,9 @@ describe('GET /workflows/{id}/exports', () => {
   it('when a stored workflow predates data flow, then its export is a 409 that says to send the opportunity again', async () => {
     t = await testApp()
     const { workflow_id } = await created(t)
-    t.services.db.prepare(`UPDATE workflows SET record = json_remove(record, '$.workflow.settings'), artifacts = '[]' WHERE id = ?`).run(workflow_id)
+    storeAsLegacyRow(t, workflow_id, (record) => {
+      delete (record.workflow as Record<string, unknown>).settings
+    })
     const res = await t.app.inject(`/workflows/${workflow_id}/exports/n8n`)
     expect(res.statusCode).toBe(409)
     expect(res.json().detail).toMatch(/send its opportunity again/)

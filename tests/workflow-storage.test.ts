@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto'
+import { cpSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { sampleOpportunity, tempDir, testApp, type TestApp } from './helpers/app.js'
+import { git } from './helpers/git.js'
+import { PROJECT_ROOT } from './helpers/server.js'
+import { storeAsLegacyRow } from './helpers/legacy-row.js'
+
+let t: TestApp | undefined
+afterEach(async () => {
+  await t?.close()
+  t = undefined
+})
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex')
+
+async function create(app: TestApp, body: Record<string, unknown> = sampleOpportunity) {
+  const res = await app.app.inject({ method: 'POST', url: '/issues', payload: body })
+  expect(res.statusCode).toBe(201)
+  return res.json()
+}
+
+describe('stored workflows: the generator input and each file digest, not the files', () => {
+  it('when a workflow is created, then its row keeps the opportunity and digests only, and every read gives the announced bytes', async () => {
+    t = await testApp()
+    const created = await create(t, { ...sampleOpportunity, affected_items: ['cust_1', 'cust_2', 'cust_3'] })
+    const row = t.services.db.prepare('SELECT record, artifacts, inputs FROM workflows WHERE id = ?').get(created.workflow_id) as { record: string; artifacts: string; inputs: string }
+    expect(row.record).toBe('')
+    expect(row.artifacts).toBe('')
+    expect(JSON.parse(row.inputs)).toEqual({ opportunity: created.opportunity, files: created.files })
+    // five files (three + n8n + make) of about 35 KB are kept as well under 2 KB
+    expect(created.files.reduce((n: number, f: { bytes: number }) => n + f.bytes, 0)).toBeGreaterThan(20_000)
+    expect(Buffer.byteLength(row.inputs)).toBeLessThan(2_000)
+
+    const read = (await t.app.inject(`/workflows/${created.workflow_id}`)).json()
+    expect(read).toEqual(created)
+    const preview = (await t.app.inject(`/workflows/${created.workflow_id}/preview`)).json()
+    expect(preview.changes.map((c: { path: string; content: string }) => [c.path, sha256(c.content)])).toEqual(
+      created.files.map((f: { path: string; sha256: string }) => [f.path, f.sha256]),
+    )
+  })
+
+  it('when the playbook changed between restarts, then an open workflow is a 409 on read, preview and commit, and nothing is committed', async () => {
+    const dir = tempDir()
+    const templates = path.join(dir, 'templates')
+    cpSync(path.join(PROJECT_ROOT, 'templates'), templates, { recursive: true })
+    const first = await testApp({ TEMPLATES_DIR: templates }, dir)
+    const { workflow_id } = await create(first)
+    await first.close({ keepDir: true })
+
+    // an upgrade that words the churn playbook differently
+    const playbook = path.join(templates, 'high_churn', 'playbook.json')
+    writeFileSync(playbook, readFileSync(playbook, 'utf8').replace('churn rate > 5%', 'churn rate above 5%'))
+    t = await testApp({ TEMPLATES_DIR: templates }, dir)
+    const headBefore = await git(t.config.repoPath, 'rev-parse', 'HEAD')
+    for (const res of [
+      await t.app.inject(`/workflows/${workflow_id}`),
+      await t.app.inject(`/workflows/${workflow_id}/preview`),
+      await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id, dry_run: false } }),
+    ]) {
+      expect(res.statusCode).toBe(409)
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+      expect(res.json().type).toMatch(/workflow-not-reproducible$/)
+      expect(res.json().detail).toMatch(/workflows\/high_churn_workflow\.json no longer comes out byte for byte.*send its opportunity again/)
+    }
+    expect(await git(t.config.repoPath, 'rev-parse', 'HEAD')).toBe(headBefore)
+    // the list still shows it: summaries come from the columns
+    expect((await t.app.inject('/workflows')).json().items.map((w: { workflow_id: string }) => w.workflow_id)).toEqual([workflow_id])
+  })
+
+  it('when a row was stored before migration 11 (record and files), then it is read, previewed and committed as it was', async () => {
+    t = await testApp()
+    const { workflow_id } = await create(t)
+    const before = { record: (await t.app.inject(`/workflows/${workflow_id}`)).json(), changes: (await t.app.inject(`/workflows/${workflow_id}/preview`)).json().changes }
+    storeAsLegacyRow(t, workflow_id)
+    expect(t.services.db.prepare('SELECT inputs IS NULL AND length(artifacts) > 20000 FROM workflows WHERE id = ?').pluck().get(workflow_id)).toBe(1)
+    expect((await t.app.inject(`/workflows/${workflow_id}`)).json()).toEqual(before.record)
+    expect((await t.app.inject(`/workflows/${workflow_id}/preview`)).json().changes).toEqual(before.changes)
+    const commit = await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id, dry_run: false } })
+    expect(commit.statusCode).toBe(201)
+    for (const change of before.changes as { path: string; content: string }[]) {
+      expect(await git(t.config.repoPath, 'show', `HEAD:${change.path}`)).toBe(change.content)
+    }
+  })
+
+  it('when workflows are created and purged, then the counts GET /status reads follow without counting rows', async () => {
+    t = await testApp()
+    await create(t)
+    await create(t)
+    const { workflow_id } = await create(t, { ...sampleOpportunity, issue_type: 'error_spike', metric_value: 0.09 })
+    expect(t.services.db.prepare('SELECT issue_type, n FROM workflow_counts ORDER BY issue_type').all()).toEqual([
+      { issue_type: 'error_spike', n: 1 },
+      { issue_type: 'high_churn', n: 2 },
+    ])
+    t.services.db.prepare('DELETE FROM workflows WHERE id = ?').run(workflow_id) // as RETENTION_DAYS does
+    const status = (await t.app.inject('/status')).json()
+    expect(status.workflows).toEqual({ total: 2, by_type: { high_churn: 2 } })
+  })
+})
