@@ -19,7 +19,7 @@ export const commitRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
         summary: 'Dry run: exactly what a commit of this workflow would write, and whether it could',
         description: 'Writes nothing anywhere: not the work tree, not the index, not a ref.',
         params: WorkflowIdParams,
-        response: { 200: Preview, ...problems(400, 401, 403, 404, 429) },
+        response: { 200: Preview, ...problems(400, 401, 403, 404, 409, 429) },
       },
     },
     async (request) => services.commits.preview(request.params.id, request.audit),

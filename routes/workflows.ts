@@ -39,7 +39,7 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ services: Services }> = asy
         tags: ['workflows'],
         summary: 'One workflow: what POST /issues answered, its status and, once committed, its commit',
         params: WorkflowIdParams,
-        response: { 200: WorkflowRecord, ...problems(400, 401, 403, 404, 429) },
+        response: { 200: WorkflowRecord, ...problems(400, 401, 403, 404, 409, 429) },
       },
     },
     async (request) => {
@@ -60,7 +60,7 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ services: Services }> = asy
         description: 'Every declared variable must be given with its type (string, int, float) and no other. The output is not HTML-escaped.',
         params: WorkflowIdParams,
         body: RenderPromptBody,
-        response: { 200: RenderedPrompt, ...problems(400, 401, 403, 404, 415, 429) },
+        response: { 200: RenderedPrompt, ...problems(400, 401, 403, 404, 409, 415, 429) },
       },
     },
     async (request) => {

@@ -41,18 +41,18 @@ describe('stored workflows: the generator input and each file digest, not the fi
     )
   })
 
-  it('when the playbook changed between restarts, then an open workflow is a 409 on read, preview and commit, and nothing is committed', async () => {
+  it('when the playbook changed between restarts, then an open workflow is a 409 on read, preview and commit, nothing is committed, and a new detection replaces it', async () => {
     const dir = tempDir()
     const templates = path.join(dir, 'templates')
     cpSync(path.join(PROJECT_ROOT, 'templates'), templates, { recursive: true })
-    const first = await testApp({ TEMPLATES_DIR: templates }, dir)
+    const first = await testApp({ TEMPLATES_DIR: templates, GROUP_WINDOW: '24h' }, dir)
     const { workflow_id } = await create(first)
     await first.close({ keepDir: true })
 
     // an upgrade that words the churn playbook differently
     const playbook = path.join(templates, 'high_churn', 'playbook.json')
     writeFileSync(playbook, readFileSync(playbook, 'utf8').replace('churn rate > 5%', 'churn rate above 5%'))
-    t = await testApp({ TEMPLATES_DIR: templates }, dir)
+    t = await testApp({ TEMPLATES_DIR: templates, GROUP_WINDOW: '24h' }, dir)
     const headBefore = await git(t.config.repoPath, 'rev-parse', 'HEAD')
     for (const res of [
       await t.app.inject(`/workflows/${workflow_id}`),
@@ -67,6 +67,10 @@ describe('stored workflows: the generator input and each file digest, not the fi
     expect(await git(t.config.repoPath, 'rev-parse', 'HEAD')).toBe(headBefore)
     // the list still shows it: summaries come from the columns
     expect((await t.app.inject('/workflows')).json().items.map((w: { workflow_id: string }) => w.workflow_id)).toEqual([workflow_id])
+    // a new detection of its group does not join it: a new workflow takes its place
+    const next = await create(t)
+    expect(next.supersedes).toBe(workflow_id)
+    expect((await t.app.inject('/workflows')).json().items.map((w: { status: string }) => w.status)).toEqual(['generated', 'superseded'])
   })
 
   it('when a row was stored before migration 11 (record and files), then it is read, previewed and committed as it was', async () => {

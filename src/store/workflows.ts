@@ -174,11 +174,10 @@ export class WorkflowStore {
   }
 
   /** The open workflow detections of this group key join: generated, not superseded, created since `since`. */
-  findOpen(groupKey: string, since: string): WorkflowRecord | undefined {
-    const row = this.db
-      .prepare(`SELECT * FROM workflows WHERE group_key = ? AND status = 'generated' AND created_at >= ? ORDER BY seq DESC LIMIT 1`)
-      .get(groupKey, since) as WorkflowRow | undefined
-    return row && this.withRecent(row)
+  findOpen(groupKey: string, since: string): { id: string; severity: Severity } | undefined {
+    return this.db
+      .prepare(`SELECT id, severity FROM workflows WHERE group_key = ? AND status = 'generated' AND created_at >= ? ORDER BY seq DESC LIMIT 1`)
+      .get(groupKey, since) as { id: string; severity: Severity } | undefined
   }
 
   /** Records a later detection as an occurrence of an open workflow. */
