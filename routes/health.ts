@@ -5,7 +5,7 @@ import { VERSION } from '../src/version.js'
 import { PROBLEM_CONTENT_TYPE } from '../src/http/error-handler.js'
 import { problemType } from '../src/http/problem.js'
 import type { Services } from '../src/services.js'
-import { repositoryStatus, storeReachable } from '../src/status.js'
+import { storeReachable } from '../src/status.js'
 
 const NotReady = Problem.extend({ checks: ReadinessChecks }).meta({ id: 'NotReady' })
 
@@ -44,7 +44,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
     async (request, reply) => {
       // reachable, and the last request's transaction could be written (not a full disk)
       const store = storeReachable(services.db) && services.storeHealth.lastWriteError === null
-      const repo = await repositoryStatus(services.repository)
+      const repo = await services.repositoryStatus.status()
       const repoOk = repo.reachable && repo.head !== null
       const checks = { store: store ? 'ok' : 'failed', repository: repoOk ? 'ok' : 'failed' } as const
       if (store && repoOk) return { status: 'ready' as const, checks }

@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { problems } from '../src/contract/problem.js'
 import { ServiceStatus } from '../src/contract/status.js'
 import type { Services } from '../src/services.js'
-import { repositoryStatus } from '../src/status.js'
 import { VERSION } from '../src/version.js'
 
 /** GET /status — what this listener is, where it commits, and what it has seen. */
@@ -22,7 +21,7 @@ export const statusRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
         uptime_s: Math.round((Date.now() - services.startedAt.getTime()) / 1000),
         dry_run_default: true as const,
         playbooks: [...services.playbooks.keys()],
-        repository: await repositoryStatus(services.repository),
+        repository: await services.repositoryStatus.status(),
         workflows: { total: services.store.count(), by_type: services.store.countsByType() },
         last_event: last ? { at: last.at, operation: last.operation, status: last.status, workflow_id: last.workflow_id } : null,
       }

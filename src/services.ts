@@ -11,6 +11,7 @@ import { Repository } from './git/repository.js'
 import type { LoadedPlaybook } from './playbooks/schema.js'
 import type { Db } from './store/database.js'
 import { WorkflowStore } from './store/workflows.js'
+import { RepositoryStatusCache } from './status.js'
 import { regenerator } from './workflows/regenerate.js'
 import { WorkflowService } from './workflows/service.js'
 
@@ -33,6 +34,8 @@ export interface Services {
   /** whether the last request's transaction could be written (a full disk makes /readyz say so) */
   storeHealth: StoreHealth
   startedAt: Date
+  /** /status and /readyz: the repository's branch, head and remote distance, reused while no ref file changed */
+  repositoryStatus: RepositoryStatusCache
 }
 
 /** Throws MappingError when a platform mapping is missing or does not fit a playbook (start-up stops, naming the files). */
@@ -58,5 +61,6 @@ export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<str
     groupLocks: new GroupLocks(),
     storeHealth: { lastWriteError: null },
     startedAt: new Date(),
+    repositoryStatus: new RepositoryStatusCache(repository),
   }
 }

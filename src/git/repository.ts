@@ -95,6 +95,12 @@ export class Repository {
     return { path: this.options.path, branch, head: await this.branchHead(branch) }
   }
 
+  /** Where HEAD and the refs live (linked worktrees keep HEAD apart from the shared refs): for the status cache. */
+  async gitDirs(): Promise<{ gitDir: string; commonDir: string }> {
+    const [gitDir = '', commonDir = ''] = (await this.git.raw(['rev-parse', '--absolute-git-dir', '--git-common-dir'])).trim().split('\n')
+    return { gitDir, commonDir: path.resolve(this.options.path, commonDir) }
+  }
+
   /**
    * How far `branch` is ahead of and behind the remote's copy as last fetched or pushed
    * (refs/remotes/<remote>/<branch>); null when there is no such copy.

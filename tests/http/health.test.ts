@@ -29,6 +29,24 @@ describe('status and probes', () => {
     expect(status.playbooks).toHaveLength(6)
   })
 
+  it('when someone commits, switches branch or the remote copy moves behind the service, then the next /status shows it (no stale reuse)', async () => {
+    t = await testApp()
+    const repo = t.config.repoPath
+    const status = async () => (await t!.app.inject('/status')).json().repository
+    const head = async () => (await git(repo, 'rev-parse', 'HEAD')).trim()
+    expect(await status()).toMatchObject({ branch: 'main', head: await head(), remote: null })
+    expect(await status()).toMatchObject({ branch: 'main', head: await head() }) // reused
+    await git(repo, '-c', 'user.name=p', '-c', 'user.email=p@localhost', 'commit', '-q', '--allow-empty', '-m', 'by hand')
+    expect(await status()).toMatchObject({ branch: 'main', head: await head() })
+    await git(repo, 'update-ref', 'refs/remotes/origin/main', 'HEAD~1')
+    expect((await status()).remote).toEqual({ remote: 'origin', ahead: 1, behind: 0 })
+    await git(repo, 'pack-refs', '--all') // refs move into packed-refs
+    await git(repo, 'update-ref', 'refs/remotes/origin/main', 'HEAD')
+    expect((await status()).remote).toEqual({ remote: 'origin', ahead: 0, behind: 0 })
+    await git(repo, 'checkout', '-q', '-b', 'other')
+    expect(await status()).toMatchObject({ branch: 'other', head: await head(), remote: null })
+  })
+
   it('when the repository becomes unusable, then /readyz is a 503 problem naming it and /status says unreachable', async () => {
     t = await testApp()
     rmSync(path.join(t.config.repoPath, '.git'), { recursive: true, force: true })
