@@ -70,7 +70,10 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
 
   registerBodyParsers(app, services.config.bodyLimit, (request, raw) => verifySignedWebhook(request, raw, services.config.webhookKey))
   app.setValidatorCompiler(validatorCompiler)
-  app.setSerializerCompiler(serializerCompiler)
+  // The handlers' answers are typed by the same schemas, so production stringifies them directly;
+  // a zod encode before every stringify cost about 100 µs per workflow answer. The test suite sets
+  // RESPONSE_VALIDATION=1, so every response it sees is also checked against its schema.
+  app.setSerializerCompiler(services.config.responseValidation ? serializerCompiler : () => (data) => JSON.stringify(data))
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })

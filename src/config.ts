@@ -40,6 +40,7 @@ const Env = z.object({
   AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
   AUDIT_CHECKPOINT_EVERY: z.coerce.number().int().min(1).default(1000),
   AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
+  RESPONSE_VALIDATION: z.enum(['0', '1']).default('0'),
 })
 
 export interface Config {
@@ -56,6 +57,8 @@ export interface Config {
   templatesDir: string
   bodyLimit: number
   shutdownTimeoutMs: number
+  /** check every response against its zod schema before sending (the tests do; production trusts the types) */
+  responseValidation: boolean
   /** empty = protected mode: loopback callers only */
   apiKeys: ApiKey[]
   /** HMAC key of WEBHOOK_SECRET, when signed webhooks are enabled */
@@ -190,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     templatesDir: path.resolve(e.TEMPLATES_DIR ?? path.join(projectRoot(), 'templates')),
     bodyLimit: e.BODY_LIMIT,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    responseValidation: e.RESPONSE_VALIDATION === '1',
     apiKeys,
     webhookKey: webhookSecretKey,
     rateLimitMax: e.RATE_LIMIT_MAX,

@@ -39,6 +39,11 @@ export const Workflow = z
       description: z.string(),
       observed: z.number(),
       breached: z.boolean().describe('Whether the observed value crosses the playbook threshold'),
+      range: z.array(z.number()).min(2).max(2).optional().describe('[min, max]: the values the metric can take'),
+      severity_bands: z
+        .partialRecord(Severity, z.number())
+        .optional()
+        .describe('Where each severity starts, in the breach direction (KPI snapshots take their severity from these)'),
     }),
     approach: z.string(),
     generated_at: z.string(),

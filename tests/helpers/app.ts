@@ -31,7 +31,7 @@ export async function testApp(
 ): Promise<TestApp> {
   // property tests send thousands of requests: the rate limit has its own test; most tests post the same
   // opportunity again and again and expect a new workflow each time: grouping has its own tests
-  const config = loadConfig({ DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'silent', RATE_LIMIT_MAX: '1000000', GROUP_WINDOW: '0', ...env })
+  const config = loadConfig({ DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'silent', RATE_LIMIT_MAX: '1000000', GROUP_WINDOW: '0', RESPONSE_VALIDATION: '1', ...env })
   await ensureRepository(config.repoPath, config.gitAuthor)
   const db = openDatabase(config.databaseFile)
   let services: Services
