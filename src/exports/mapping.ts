@@ -113,11 +113,18 @@ function templateOf(platform: Platform, mapping: N8nMapping | MakeMapping | Zapi
   return (mapping as ZapierMapping).actions.map((a) => a.fields)
 }
 
+/** Per loaded mapping: whether it sends the whole config as the body, else the keys it carries out. */
+const carriedByMapping = new WeakMap<object, ReadonlySet<string> | 'body'>()
+
 /** Config keys a mapping carries out: those it reads, all of them when it sends the body, and those it says it ignores. */
-export function configKeysCarried(platform: Platform, mapping: N8nMapping | MakeMapping | ZapierMapping, config: Record<string, JsonValue>): Set<string> {
-  const template = templateOf(platform, mapping)
-  if (JSON.stringify(template).includes('{{body}}')) return new Set(Object.keys(config))
-  return new Set([...configKeysUsed(template), ...mapping.ignores, 'variables', 'prompt_template'])
+export function configKeysCarried(platform: Platform, mapping: N8nMapping | MakeMapping | ZapierMapping, config: Record<string, JsonValue>): ReadonlySet<string> {
+  let carried = carriedByMapping.get(mapping)
+  if (carried === undefined) {
+    const template = templateOf(platform, mapping)
+    carried = JSON.stringify(template).includes('{{body}}') ? 'body' : new Set([...configKeysUsed(template), ...mapping.ignores, 'variables', 'prompt_template'])
+    carriedByMapping.set(mapping, carried)
+  }
+  return carried === 'body' ? new Set(Object.keys(config)) : carried
 }
 
 /**

@@ -24,11 +24,43 @@ export interface Dialect {
 
 export type WorkflowStep = Workflow['steps'][number]
 
+/**
+ * The matches of a pattern in a text, kept: exporters fill the same mapping templates and
+ * playbook strings for every workflow, and a regex scan of each was a fifth of an export's time.
+ * The texts come from the mapping files and playbooks, so the kept set is small; it is emptied
+ * should it ever grow past a bound.
+ */
+const MATCH_CACHE_LIMIT = 10_000
+const matchCache = new Map<RegExp, Map<string, readonly RegExpExecArray[]>>()
+function matchesOf(text: string, pattern: RegExp): readonly RegExpExecArray[] {
+  let cache = matchCache.get(pattern)
+  if (!cache) matchCache.set(pattern, (cache = new Map()))
+  let found = cache.get(text)
+  if (!found) {
+    if (cache.size >= MATCH_CACHE_LIMIT) cache.clear()
+    cache.set(text, (found = [...text.matchAll(pattern)]))
+  }
+  return found
+}
+
+/** Templates (mapping subtrees) with no placeholder anywhere: filled, they are themselves. */
+const placeholderFree = new WeakMap<object, boolean>()
+function hasPlaceholder(template: JsonValue): boolean {
+  if (typeof template === 'string') return matchesOf(template, MAPPING_PLACEHOLDER).length > 0
+  if (template === null || typeof template !== 'object') return false
+  let free = placeholderFree.get(template)
+  if (free === undefined) {
+    free = !(Array.isArray(template) ? template.some(hasPlaceholder) : Object.values(template).some(hasPlaceholder))
+    placeholderFree.set(template, free)
+  }
+  return !free
+}
+
 /** A config string's pieces: its `{{field}}` reads become the dialect's references. */
 export function piecesOf(text: string, dialect: Pick<Dialect, 'ref'>): Piece[] {
   const pieces: Piece[] = []
   let last = 0
-  for (const match of text.matchAll(FIELD_REFERENCE)) {
+  for (const match of matchesOf(text, FIELD_REFERENCE)) {
     if (match.index > last) pieces.push({ text: text.slice(last, match.index) })
     pieces.push({ expr: dialect.ref(match[1] as string) })
     last = match.index + match[0].length
@@ -44,7 +76,7 @@ export function promptPieces(prompt: PromptTemplate, step: WorkflowStep, dialect
   const sources = (step.config['variables'] ?? {}) as Record<string, JsonValue>
   const pieces: Piece[] = []
   let last = 0
-  for (const match of prompt.template.matchAll(PROMPT_VARIABLE)) {
+  for (const match of matchesOf(prompt.template, PROMPT_VARIABLE)) {
     if (match.index > last) pieces.push({ text: prompt.template.slice(last, match.index) })
     const source = sources[match[1] as string]
     pieces.push(...(typeof source === 'string' ? piecesOf(source, dialect) : [{ text: JSON.stringify(source ?? null) }]))
@@ -104,7 +136,7 @@ function wholeValue(token: string, ctx: FillContext): JsonValue {
 /** PURE: a mapping template with its placeholders filled for one step. */
 export function fillTemplate(template: JsonValue, ctx: FillContext): JsonValue {
   if (typeof template === 'string') {
-    const tokens = [...template.matchAll(MAPPING_PLACEHOLDER)]
+    const tokens = matchesOf(template, MAPPING_PLACEHOLDER)
     if (tokens.length === 0) return template
     const only = tokens[0]
     if (tokens.length === 1 && only && only[0] === template) return wholeValue(only[1] as string, ctx)
@@ -118,6 +150,8 @@ export function fillTemplate(template: JsonValue, ctx: FillContext): JsonValue {
     if (last < template.length) pieces.push({ text: template.slice(last) })
     return ctx.dialect.string(pieces)
   }
+  // shared, not copied: nothing downstream changes a filled template, it is only serialized
+  if (!hasPlaceholder(template)) return template
   if (Array.isArray(template)) return template.map((item) => fillTemplate(item, ctx))
   if (template !== null && typeof template === 'object') {
     return Object.fromEntries(Object.entries(template).map(([key, value]) => [key, fillTemplate(value, ctx)]))
