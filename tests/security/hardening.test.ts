@@ -132,7 +132,8 @@ describe('stored size and retention', () => {
 
     expect(purgeExpired(t.services.db, new Date(), 30)).toEqual({ workflows: 1, idempotencyKeys: 1 })
     expect((await t.app.inject(`/workflows/${ids[0]}`)).statusCode).toBe(404)
-    expect((await t.app.inject(`/workflows/${ids[1]}`)).json().status).toBe('committed')
+    // read through the list: a row backdated by hand no longer reproduces (its creation time is an input of the generator)
+    expect((await t.app.inject('/workflows?status=committed')).json().items.map((w: { workflow_id: string }) => w.workflow_id)).toEqual([ids[1]])
     expect((await t.app.inject(`/workflows/${ids[2]}`)).statusCode).toBe(200)
     expect(auditCount(t, `workflow_id = '${ids[0]}'`)).toBeGreaterThan(0)
     expect(auditCount(t)).toBeGreaterThanOrEqual(auditBefore)
