@@ -192,7 +192,10 @@ if (storage) {
 
 if (ingest) notes.push(`the load generator (autocannon) runs in the bench process on the same ${cpus} CPUs as the service it loads: both targets share them alike, and neither gets the whole machine`)
 if (ingest) notes.push(`the service ran ${settings.build ? 'compiled (tsc to .tmp/bench-dist, as npm start runs it)' : 'from src/ through tsx (BENCH_BUILD=0)'}, LOG_LEVEL=warn, GROUP_WINDOW=0, protected mode on loopback; the bare route through tsx`)
-if (commit) notes.push(`commit and storage run with EXPORT_FORMATS=${settings.exportFormats || 'the default (n8n,make)'}: ${commit.files_per_commit} files a workflow (BENCH_EXPORT_FORMATS=none: three)`)
+if (ingest || commit || storage) {
+  const files = commit ? `${commit.files_per_commit} files a workflow` : 'five files a workflow with n8n,make'
+  notes.push(`EXPORT_FORMATS=${settings.exportFormats || 'the default (n8n,make)'} for every app the bench starts: ${files} (BENCH_EXPORT_FORMATS=none: three files, less to generate and store)`)
+}
 notes.push(`load average at the end ${loadAverage()} (${cpus} CPUs): other work on the machine slows every row`)
 
 console.log('\n== Summary')
