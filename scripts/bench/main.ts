@@ -114,7 +114,7 @@ await section(
   () => runStatus([...new Set([Math.min(1000, settings.statusWorkflows), settings.statusWorkflows])], settings.statusCalls, log),
   (rows) => {
     console.table(rows)
-    console.log('   git_part_ms: repository info and remote distance alone (median); rest_ms = median_ms − git_part_ms: the database and the rest')
+    console.log('   git_part_ms: repository info and remote distance as /status gets them (reused while no ref file changed; median); rest_ms = median_ms − git_part_ms: the database and the rest; git_uncached_ms: the same asked of git every time (three processes)')
   },
 )
 
