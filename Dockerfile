@@ -1,14 +1,20 @@
 # syntax=docker/dockerfile:1
 # ---- build: full dependencies (tsc, native build of better-sqlite3), compile TypeScript ----
-FROM node:22-bookworm-slim AS build
+# Node 24.18.1 on purpose: better-sqlite3 12 built against the headers of 24.19.0 or newer aborts
+# ("Assertion failed: (env) != nullptr", node::ObjectWrap's cleanup hooks; docs/operations.md,
+# "Node 24"). A 24.18.1 build runs on every Node 24 (one ABI), so the runtime stage takes the newest.
+FROM node:24.18.1-bookworm-slim AS build
 WORKDIR /app
-# node-gyp builds better-sqlite3 against the image's own headers instead of downloading them
-ENV npm_config_nodedir=/usr/local
+# node-gyp builds better-sqlite3 from source, against this image's own headers, instead of
+# downloading a prebuilt binary or other headers
+ENV npm_config_nodedir=/usr/local \
+    npm_config_build_from_source=better-sqlite3
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-RUN npm ci
+RUN npm ci \
+ && ! grep -q RemoveEnvironmentCleanupHook node_modules/better-sqlite3/build/Release/better_sqlite3.node
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY routes ./routes
@@ -16,7 +22,7 @@ RUN npm run build \
  && npm prune --omit=dev
 
 # ---- runtime: production dependencies only, non-root, git for the target repository ----
-FROM node:22-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 # ca-certificates and openssh-client: "push": true to an https or ssh remote needs them
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git tini ca-certificates openssh-client \
