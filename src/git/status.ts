@@ -26,3 +26,50 @@ export function parsePorcelain(output: string): WorkTreeStatus {
   }
   return status
 }
+
+/** What one `git status --porcelain=v2 -z --branch` tells: the work tree's changes, the branch HEAD is on, unresolved conflicts. */
+export interface StatusReport {
+  status: WorkTreeStatus
+  /** the ref HEAD points at (refs/heads/…), or null when HEAD is detached */
+  headRef: string | null
+  /** the index holds unmerged entries (a merge, rebase or cherry-pick stopped on a conflict) */
+  unmerged: boolean
+}
+
+/**
+ * Parses NUL-separated porcelain v2 with its `# branch.*` headers into the same lists as
+ * parsePorcelain (a rename's source path is skipped; an unmerged path is both staged and unstaged).
+ */
+export function parsePorcelainV2(output: string): StatusReport {
+  const report: StatusReport = { status: { staged: [], unstaged: [], untracked: [] }, headRef: null, unmerged: false }
+  // the fields before the path: "1 XY sub mH mI mW hH hI", "2 … Xscore", "u XY sub m1 m2 m3 mW h1 h2 h3"
+  const pathAfter = (field: string, spaces: number) => {
+    let at = -1
+    for (let n = 0; n < spaces; n++) at = field.indexOf(' ', at + 1)
+    return field.slice(at + 1)
+  }
+  const fields = output.split('\0')
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]
+    if (!field) continue
+    if (field.startsWith('# branch.head ')) {
+      const name = field.slice('# branch.head '.length)
+      report.headRef = name === '(detached)' ? null : `refs/heads/${name}`
+      continue
+    }
+    const kind = field[0]
+    if (kind === '?') {
+      report.status.untracked.push(field.slice(2))
+      continue
+    }
+    if (kind !== '1' && kind !== '2' && kind !== 'u') continue // headers, ignored files
+    const x = field[2]
+    const y = field[3]
+    const path = pathAfter(field, kind === '1' ? 8 : kind === '2' ? 9 : 10)
+    if (kind === 'u') report.unmerged = true
+    if (x && x !== '.') report.status.staged.push(path)
+    if (y && y !== '.') report.status.unstaged.push(path)
+    if (kind === '2') i++ // skip the rename/copy source
+  }
+  return report
+}
