@@ -257,21 +257,23 @@ export function commitTree(body: Buffer): string {
   return match[1]
 }
 
-/** A name or email as git writes it into an ident line: crud trimmed from both ends, "<", ">" and newlines dropped. */
-function withoutCrud(text: string): string {
-  const crud = (c: string) => c.charCodeAt(0) <= 32 || ',:;<>"\\\''.includes(c)
-  let start = 0
-  let end = text.length
-  while (start < end && crud(text[start] as string)) start++
-  while (end > start && crud(text[end - 1] as string)) end--
-  return text.slice(start, end).replace(/[\n<>]/g, '')
+/**
+ * Whether git writes this identity into a commit as it is. git trims "crud" from both ends of a
+ * name and an email and drops "<", ">" and newlines, and which characters count as crud has
+ * changed between git versions ("." no longer does). An identity with none of them, at either
+ * end or (for those three) anywhere, is written the same by every version; commitObject takes only those.
+ */
+export function identityIsPlain(identity: GitIdentity): boolean {
+  const crud = (c: string) => c.charCodeAt(0) <= 32 || '.,:;<>"\\\''.includes(c)
+  const plain = (text: string) =>
+    text.length > 0 && !crud(text[0] as string) && !crud(text[text.length - 1] as string) && ![...text].some((c) => c.charCodeAt(0) < 32 || c === '<' || c === '>')
+  return plain(identity.name) && plain(identity.email)
 }
 
 /** `git commit-tree <tree> -p <parent>`'s object: the identity as author and committer, at `date`, in the local time zone. */
 export function commitObject(options: { tree: string; parent: string; identity: GitIdentity; date: Date; message: Buffer; encoding?: string | undefined }): Buffer {
-  const name = withoutCrud(options.identity.name)
-  const email = withoutCrud(options.identity.email)
-  if (!name) throw new RepositoryError(`empty ident name (for <${email}>) not allowed`)
+  if (!identityIsPlain(options.identity)) throw new RepositoryError('the identity needs git to write it: use git commit-tree')
+  const { name, email } = options.identity
   const offset = -options.date.getTimezoneOffset()
   const zone = `${offset < 0 ? '-' : '+'}${String(Math.floor(Math.abs(offset) / 60)).padStart(2, '0')}${String(Math.abs(offset) % 60).padStart(2, '0')}`
   const ident = `${name} <${email}> ${Math.floor(options.date.getTime() / 1000)} ${zone}`

@@ -15,7 +15,7 @@ import { readIntent, writeIntent } from './intent.js'
 import { Mutex } from './mutex.js'
 import { migrateObjects, unmigrateObjects, type MigratedObjects } from './quarantine.js'
 import { leavesWorkTree, refuseUnsafeState } from './target-safety.js'
-import { algorithmOf, commitObject, commitTree, editTree, ObjectReader, objectId, TreeReader, writeLooseObject, type HashAlgorithm } from './objects.js'
+import { algorithmOf, commitObject, commitTree, editTree, identityIsPlain, ObjectReader, objectId, TreeReader, writeLooseObject, type HashAlgorithm } from './objects.js'
 import { filterDriversOff, GitCommandError, gitClient, type Git } from './open.js'
 import type { CommitOutcome, RepositoryInfo, RepositoryOptions, Snapshot, TargetState } from './snapshot.js'
 import { parsePorcelainV2 } from './status.js'
@@ -313,19 +313,20 @@ export class Repository {
       let now = snap
       let { config, unmerged } = look
       let messageBytes = Buffer.from(message, 'utf8')
+      const messageFile = path.join(scratch, 'message')
+      // git, where git is needed: with a private index, writing into the quarantine
+      const privateGit = gitClient(this.options.path, this.options.identity, {
+        GIT_INDEX_FILE: path.join(scratch, 'index'),
+        GIT_OBJECT_DIRECTORY: quarantine,
+        GIT_ALTERNATE_OBJECT_DIRECTORIES: objects,
+        // git itself then refuses ref updates from hooks while objects are quarantined
+        GIT_QUARANTINE_PATH: quarantine,
+      })
       const hooks = await this.hookPaths(config.hooksPath)
       if (hooks['pre-commit'] || hooks['commit-msg']) {
         // The hooks see what `git commit` shows them: a (private) index holding the commit's tree,
         // and the message in a file. What they add to that index, or write to the message, is committed.
-        const privateGit = gitClient(this.options.path, this.options.identity, {
-          GIT_INDEX_FILE: path.join(scratch, 'index'),
-          GIT_OBJECT_DIRECTORY: quarantine,
-          GIT_ALTERNATE_OBJECT_DIRECTORIES: objects,
-          // git itself then refuses ref updates from hooks while objects are quarantined
-          GIT_QUARANTINE_PATH: quarantine,
-        })
         await privateGit.raw(['read-tree', tree])
-        const messageFile = path.join(scratch, 'message')
         await writeFile(messageFile, messageBytes)
         if (hooks['pre-commit']) await runHook(privateGit, 'pre-commit', [])
         if (hooks['commit-msg']) await runHook(privateGit, 'commit-msg', [messageFile])
@@ -346,7 +347,14 @@ export class Repository {
         const targets = await Promise.all(snap.targets.map(async (t) => ({ ...t, unsafe: snap.checkedOut && (await leavesWorkTree(this.options.path, t.path)) })))
         refuseUnsafeState({ ...snap, targets, unfinishedCommit: existsSync(intentFile) ? intentFile : null })
       }
-      const sha = await write('commit', commitObject({ tree, parent: head, identity: this.options.identity, date: new Date(), message: messageBytes, encoding: config.commitEncoding }))
+      let sha: string
+      if (identityIsPlain(this.options.identity)) {
+        sha = await write('commit', commitObject({ tree, parent: head, identity: this.options.identity, date: new Date(), message: messageBytes, encoding: config.commitEncoding }))
+      } else {
+        // an identity git would clean up, each version in its own way: git writes the commit
+        await writeFile(messageFile, messageBytes)
+        sha = (await privateGit.raw(['commit-tree', tree, '-p', head, '-F', messageFile])).trim()
+      }
 
       // The intent (whole or not at all), then the objects, then the branch; until the branch
       // moves, a failure takes back what was done. The intent is removed once the work tree

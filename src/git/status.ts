@@ -48,6 +48,7 @@ export function parsePorcelainV2(output: string): StatusReport {
     for (let n = 0; n < spaces; n++) at = field.indexOf(' ', at + 1)
     return field.slice(at + 1)
   }
+  const tracked: Array<{ path: string; staged: boolean; unstaged: boolean }> = []
   const fields = output.split('\0')
   for (let i = 0; i < fields.length; i++) {
     const field = fields[i]
@@ -67,9 +68,13 @@ export function parsePorcelainV2(output: string): StatusReport {
     const y = field[3]
     const path = pathAfter(field, kind === '1' ? 8 : kind === '2' ? 9 : 10)
     if (kind === 'u') report.unmerged = true
-    if (x && x !== '.') report.status.staged.push(path)
-    if (y && y !== '.') report.status.unstaged.push(path)
+    tracked.push({ path, staged: !!x && x !== '.', unstaged: !!y && y !== '.' })
     if (kind === '2') i++ // skip the rename/copy source
   }
+  // v2 lists unmerged paths after the others; v1 (and so the preview) lists all in path order, byte by byte
+  const bytes = (p: string) => Buffer.from(p, 'utf8')
+  tracked.sort((a, b) => Buffer.compare(bytes(a.path), bytes(b.path)))
+  report.status.staged.push(...tracked.filter((e) => e.staged).map((e) => e.path))
+  report.status.unstaged.push(...tracked.filter((e) => e.unstaged).map((e) => e.path))
   return report
 }
