@@ -240,11 +240,12 @@ export async function editTree(
       if (node.dirs.has(name) || (entries.has(name) && isTreeMode(entries.get(name)?.mode ?? ''))) throw conflict(`${where}${name}`)
       entries.set(name, { mode: '100644', name, oid: blob })
     }
-    for (const [name, child] of node.dirs) {
+    const subtrees = [...node.dirs].map(async ([name, child]) => {
       const old = entries.get(name)
       if (old && !isTreeMode(old.mode)) throw conflict(`${where}${name}`)
-      entries.set(name, { mode: '40000', name, oid: await build(old?.oid ?? null, child, `${where}${name}/`) })
-    }
+      return { mode: '40000', name, oid: await build(old?.oid ?? null, child, `${where}${name}/`) }
+    })
+    for (const entry of await Promise.all(subtrees)) entries.set(entry.name, entry)
     return write('tree', serializeTree([...entries.values()]))
   }
   return build(root, top, '')

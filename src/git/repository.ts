@@ -192,16 +192,15 @@ export class Repository {
       const headEntries = await Promise.all(paths.map((p) => (rootTree ? trees.at(rootTree, p) : null)))
       const changed = new Set([...status.staged, ...status.unstaged, ...status.untracked])
       const checkedOut = headRef === `refs/heads/${name}`
-      const targets: TargetState[] = []
-      for (const [i, p] of paths.entries()) {
-        targets.push({
+      const targets: TargetState[] = await Promise.all(
+        paths.map(async (p, i) => ({
           path: p,
           headBlob: headEntries[i]?.oid ?? null,
           localChange: checkedOut && changed.has(p),
           unsafe: checkedOut && (await leavesWorkTree(this.options.path, p)),
           filter: filter.get(p) ?? null,
-        })
-      }
+        })),
+      )
       const intentFile = await this.intentFile()
       const snap: Snapshot = { branch: name, head, checkedOut, status, targets, lockFile: path.join(await this.gitDir(), 'index.lock'), unfinishedCommit: existsSync(intentFile) ? intentFile : null }
       return { snap, config: cfg, unmerged, algorithm, rootTree, trees, objects }
@@ -306,8 +305,12 @@ export class Repository {
       const quarantine = path.join(scratch, 'objects')
       await mkdir(quarantine)
       const write = (type: string, body: Buffer) => writeLooseObject(quarantine, type, body, algorithm)
-      await Promise.all(contents.map((content) => write('blob', content)))
-      let tree = await editTree(look.trees, look.rootTree, paths.map((p, i) => ({ path: p, blob: blobs[i] as string })), write)
+      const [, edited] = await Promise.all([
+        // a blob the branch head already holds at its path is in the repository: not written again
+        Promise.all(contents.map((content, i) => (snap.targets[i]?.headBlob === blobs[i] ? null : write('blob', content)))),
+        editTree(look.trees, look.rootTree, paths.map((p, i) => ({ path: p, blob: blobs[i] as string })), write),
+      ])
+      let tree = edited
       await look.objects.close()
 
       let now = snap
@@ -360,10 +363,16 @@ export class Repository {
       // moves, a failure takes back what was done. The intent is removed once the work tree
       // follows, so a crash in between is finished at the next start (recoverInterruptedCommit)
       // instead of leaving a work tree that looks like it reverts the commit.
-      await writeIntent(intentFile, scratch, { branch: snap.branch, from: head, to: sha, checkedOut: now.checkedOut, files: paths.map((p) => ({ path: p })) })
+      // (The intent and the objects are written side by side: the branch moves only once both are there.)
+      const [intentWritten, migration] = await Promise.allSettled([
+        writeIntent(intentFile, scratch, { branch: snap.branch, from: head, to: sha, checkedOut: now.checkedOut, files: paths.map((p) => ({ path: p })) }),
+        migrateObjects(quarantine, objects),
+      ])
       let migrated: MigratedObjects | undefined
       try {
-        migrated = await migrateObjects(quarantine, objects)
+        if (migration.status === 'fulfilled') migrated = migration.value
+        if (intentWritten.status === 'rejected') throw intentWritten.reason
+        if (migration.status === 'rejected') throw migration.reason // it has taken back what it moved
         await this.moveBranch(snap.branch, head, sha, message)
       } catch (err) {
         if (migrated) await unmigrateObjects(migrated)
