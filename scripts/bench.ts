@@ -2,8 +2,9 @@
  * `npm run bench`: wall-clock medians on this machine, real parts only (SQLite file, git repo).
  *  - POST /issues through the full stack (validation, generation, SQLite, audit chain)
  *  - GET /workflows/{id}/preview (the dry run)
- *  - one real 3-file commit through POST /commits, beside `git add` + `git commit` of the same
- *    three files in a shell, measured the same way (wall time per operation, median of N)
+ *  - one real commit of a workflow's five files (the three and the two exports) through POST /commits,
+ *    beside `git add` + `git commit` of the same files in a shell, measured the same way and turn
+ *    about (wall time per operation, median of N)
  *  - GET /audit/verify?full=true over BENCH_AUDIT_ENTRIES entries (200 000) on a listening server,
  *    with /healthz asked again and again while it runs; then the incremental verify
  */
@@ -51,27 +52,24 @@ try {
   for (let i = 0; i < N; i++) preview.push(await time(() => t.app.inject(`/workflows/${ids[i]}/preview`)))
   results['GET /workflows/{id}/preview'] = stats(preview)
 
-  const commits: number[] = []
-  for (let i = 0; i < N; i++) {
-    const id = ids[ids.length - 1 - i]
-    commits.push(
-      await time(async () => {
-        const res = await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: id, dry_run: false } })
-        if (res.statusCode !== 201 && res.statusCode !== 200) throw new Error(`commit failed: ${res.body}`)
-      }),
-    )
-  }
-  results['POST /commits dry_run:false (3 files)'] = stats(commits)
-
-  // the same three files, committed by plain git in a shell: write, git add, git commit
+  // One real commit through the API, then the same five files committed by plain git in a shell
+  // (write, git add, git commit), turn about: both see the same load on the machine.
   const shellRepo = tempDir('afb-bench-shell-')
   try {
     const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@localhost', ...args], { cwd: shellRepo })
     git('init', '-q', '--initial-branch=main')
     git('commit', '-q', '--allow-empty', '-m', 'init')
-    const files = ids.slice(0, N).map((id) => t.services.store.files(id) ?? [])
+    const commits: number[] = []
     const shell: number[] = []
-    for (const set of files) {
+    for (let i = 0; i < N; i++) {
+      const id = ids[ids.length - 1 - i] as string
+      commits.push(
+        await time(async () => {
+          const res = await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: id, dry_run: false } })
+          if (res.statusCode !== 201 && res.statusCode !== 200) throw new Error(`commit failed: ${res.body}`)
+        }),
+      )
+      const set = t.services.store.files(ids[i] as string) ?? []
       shell.push(
         await time(() => {
           for (const f of set) {
@@ -82,7 +80,8 @@ try {
         }),
       )
     }
-    results['shell: git add + git commit (3 files)'] = stats(shell)
+    results['POST /commits dry_run:false (5 files)'] = stats(commits)
+    results['shell: git add + git commit (5 files)'] = stats(shell)
   } finally {
     rmSync(shellRepo, { recursive: true, force: true })
   }
