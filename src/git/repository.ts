@@ -180,16 +180,33 @@ export class Repository {
       const report = config.then(async ({ drivers }) =>
         parsePorcelainV2(await this.gitWithout(drivers).raw(['--no-optional-locks', 'status', '--porcelain=v2', '-z', '--branch', '--no-ahead-behind', '--untracked-files=all'])),
       )
-      // with COMMIT_BRANCH the branch head is read right away, otherwise once status names HEAD's branch
+      // With COMMIT_BRANCH the branch head is read right away. Without, HEAD's commit and the trees
+      // along the target paths are read while status runs; status then names HEAD's branch and the
+      // commit it was at, and only if that is another commit (the branch just moved) is it read again.
       const readHead = (branch: string) => objects.read(`refs/heads/${branch}^{commit}`)
-      const headCommit = this.options.branch ? readHead(this.options.branch) : report.then((r) => (r.headRef ? readHead(r.headRef.replace(/^refs\/heads\//, '')) : null))
+      let trees: TreeReader | undefined
+      const treesFor = (oid: string) => (trees ??= new TreeReader(objects, algorithmOf(oid)))
+      const early = this.options.branch ? null : objects.read('HEAD^{commit}').then(
+        (found) => {
+          if (found?.type === 'commit') for (const p of paths) treesFor(found.oid).at(commitTree(found.body), p).catch(() => null)
+          return found
+        },
+        () => null,
+      )
+      const headCommit = this.options.branch
+        ? readHead(this.options.branch)
+        : report.then(async (r) => {
+            if (!r.headRef) return null
+            const found = await early
+            return found && found.oid === r.headOid ? found : readHead(r.headRef.replace(/^refs\/heads\//, ''))
+          })
       const [{ status, headRef, unmerged }, commit, filter, cfg] = await Promise.all([report, headCommit, filters, config])
       const name = this.branchOf(headRef)
       const head = commit?.type === 'commit' ? commit.oid : null
       const algorithm = algorithmOf(head ?? '')
-      const trees = new TreeReader(objects, algorithm)
+      const headTrees = treesFor(head ?? '')
       const rootTree = commit && head ? commitTree(commit.body) : null
-      const headEntries = await Promise.all(paths.map((p) => (rootTree ? trees.at(rootTree, p) : null)))
+      const headEntries = await Promise.all(paths.map((p) => (rootTree ? headTrees.at(rootTree, p) : null)))
       const changed = new Set([...status.staged, ...status.unstaged, ...status.untracked])
       const checkedOut = headRef === `refs/heads/${name}`
       const targets: TargetState[] = await Promise.all(
@@ -203,7 +220,7 @@ export class Repository {
       )
       const intentFile = await this.intentFile()
       const snap: Snapshot = { branch: name, head, checkedOut, status, targets, lockFile: path.join(await this.gitDir(), 'index.lock'), unfinishedCommit: existsSync(intentFile) ? intentFile : null }
-      return { snap, config: cfg, unmerged, algorithm, rootTree, trees, objects }
+      return { snap, config: cfg, unmerged, algorithm, rootTree, trees: headTrees, objects }
     } catch (err) {
       await objects.close()
       throw err

@@ -32,6 +32,8 @@ export interface StatusReport {
   status: WorkTreeStatus
   /** the ref HEAD points at (refs/heads/…), or null when HEAD is detached */
   headRef: string | null
+  /** the commit HEAD was at when status looked, or null when its branch has none yet */
+  headOid: string | null
   /** the index holds unmerged entries (a merge, rebase or cherry-pick stopped on a conflict) */
   unmerged: boolean
 }
@@ -41,7 +43,7 @@ export interface StatusReport {
  * parsePorcelain (a rename's source path is skipped; an unmerged path is both staged and unstaged).
  */
 export function parsePorcelainV2(output: string): StatusReport {
-  const report: StatusReport = { status: { staged: [], unstaged: [], untracked: [] }, headRef: null, unmerged: false }
+  const report: StatusReport = { status: { staged: [], unstaged: [], untracked: [] }, headRef: null, headOid: null, unmerged: false }
   // the fields before the path: "1 XY sub mH mI mW hH hI", "2 … Xscore", "u XY sub m1 m2 m3 mW h1 h2 h3"
   const pathAfter = (field: string, spaces: number) => {
     let at = -1
@@ -53,6 +55,11 @@ export function parsePorcelainV2(output: string): StatusReport {
   for (let i = 0; i < fields.length; i++) {
     const field = fields[i]
     if (!field) continue
+    if (field.startsWith('# branch.oid ')) {
+      const oid = field.slice('# branch.oid '.length)
+      report.headOid = oid === '(initial)' ? null : oid
+      continue
+    }
     if (field.startsWith('# branch.head ')) {
       const name = field.slice('# branch.head '.length)
       report.headRef = name === '(detached)' ? null : `refs/heads/${name}`
