@@ -186,13 +186,15 @@ export class Repository {
       const readHead = (branch: string) => objects.read(`refs/heads/${branch}^{commit}`)
       let trees: TreeReader | undefined
       const treesFor = (oid: string) => (trees ??= new TreeReader(objects, algorithmOf(oid)))
-      const early = this.options.branch ? null : objects.read('HEAD^{commit}').then(
-        (found) => {
-          if (found?.type === 'commit') for (const p of paths) treesFor(found.oid).at(commitTree(found.body), p).catch(() => null)
-          return found
-        },
-        () => null,
-      )
+      const early = this.options.branch
+        ? null
+        : objects
+            .read('HEAD^{commit}')
+            .then((found) => {
+              if (found?.type === 'commit') for (const p of paths) treesFor(found.oid).at(commitTree(found.body), p).catch(() => null)
+              return found
+            })
+            .catch(() => null) // a guess only: status decides, and the branch is read again if need be
       const headCommit = this.options.branch
         ? readHead(this.options.branch)
         : report.then(async (r) => {
