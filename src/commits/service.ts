@@ -31,11 +31,7 @@ export class CommitService {
     const { record, files, message } = this.load(id)
     audit.issue_type = record.workflow.issue_type
     audit.files = files.map((f) => f.path)
-    const snap = await this.repository.snapshot(files.map((f) => f.path))
-    const headContents = new Map<string, string>()
-    for (const target of snap.targets) {
-      if (target.headBlob) headContents.set(target.path, await this.repository.readBlob(target.headBlob))
-    }
+    const { snap, headContents } = await this.repository.snapshotWithContents(files.map((f) => f.path))
     const replaces = this.store.live(record.workflow.issue_type, snap.branch, record.workflow_id)
     return buildPreview(record.workflow_id, this.repository.options.path, snap, files, headContents, message, snap.checkedOut && existsSync(snap.lockFile), replaces)
   }

@@ -40,6 +40,17 @@ export interface Git {
   raw(args: readonly string[]): Promise<string>
 }
 
+/** The options and environment every git command of the service runs with (see gitClient). */
+export function gitInvocation(identity: GitIdentity, extraEnv: Record<string, string> = {}): { args: string[]; env: Record<string, string> } {
+  return {
+    args: [
+      ...['-c', `user.name=${identity.name}`, '-c', `user.email=${identity.email}`],
+      ...['-c', 'commit.gpgsign=false', '-c', 'core.quotepath=off', '-c', 'core.fsmonitor=false'],
+    ],
+    env: { ...gitEnvironment(identity), ...extraEnv },
+  }
+}
+
 /**
  * A git runner whose every command carries the commit identity with `-c`, so nothing is ever
  * written into a git config file, and which never prompts. The repository's `core.fsmonitor`
@@ -49,11 +60,7 @@ export interface Git {
  * than plain git (see docs/performance.md).
  */
 export function gitClient(repoPath: string, identity: GitIdentity, extraEnv: Record<string, string> = {}): Git {
-  const env = { ...gitEnvironment(identity), ...extraEnv }
-  const config = [
-    ...['-c', `user.name=${identity.name}`, '-c', `user.email=${identity.email}`],
-    ...['-c', 'commit.gpgsign=false', '-c', 'core.quotepath=off', '-c', 'core.fsmonitor=false'],
-  ]
+  const { args: config, env } = gitInvocation(identity, extraEnv)
   return {
     raw: (args) =>
       new Promise((resolve, reject) => {

@@ -33,11 +33,15 @@ export async function migrateObjects(quarantine: string, objects: string): Promi
       const names = (await readdir(packDir)).sort((a, b) => Number(a.endsWith('.idx')) - Number(b.endsWith('.idx')))
       for (const name of names) await move(path.join(packDir, name), path.join(objects, 'pack', name))
     }
-    for (const fanout of await readdir(quarantine)) {
-      if (!/^[0-9a-f]{2}$/.test(fanout)) continue
-      await folder(path.join(objects, fanout))
-      for (const name of await readdir(path.join(quarantine, fanout))) await move(path.join(quarantine, fanout, name), path.join(objects, fanout, name))
-    }
+    // loose objects in any order, side by side; every move has ended before a failure is undone
+    const fanouts = (await readdir(quarantine)).filter((name) => /^[0-9a-f]{2}$/.test(name))
+    await settled(
+      fanouts.map(async (fanout) => {
+        await folder(path.join(objects, fanout))
+        const names = await readdir(path.join(quarantine, fanout))
+        await settled(names.map((name) => move(path.join(quarantine, fanout, name), path.join(objects, fanout, name))))
+      }),
+    )
   } catch (err) {
     await unmigrateObjects(migrated)
     throw err
@@ -57,4 +61,10 @@ export async function unmigrateObjects({ moved, folders }: MigratedObjects): Pro
     if (stat?.mtimeMs === mtimeMs) await rename(to, from).catch(() => undefined)
   }
   for (const dir of [...folders].reverse()) await rmdir(dir).catch(() => undefined) // only if empty
+}
+
+/** Waits for every one of `promises`, then throws the first failure, if any. */
+async function settled(promises: Array<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(promises)).find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed) throw failed.reason
 }

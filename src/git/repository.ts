@@ -1,8 +1,7 @@
 import { constants, existsSync } from 'node:fs'
-import { access, mkdir, rm, writeFile } from 'node:fs/promises'
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { ArtifactFile } from '../generate/generate.js'
-import { blobId } from './blob.js'
 import {
   DetachedHead,
   HookRejected,
@@ -16,9 +15,10 @@ import { readIntent, writeIntent } from './intent.js'
 import { Mutex } from './mutex.js'
 import { migrateObjects, unmigrateObjects, type MigratedObjects } from './quarantine.js'
 import { leavesWorkTree, refuseUnsafeState } from './target-safety.js'
+import { algorithmOf, commitObject, commitTree, editTree, identityIsPlain, ObjectReader, objectId, TreeReader, writeLooseObject, type HashAlgorithm } from './objects.js'
 import { filterDriversOff, GitCommandError, gitClient, type Git } from './open.js'
 import type { CommitOutcome, RepositoryInfo, RepositoryOptions, Snapshot, TargetState } from './snapshot.js'
-import { parsePorcelain } from './status.js'
+import { parsePorcelainV2 } from './status.js'
 
 export type { CommitOutcome, RepositoryInfo, RepositoryOptions, Snapshot, TargetState } from './snapshot.js'
 
@@ -27,6 +27,30 @@ type FileToWrite = Pick<ArtifactFile, 'path' | 'content'>
 interface TreeEntry {
   mode: string
   blob: string
+}
+
+/** What one read of the repository's configuration tells an operation (`git config --get-regexp`, one process). */
+interface RepositoryConfig {
+  /** the filter drivers configured (clean, smudge, process) */
+  drivers: string[]
+  /** core.hooksPath, if set */
+  hooksPath: string | undefined
+  /** i18n.commitEncoding, if set */
+  commitEncoding: string | undefined
+}
+
+/**
+ * A snapshot and what it was read with, for a commit to build on: the configuration, whether the
+ * index holds conflicts, the objects of the branch head (trees read once), and the open reader.
+ */
+interface Look {
+  snap: Snapshot
+  config: RepositoryConfig
+  unmerged: boolean
+  algorithm: HashAlgorithm
+  rootTree: string | null
+  trees: TreeReader
+  objects: ObjectReader
 }
 
 /**
@@ -42,14 +66,14 @@ export class Repository {
     this.git = gitClient(options.path, options.identity)
   }
 
-  private dirsOnce?: Promise<{ gitDir: string; objects: string }>
+  private dirsOnce?: Promise<{ gitDir: string; commonDir: string; objects: string }>
 
-  /** The git dir and object store as git reports them, so linked worktrees and submodules work too. */
-  private dirs(): Promise<{ gitDir: string; objects: string }> {
-    this.dirsOnce ??= this.git.raw(['rev-parse', '--absolute-git-dir', '--git-path', 'objects']).then(
+  /** The git dir, common dir and object store as git reports them, so linked worktrees and submodules work too. */
+  private dirs(): Promise<{ gitDir: string; commonDir: string; objects: string }> {
+    this.dirsOnce ??= this.git.raw(['rev-parse', '--absolute-git-dir', '--git-common-dir', '--git-path', 'objects']).then(
       (out) => {
-        const [gitDir = '', objects = ''] = out.trim().split('\n')
-        return { gitDir, objects: path.resolve(this.options.path, objects) }
+        const [gitDir = '', commonDir = '', objects = ''] = out.trim().split('\n')
+        return { gitDir, commonDir: path.resolve(this.options.path, commonDir), objects: path.resolve(this.options.path, objects) }
       },
       (err: unknown) => {
         this.dirsOnce = undefined // not cached: the repository may become reachable again
@@ -122,40 +146,96 @@ export class Repository {
   }
 
   /** A read-only look at the repository and the target paths; writes nothing, not even the index. */
-  snapshot(paths: string[]): Promise<Snapshot> {
-    return this.readSnapshot(paths, this.filterDrivers())
+  async snapshot(paths: string[]): Promise<Snapshot> {
+    const look = await this.look(paths)
+    await look.objects.close()
+    return look.snap
   }
 
-  /** snapshot(), with git status run while `drivers` do nothing. */
-  private async readSnapshot(paths: string[], drivers: Promise<string[]>): Promise<Snapshot> {
-    // independent reads, run side by side: a snapshot is on the path of every preview and commit
-    const [{ current, branch, head, headEntries }, porcelain, filters] = await Promise.all([
-      this.headRef().then(async (ref) => {
-        const name = this.branchOf(ref)
-        const sha = await this.branchHead(name)
-        return { current: ref, branch: name, head: sha, headEntries: sha ? await this.treeEntries(sha, paths) : new Map<string, TreeEntry>() }
-      }),
-      drivers.then((names) => this.gitWithout(names).raw(['--no-optional-locks', 'status', '--porcelain=v1', '-z', '--untracked-files=all'])),
-      this.filterAttributes(paths),
-    ])
-    const status = parsePorcelain(porcelain)
-    const changed = new Set([...status.staged, ...status.unstaged, ...status.untracked])
-    const checkedOut = current === `refs/heads/${branch}`
-    const targets: TargetState[] = []
-    for (const p of paths) {
-      targets.push({
-        path: p,
-        headBlob: headEntries.get(p)?.blob ?? null,
-        localChange: checkedOut && changed.has(p),
-        unsafe: checkedOut && (await leavesWorkTree(this.options.path, p)),
-        filter: filters.get(p) ?? null,
-      })
+  /**
+   * snapshot(), with what the branch head holds at each target path that it has (as UTF-8 text),
+   * read by the same git process as the snapshot: for the preview's diffs.
+   */
+  async snapshotWithContents(paths: string[]): Promise<{ snap: Snapshot; headContents: Map<string, string> }> {
+    const look = await this.look(paths)
+    try {
+      const headContents = new Map<string, string>()
+      const objects = await Promise.all(look.snap.targets.map((t) => (t.headBlob ? look.objects.read(t.headBlob) : null)))
+      for (const [i, target] of look.snap.targets.entries()) {
+        const object = objects[i]
+        if (object?.type === 'blob') headContents.set(target.path, object.body.toString('utf8'))
+      }
+      return { snap: look.snap, headContents }
+    } finally {
+      await look.objects.close()
     }
-    const intentFile = await this.intentFile()
-    return { branch, head, checkedOut, status, targets, lockFile: path.join(await this.gitDir(), 'index.lock'), unfinishedCommit: existsSync(intentFile) ? intentFile : null }
   }
 
-  /** What `commit` holds at each of `paths` that it has. */
+  /**
+   * The snapshot in four git processes, whatever the number of paths: the configuration; `git
+   * status` (porcelain v2, which also names the branch HEAD is on), run while every configured
+   * filter driver does nothing; the `filter` attributes; and one `cat-file --batch` for the branch
+   * head, its trees and (for the preview) the blobs. The reader stays open for the caller, who
+   * closes it.
+   */
+  private async look(paths: string[]): Promise<Look> {
+    const objects = new ObjectReader(this.options.path, this.options.identity)
+    try {
+      const config = this.readConfig()
+      const filters = this.filterAttributes(paths)
+      const report = config.then(async ({ drivers }) =>
+        parsePorcelainV2(await this.gitWithout(drivers).raw(['--no-optional-locks', 'status', '--porcelain=v2', '-z', '--branch', '--no-ahead-behind', '--untracked-files=all'])),
+      )
+      // With COMMIT_BRANCH the branch head is read right away. Without, HEAD's commit and the trees
+      // along the target paths are read while status runs; status then names HEAD's branch and the
+      // commit it was at, and only if that is another commit (the branch just moved) is it read again.
+      const readHead = (branch: string) => objects.read(`refs/heads/${branch}^{commit}`)
+      let trees: TreeReader | undefined
+      const treesFor = (oid: string) => (trees ??= new TreeReader(objects, algorithmOf(oid)))
+      const early = this.options.branch
+        ? null
+        : objects
+            .read('HEAD^{commit}')
+            .then((found) => {
+              if (found?.type === 'commit') for (const p of paths) treesFor(found.oid).at(commitTree(found.body), p).catch(() => null)
+              return found
+            })
+            .catch(() => null) // a guess only: status decides, and the branch is read again if need be
+      const headCommit = this.options.branch
+        ? readHead(this.options.branch)
+        : report.then(async (r) => {
+            if (!r.headRef) return null
+            const found = await early
+            return found && found.oid === r.headOid ? found : readHead(r.headRef.replace(/^refs\/heads\//, ''))
+          })
+      const [{ status, headRef, unmerged }, commit, filter, cfg] = await Promise.all([report, headCommit, filters, config])
+      const name = this.branchOf(headRef)
+      const head = commit?.type === 'commit' ? commit.oid : null
+      const algorithm = algorithmOf(head ?? '')
+      const headTrees = treesFor(head ?? '')
+      const rootTree = commit && head ? commitTree(commit.body) : null
+      const headEntries = await Promise.all(paths.map((p) => (rootTree ? headTrees.at(rootTree, p) : null)))
+      const changed = new Set([...status.staged, ...status.unstaged, ...status.untracked])
+      const checkedOut = headRef === `refs/heads/${name}`
+      const targets: TargetState[] = await Promise.all(
+        paths.map(async (p, i) => ({
+          path: p,
+          headBlob: headEntries[i]?.oid ?? null,
+          localChange: checkedOut && changed.has(p),
+          unsafe: checkedOut && (await leavesWorkTree(this.options.path, p)),
+          filter: filter.get(p) ?? null,
+        })),
+      )
+      const intentFile = await this.intentFile()
+      const snap: Snapshot = { branch: name, head, checkedOut, status, targets, lockFile: path.join(await this.gitDir(), 'index.lock'), unfinishedCommit: existsSync(intentFile) ? intentFile : null }
+      return { snap, config: cfg, unmerged, algorithm, rootTree, trees: headTrees, objects }
+    } catch (err) {
+      await objects.close()
+      throw err
+    }
+  }
+
+  /** What `commit` holds at each of `paths` that it has (start-up recovery and rollback, which are rare: one `ls-tree`). */
   private async treeEntries(commit: string, paths: string[]): Promise<Map<string, TreeEntry>> {
     const entries = new Map<string, TreeEntry>()
     for (const line of (await this.git.raw(['ls-tree', '-z', commit, '--', ...paths])).split('\0').filter(Boolean)) {
@@ -182,27 +262,40 @@ export class Repository {
   }
 
   /**
-   * The filter drivers the repository configures (clean, smudge, process), read afresh each time:
-   * a person, or a hook, may configure one while the service runs.
+   * The configuration an operation needs, read afresh each time in one process: a person, or a
+   * hook, may change it while the service runs. The filter drivers (clean, smudge, process),
+   * core.hooksPath and i18n.commitEncoding.
    */
-  private async filterDrivers(): Promise<string[]> {
-    let keys = ''
+  private async readConfig(): Promise<RepositoryConfig> {
+    let out = ''
     try {
-      keys = await this.git.raw(['config', '-z', '--name-only', '--get-regexp', '^filter\\.'])
+      out = await this.git.raw(['config', '-z', '--get-regexp', '^(filter\\.|core\\.hookspath$|i18n\\.commitencoding$)'])
     } catch (err) {
-      if (!(err instanceof GitCommandError && err.exitCode === 1)) throw err // 1: no filter configured
+      if (!(err instanceof GitCommandError && err.exitCode === 1)) throw err // 1: none of them is set
     }
-    return [...new Set(keys.split('\0').flatMap((key) => /^filter\.(.+)\.[^.]+$/s.exec(key)?.[1] ?? []))]
+    const config: RepositoryConfig = { drivers: [], hooksPath: undefined, commitEncoding: undefined }
+    const drivers = new Set<string>()
+    for (const item of out.split('\0').filter(Boolean)) {
+      const newline = item.indexOf('\n')
+      const key = newline < 0 ? item : item.slice(0, newline)
+      const value = newline < 0 ? undefined : item.slice(newline + 1)
+      const driver = /^filter\.(.+)\.[^.]+$/s.exec(key)?.[1]
+      if (driver) drivers.add(driver)
+      else if (key === 'core.hookspath') config.hooksPath = value // the last one wins, as in git
+      else if (key === 'i18n.commitencoding') config.commitEncoding = value
+    }
+    config.drivers = [...drivers]
+    return config
+  }
+
+  /** The filter drivers the repository configures, read afresh (start-up recovery and rollback). */
+  private async filterDrivers(): Promise<string[]> {
+    return (await this.readConfig()).drivers
   }
 
   /** A git runner for which `drivers` do nothing, so git status never starts one to compare a file whose stat information is stale. */
   private gitWithout(drivers: string[], extraEnv: Record<string, string> = {}): Git {
     return gitClient(this.options.path, this.options.identity, { ...extraEnv, ...filterDriversOff(drivers) })
-  }
-
-  /** The content of a blob (for diffs against the branch head). */
-  async readBlob(blob: string): Promise<string> {
-    return this.git.raw(['cat-file', 'blob', blob])
   }
 
   /**
@@ -217,20 +310,39 @@ export class Repository {
   private async commitLocked(files: FileToWrite[], message: string): Promise<CommitOutcome | null> {
     const intentFile = await this.intentFile()
     const paths = files.map((f) => f.path)
-    const snap = await this.snapshot(paths)
-    const head = refuseUnsafeState(snap)
-    if (snap.targets.every((t, i) => t.headBlob === blobId(files[i]?.content ?? ''))) return null
-
-    // Inside .git, so a crash's leftovers are found and removed at the next start; one at a time (the mutex).
+    const look = await this.look(paths)
     const scratch = await this.scratchRoot()
-    const { objects } = await this.dirs()
-    await rm(scratch, { recursive: true, force: true })
-    await mkdir(scratch, { recursive: true })
     try {
-      // A private index (the person's staged work is neither read nor written) and a quarantine
-      // object store: until the commit is certain, git writes nothing into the repository at all.
+      const { snap, algorithm } = look
+      const head = refuseUnsafeState(snap)
+      const contents = files.map((f) => Buffer.from(f.content, 'utf8'))
+      const blobs = contents.map((content) => objectId('blob', content, algorithm))
+      if (snap.targets.every((t, i) => t.headBlob === blobs[i])) return null
+
+      // Inside .git, so a crash's leftovers are found and removed at the next start; one at a time (the mutex).
+      const { objects } = await this.dirs()
+      await rm(scratch, { recursive: true, force: true })
+      await mkdir(scratch, { recursive: true })
+      // A quarantine object store: until the commit is certain, nothing is written into the
+      // repository at all. The blobs, the trees along the target paths and the commit are
+      // written here by the service itself (no git process); the person's index is never read
+      // or written to build the commit.
       const quarantine = path.join(scratch, 'objects')
       await mkdir(quarantine)
+      const write = (type: string, body: Buffer) => writeLooseObject(quarantine, type, body, algorithm)
+      const [, edited] = await Promise.all([
+        // a blob the branch head already holds at its path is in the repository: not written again
+        Promise.all(contents.map((content, i) => (snap.targets[i]?.headBlob === blobs[i] ? null : write('blob', content)))),
+        editTree(look.trees, look.rootTree, paths.map((p, i) => ({ path: p, blob: blobs[i] as string })), write),
+      ])
+      let tree = edited
+      await look.objects.close()
+
+      let now = snap
+      let { config, unmerged } = look
+      let messageBytes = Buffer.from(message, 'utf8')
+      const messageFile = path.join(scratch, 'message')
+      // git, where git is needed: with a private index, writing into the quarantine
       const privateGit = gitClient(this.options.path, this.options.identity, {
         GIT_INDEX_FILE: path.join(scratch, 'index'),
         GIT_OBJECT_DIRECTORY: quarantine,
@@ -238,36 +350,54 @@ export class Repository {
         // git itself then refuses ref updates from hooks while objects are quarantined
         GIT_QUARANTINE_PATH: quarantine,
       })
-      await privateGit.raw(['read-tree', head])
-      const sources = files.map((_, i) => path.join(scratch, `blob-${i}`))
-      await Promise.all(files.map((file, i) => writeFile(sources[i] as string, file.content)))
-      // --no-filters: the bytes as they are (targets with a filter attribute were refused above)
-      const blobs = (await privateGit.raw(['hash-object', '-w', '--no-filters', '--', ...sources])).trim().split('\n')
-      await privateGit.raw(['update-index', '--add', ...files.flatMap((file, i) => ['--cacheinfo', `100644,${blobs[i]},${file.path}`])])
-      const messageFile = path.join(scratch, 'message')
-      await writeFile(messageFile, message)
-      const hooks = await this.hookPaths()
-      if (hooks['pre-commit']) await runHook(privateGit, 'pre-commit', [])
-      if (hooks['commit-msg']) await runHook(privateGit, 'commit-msg', [messageFile])
-      const tree = (await privateGit.raw(['write-tree'])).trim()
-      const sha = (await privateGit.raw(['commit-tree', tree, '-p', head, '-F', messageFile])).trim()
+      const hooks = await this.hookPaths(config.hooksPath)
+      if (hooks['pre-commit'] || hooks['commit-msg']) {
+        // The hooks see what `git commit` shows them: a (private) index holding the commit's tree,
+        // and the message in a file. What they add to that index, or write to the message, is committed.
+        await privateGit.raw(['read-tree', tree])
+        await writeFile(messageFile, messageBytes)
+        if (hooks['pre-commit']) await runHook(privateGit, 'pre-commit', [])
+        if (hooks['commit-msg']) await runHook(privateGit, 'commit-msg', [messageFile])
+        tree = (await privateGit.raw(['write-tree'])).trim()
+        messageBytes = await readFile(messageFile)
 
-      // The hooks ran for as long as they liked and may have changed the work tree (a symbolic
-      // link where a target folder was, say) or the configuration: look again, right before
-      // anything is written.
-      const drivers = this.filterDrivers()
-      const now = await this.readSnapshot(paths, drivers)
-      if (now.branch !== snap.branch || now.head !== head) throw new RepositoryChanged(snap.branch)
-      refuseUnsafeState(now)
+        // The hooks ran for as long as they liked and may have changed the work tree (a symbolic
+        // link where a target folder was, say) or the configuration: look again, right before
+        // anything is written.
+        const again = await this.look(paths)
+        await again.objects.close()
+        if (again.snap.branch !== snap.branch || again.snap.head !== head) throw new RepositoryChanged(snap.branch)
+        refuseUnsafeState(again.snap)
+        ;({ snap: now, config, unmerged } = again)
+      } else {
+        // Nothing of the person's ran since the snapshot, a few milliseconds ago: the checks that
+        // cost no process (an intent file, index.lock, a symbolic link on a target path) once more.
+        const targets = await Promise.all(snap.targets.map(async (t) => ({ ...t, unsafe: snap.checkedOut && (await leavesWorkTree(this.options.path, t.path)) })))
+        refuseUnsafeState({ ...snap, targets, unfinishedCommit: existsSync(intentFile) ? intentFile : null })
+      }
+      let sha: string
+      if (identityIsPlain(this.options.identity)) {
+        sha = await write('commit', commitObject({ tree, parent: head, identity: this.options.identity, date: new Date(), message: messageBytes, encoding: config.commitEncoding }))
+      } else {
+        // an identity git would clean up, each version in its own way: git writes the commit
+        await writeFile(messageFile, messageBytes)
+        sha = (await privateGit.raw(['commit-tree', tree, '-p', head, '-F', messageFile])).trim()
+      }
 
       // The intent (whole or not at all), then the objects, then the branch; until the branch
       // moves, a failure takes back what was done. The intent is removed once the work tree
       // follows, so a crash in between is finished at the next start (recoverInterruptedCommit)
       // instead of leaving a work tree that looks like it reverts the commit.
-      await writeIntent(intentFile, scratch, { branch: snap.branch, from: head, to: sha, checkedOut: now.checkedOut, files: paths.map((p) => ({ path: p })) })
+      // (The intent and the objects are written side by side: the branch moves only once both are there.)
+      const [intentWritten, migration] = await Promise.allSettled([
+        writeIntent(intentFile, scratch, { branch: snap.branch, from: head, to: sha, checkedOut: now.checkedOut, files: paths.map((p) => ({ path: p })) }),
+        migrateObjects(quarantine, objects),
+      ])
       let migrated: MigratedObjects | undefined
       try {
-        migrated = await migrateObjects(quarantine, objects)
+        if (migration.status === 'fulfilled') migrated = migration.value
+        if (intentWritten.status === 'rejected') throw intentWritten.reason
+        if (migration.status === 'rejected') throw migration.reason // it has taken back what it moved
         await this.moveBranch(snap.branch, head, sha, message)
       } catch (err) {
         if (migrated) await unmigrateObjects(migrated)
@@ -276,8 +406,7 @@ export class Repository {
       }
       if (now.checkedOut) {
         try {
-          await this.writeWorkTree(new Map(paths.map((p, i) => [p, { mode: '100644', blob: blobs[i] as string }])), paths, await drivers)
-          await this.updateIndex(paths, await drivers)
+          await this.followBranch(head, sha, paths, config.drivers, unmerged)
         } catch (err) {
           // if not even the branch can be put back, the intent stays: the next start finishes the commit
           if (await this.rollback(snap.branch, head, sha, paths)) await rm(intentFile, { force: true })
@@ -289,8 +418,27 @@ export class Repository {
       await rm(intentFile, { force: true })
       return { sha, parent: head, branch: snap.branch }
     } finally {
+      await look.objects.close()
       await rm(scratch, { recursive: true, force: true })
     }
+  }
+
+  /**
+   * Brings the work tree and the person's index from `from` to `to` for `paths` (the only paths
+   * that differ), by git alone. One `git read-tree --reset -u <from> <to>`: a two-tree merge into
+   * the person's index that keeps every entry the two commits agree on (their staged work), writes
+   * the changed files with `lstat` on every leading folder (never through a symbolic link), then
+   * writes the index once, with the files' fresh stat information. `--reset` overwrites what
+   * stands in the way at a target path, as the checks before allow. It would also drop unresolved
+   * conflicts, so with a conflict in the index the files are written from a throwaway index instead.
+   */
+  private async followBranch(from: string, to: string, paths: string[], drivers: string[], unmerged: boolean): Promise<void> {
+    if (unmerged) {
+      await this.writeWorkTree(await this.treeEntries(to, paths), paths, drivers)
+      await this.updateIndex(paths, drivers)
+      return
+    }
+    await this.gitWithout(drivers).raw(['read-tree', '--reset', '-u', from, to])
   }
 
   /**
@@ -348,12 +496,23 @@ export class Repository {
     return path.join(await this.gitDir(), 'auto-feature-builder-tmp')
   }
 
-  /** Which commit hooks exist (honouring core.hooksPath), so absent ones cost no process. */
-  private async hookPaths(): Promise<Record<'pre-commit' | 'commit-msg', boolean>> {
-    const [preCommit, commitMsg] = (await this.git.raw(['rev-parse', '--git-path', 'hooks/pre-commit', '--git-path', 'hooks/commit-msg']))
-      .trim()
-      .split('\n')
-      .map((p) => path.resolve(this.options.path, p))
+  /**
+   * Which commit hooks exist and are executable, so absent ones cost no process: in core.hooksPath
+   * (`hooksPath`, from this operation's configuration) or the repository's hooks folder (shared by
+   * linked worktrees). A hooksPath that git would expand (~, %(prefix)) is asked of git.
+   */
+  private async hookPaths(hooksPath: string | undefined): Promise<Record<'pre-commit' | 'commit-msg', boolean>> {
+    let preCommit: string | undefined
+    let commitMsg: string | undefined
+    if (hooksPath === undefined || (hooksPath !== '' && !/^[~%]/.test(hooksPath))) {
+      const dir = hooksPath === undefined ? path.join((await this.dirs()).commonDir, 'hooks') : path.resolve(this.options.path, hooksPath)
+      ;[preCommit, commitMsg] = [path.join(dir, 'pre-commit'), path.join(dir, 'commit-msg')]
+    } else {
+      ;[preCommit, commitMsg] = (await this.git.raw(['rev-parse', '--git-path', 'hooks/pre-commit', '--git-path', 'hooks/commit-msg']))
+        .trim()
+        .split('\n')
+        .map((p) => path.resolve(this.options.path, p))
+    }
     const executable = async (file: string | undefined) => (file ? access(file, constants.X_OK).then(() => true, () => false) : false)
     return { 'pre-commit': await executable(preCommit), 'commit-msg': await executable(commitMsg) }
   }

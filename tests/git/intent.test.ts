@@ -95,11 +95,13 @@ describe('the intent file of a commit', () => {
     t = await testApp()
     const repo = t.config.repoPath
     const head = (await git(repo, 'rev-parse', 'HEAD')).trim()
-    // Once the intent exists, the first index written is the service's throwaway one: take the
-    // person's index.lock then, so the index update fails; and refuse the update that would put
-    // the branch back to where it was.
-    hook(repo, 'post-index-change', `[ -e '${INTENT}' ] && [ -n "$GIT_INDEX_FILE" ] && touch .git/index.lock\nexit 0`)
-    hook(repo, 'reference-transaction', `[ "$1" = prepared ] && grep -q " ${head} refs/heads/main$" && exit 1\nexit 0`)
+    // Once the branch has moved (the intent exists), take the person's index.lock, so the work
+    // tree and index cannot follow; and refuse the update that would put the branch back to where it was.
+    hook(
+      repo,
+      'reference-transaction',
+      `[ "$1" = prepared ] && grep -q " ${head} refs/heads/main$" && exit 1\n[ "$1" = committed ] && [ -e '${INTENT}' ] && touch .git/index.lock\nexit 0`,
+    )
     const id = await newWorkflow(t)
 
     const res = await commit(t, id)
@@ -121,7 +123,6 @@ describe('the intent file of a commit', () => {
 
     // what a restart does, once the lock is gone
     rmSync(path.join(repo, '.git', 'index.lock'))
-    rmSync(path.join(repo, '.git', 'hooks', 'post-index-change'))
     rmSync(path.join(repo, '.git', 'hooks', 'reference-transaction'))
     expect(await t.services.repository.recoverInterruptedCommit()).toBe('completed')
     expect((await git(repo, 'rev-parse', 'refs/heads/main')).trim()).toBe(sha)

@@ -57,15 +57,17 @@ describe('symbolic links made while a commit runs', () => {
     t = await testApp()
     const repo = t.config.repoPath
     const outside = outsideDirWithSentinel(t)
-    // git runs post-index-change on every index write. The first one after the intent file exists
-    // (so after the last check) comes right before checkout-index writes the work tree.
-    const hook = path.join(repo, '.git', 'hooks', 'post-index-change')
-    writeFileSync(hook, `#!/bin/sh\n[ -e .git/auto-feature-builder-commit.json ] && [ ! -e workflows ] && ln -s '${outside}' workflows\nexit 0\n`)
+    // git runs the reference-transaction hook when the branch moves. Once it is committed (so after
+    // the last check, and with the intent file written) comes the work-tree write.
+    const hook = path.join(repo, '.git', 'hooks', 'reference-transaction')
+    const linked = path.join(t.dir, 'linked') // the hook's note that it made the link
+    writeFileSync(hook, `#!/bin/sh\n[ "$1" = committed ] && [ -e .git/auto-feature-builder-commit.json ] && [ ! -e workflows ] && ln -s '${outside}' workflows && touch '${linked}'\nexit 0\n`)
     chmodSync(hook, 0o755)
     const outsideBefore = treeDigest(outside)
 
     const res = await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: await newWorkflow(t), dry_run: false } })
 
+    expect(existsSync(linked)).toBe(true)
     expect(treeDigest(outside)).toBe(outsideBefore)
     expect(res.statusCode).toBe(201)
     expect(lstatSync(path.join(repo, 'workflows')).isDirectory()).toBe(true)

@@ -1,0 +1,69 @@
+import { execFileSync } from 'node:child_process'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+import { git } from '../helpers/git.js'
+
+/**
+ * How many git processes a preview and a real commit start, counted with a `git` first on PATH
+ * that logs its arguments and runs the real one. Not a timing: a count, so a step that brings
+ * back a process per file or per check is caught. (docs/performance.md has the times.)
+ */
+
+let t: TestApp | undefined
+const savedPath = process.env.PATH
+afterEach(async () => {
+  process.env.PATH = savedPath
+  await t?.close()
+  t = undefined
+})
+
+/** Puts a logging `git` first on PATH (the service's git commands take PATH as it is when each runs); returns the log's lines. */
+function countGitProcesses(dir: string): () => string[] {
+  const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim()
+  const bin = path.join(dir, 'logging-git')
+  mkdirSync(bin)
+  const log = path.join(dir, 'git-processes.log')
+  writeFileSync(log, '')
+  writeFileSync(path.join(bin, 'git'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${realGit}' "$@"\n`)
+  chmodSync(path.join(bin, 'git'), 0o755)
+  process.env.PATH = `${bin}${path.delimiter}${savedPath ?? ''}`
+  return () => {
+    const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean)
+    writeFileSync(log, '')
+    return lines
+  }
+}
+
+async function newWorkflow(app: TestApp, severity = 'high'): Promise<string> {
+  return (await app.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity } })).json().workflow_id
+}
+
+describe('git processes per operation', () => {
+  it('when a workflow is previewed, dry-run committed and really committed (five files, no hooks), then the preview takes at most 4 git processes and the commit at most 6', async () => {
+    t = await testApp()
+    const first = await newWorkflow(t)
+    const second = await newWorkflow(t, 'low')
+    const taken = countGitProcesses(t.dir)
+    await t.app.inject(`/workflows/${first}/preview`) // warm: the git dir is asked of git once per process
+    taken()
+
+    expect((await t.app.inject(`/workflows/${first}/preview`)).json().can_commit).toBe(true)
+    const preview = taken()
+    expect((await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: first } })).json().dry_run).toBe(true)
+    const dryRun = taken()
+    expect((await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: first, dry_run: false } })).statusCode).toBe(201)
+    const commit = taken()
+    // an update: the preview reads the branch's five blobs for its diffs, the commit replaces them
+    expect((await t.app.inject(`/workflows/${second}/preview`)).json().changes.map((c: { action: string }) => c.action)).toContain('update')
+    const updatePreview = taken()
+    expect((await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: second, dry_run: false } })).statusCode).toBe(201)
+    const updateCommit = taken()
+
+    for (const lines of [preview, dryRun, updatePreview]) expect(lines.length, lines.join('\n')).toBeLessThanOrEqual(4)
+    for (const lines of [commit, updateCommit]) expect(lines.length, lines.join('\n')).toBeLessThanOrEqual(6)
+    process.env.PATH = savedPath
+    expect(await git(t.config.repoPath, 'status', '--porcelain')).toBe('')
+  })
+})
