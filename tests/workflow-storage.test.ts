@@ -73,6 +73,27 @@ describe('stored workflows: the generator input and each file digest, not the fi
     expect((await t.app.inject('/workflows')).json().items.map((w: { status: string }) => w.status)).toEqual(['generated', 'superseded'])
   })
 
+  it('when a platform mapping changed between restarts, then the record still reads, but the preview is a 409 and a new detection does not join it', async () => {
+    const dir = tempDir()
+    const templates = path.join(dir, 'templates')
+    cpSync(path.join(PROJECT_ROOT, 'templates'), templates, { recursive: true })
+    const first = await testApp({ TEMPLATES_DIR: templates, GROUP_WINDOW: '24h' }, dir)
+    const { workflow_id } = await create(first)
+    await first.close({ keepDir: true })
+
+    const mapping = path.join(templates, 'platforms', 'n8n', 'send_email.json')
+    writeFileSync(mapping, readFileSync(mapping, 'utf8').replace('"appendAttribution": false', '"appendAttribution": true'))
+    t = await testApp({ TEMPLATES_DIR: templates, GROUP_WINDOW: '24h' }, dir)
+    expect((await t.app.inject(`/workflows/${workflow_id}`)).statusCode).toBe(200)
+    const preview = await t.app.inject(`/workflows/${workflow_id}/preview`)
+    expect(preview.statusCode).toBe(409)
+    expect(preview.json().detail).toMatch(/workflows\/high_churn_n8n\.json no longer comes out byte for byte/)
+    const next = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })
+    expect(next.statusCode).toBe(201)
+    expect(next.json().supersedes).toBe(workflow_id)
+    expect((await t.app.inject(`/workflows/${next.json().workflow_id}/preview`)).statusCode).toBe(200)
+  })
+
   it('when a row was stored before migration 11 (record and files), then it is read, previewed and committed as it was', async () => {
     t = await testApp()
     const { workflow_id } = await create(t)

@@ -26,9 +26,9 @@ export type WorkflowStep = Workflow['steps'][number]
 
 /**
  * The matches of a pattern in a text, kept: exporters fill the same mapping templates and
- * playbook strings for every workflow, and a regex scan of each was a fifth of an export's time.
- * The texts come from the mapping files and playbooks, so the kept set is small; it is emptied
- * should it ever grow past a bound.
+ * prompt templates for every workflow, and a regex scan of each was a fifth of an export's time.
+ * Only texts from the mapping files and the prompt templates come here (never request data), so
+ * the kept set is small; it is emptied should it ever grow past a bound.
  */
 const MATCH_CACHE_LIMIT = 10_000
 const matchCache = new Map<RegExp, Map<string, readonly RegExpExecArray[]>>()
@@ -58,9 +58,11 @@ function hasPlaceholder(template: JsonValue): boolean {
 
 /** A config string's pieces: its `{{field}}` reads become the dialect's references. */
 export function piecesOf(text: string, dialect: Pick<Dialect, 'ref'>): Piece[] {
+  // not kept in the match cache: a playbook value such as $affected_items brings request data here
+  if (!text.includes('{{')) return text === '' ? [] : [{ text }]
   const pieces: Piece[] = []
   let last = 0
-  for (const match of matchesOf(text, FIELD_REFERENCE)) {
+  for (const match of text.matchAll(FIELD_REFERENCE)) {
     if (match.index > last) pieces.push({ text: text.slice(last, match.index) })
     pieces.push({ expr: dialect.ref(match[1] as string) })
     last = match.index + match[0].length

@@ -136,9 +136,11 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       -- each file's path, size and sha256, instead of the record and the files themselves (about
       -- 45 KB with the exports): reads regenerate them and check every digest. record and
       -- artifacts are then ''. Rows made before keep their record and files as they were.
+      -- name is set from now on; older rows are not rewritten (a large database would be copied
+      -- whole into the WAL before the service listens): lists read their name from the record.
+      -- One way: a version before this one cannot read the rows it makes (record is '').
       ALTER TABLE workflows ADD COLUMN inputs TEXT;
       ALTER TABLE workflows ADD COLUMN name TEXT;
-      UPDATE workflows SET name = json_extract(record, '$.workflow.name');
 
       -- GET /status reads these counts instead of counting every row on every call.
       CREATE TABLE workflow_counts (

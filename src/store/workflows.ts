@@ -243,7 +243,8 @@ export class WorkflowStore {
   list(filter: ListFilter): { items: WorkflowSummary[]; next_cursor: string | null } {
     const { rows, next_cursor } = selectPage<Pick<WorkflowRow, 'seq' | 'id' | 'name' | 'issue_type' | 'severity' | 'status' | 'created_at' | 'occurrence_count'>>(
       this.db,
-      'SELECT seq, id, name, issue_type, severity, status, created_at, occurrence_count FROM workflows',
+      // rows from before migration 11 have no name column value: their record has it
+      `SELECT seq, id, COALESCE(name, json_extract(record, '$.workflow.name')) AS name, issue_type, severity, status, created_at, occurrence_count FROM workflows`,
       [
         ['issue_type', '=', filter.issueType],
         ['status', '=', filter.status],

@@ -3,7 +3,7 @@ import type { Opportunity, OpportunityInput, Severity } from '../contract/opport
 import type { WorkflowRecord } from '../contract/workflow.js'
 import { buildExport, EXPORT_MEDIA_TYPES, type ExportFile } from '../exports/exports.js'
 import { PLATFORMS, type Platform } from '../exports/mapping.js'
-import { generate, type ExportChoice } from '../generate/generate.js'
+import { generate, type ArtifactFile, type ExportChoice } from '../generate/generate.js'
 import { renderPrompt } from '../generate/render.js'
 import { BadRequest, Conflict, NotFound } from '../http/problem.js'
 import type { LoadedPlaybook } from '../playbooks/schema.js'
@@ -150,10 +150,14 @@ export class WorkflowService {
     }
   }
 
-  /** The workflow's record, or undefined when its files no longer come out of this instance's generator. */
+  /**
+   * The workflow's record, or undefined when any of its files — exports and test included — no
+   * longer comes out of this instance's generator: a detection must not join a workflow that can
+   * no longer be previewed or committed.
+   */
   private reproducible(id: string): WorkflowRecord | undefined {
     try {
-      return this.store.get(id)
+      return this.store.getWithFiles(id)?.record
     } catch (err) {
       if (err instanceof NotReproducible) return undefined
       throw err
@@ -174,25 +178,14 @@ export class WorkflowService {
     if (!(PLATFORMS as readonly string[]).includes(format)) {
       throw new NotFound(`No export format ${format}; the formats are ${PLATFORMS.join(', ')}`)
     }
-    const found = this.store.getWithFiles(id)
-    if (!found) throw new NotFound(`No workflow ${id}`)
-    const { record, files } = found
-    if (record.workflow.settings === undefined) {
-      throw new Conflict(
-        'Workflow predates exports',
-        `Workflow ${id} was generated before steps declared their data flow, so it cannot be exported; send its opportunity again to generate an exportable workflow`,
-        'export-unavailable',
-      )
-    }
-    const built = buildExport(format as Platform, record.workflow, record.prompt_template, this.exports.mappings)
-    const stored = files.find((f) => f.kind === format)
-    return stored ? { ...built, content: stored.content, committed: true } : { ...built, committed: false }
+    return this.exportOf(this.exportable(id), format as Platform)
   }
 
   /** Every export format of a workflow, with where it is served and whether it is committed with it. */
   listExports(id: string) {
+    const found = this.exportable(id) // regenerated and checked once for all the formats
     return PLATFORMS.map((format) => {
-      const file = this.exportFile(id, format)
+      const file = this.exportOf(found, format)
       return {
         format,
         filename: file.path.slice(file.path.lastIndexOf('/') + 1),
@@ -203,6 +196,25 @@ export class WorkflowService {
         setup: file.setup.map((item) => item.text),
       }
     })
+  }
+
+  private exportable(id: string): { record: WorkflowRecord; files: ArtifactFile[] } {
+    const found = this.store.getWithFiles(id)
+    if (!found) throw new NotFound(`No workflow ${id}`)
+    if (found.record.workflow.settings === undefined) {
+      throw new Conflict(
+        'Workflow predates exports',
+        `Workflow ${id} was generated before steps declared their data flow, so it cannot be exported; send its opportunity again to generate an exportable workflow`,
+        'export-unavailable',
+      )
+    }
+    return found
+  }
+
+  private exportOf({ record, files }: { record: WorkflowRecord; files: ArtifactFile[] }, format: Platform): ExportFile & { committed: boolean } {
+    const built = buildExport(format, record.workflow, record.prompt_template, this.exports.mappings)
+    const stored = files.find((f) => f.kind === format)
+    return stored ? { ...built, content: stored.content, committed: true } : { ...built, committed: false }
   }
 
   renderPrompt(id: string, variables: Record<string, unknown>): { workflow_id: string; name: string; rendered: string } {

@@ -1,8 +1,9 @@
-import { rmSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
 import { git } from '../helpers/git.js'
+import { RepositoryStatusCache, STATUS_REUSE_MS } from '../../src/status.js'
 
 let t: TestApp | undefined
 afterEach(async () => {
@@ -45,6 +46,18 @@ describe('status and probes', () => {
     expect((await status()).remote).toEqual({ remote: 'origin', ahead: 0, behind: 0 })
     await git(repo, 'checkout', '-q', '-b', 'other')
     expect(await status()).toMatchObject({ branch: 'other', head: await head(), remote: null })
+  })
+
+  it('when the repository breaks without a ref moving, then a reused answer is at most STATUS_REUSE_MS old, and a missing HEAD is never vouched for', async () => {
+    t = await testApp()
+    let now = 0
+    const cache = new RepositoryStatusCache(t.services.repository, () => now)
+    await cache.status()
+    await cache.status() // kept from here on
+    writeFileSync(path.join(t.config.repoPath, '.git', 'config'), '[broken\n')
+    expect((await cache.status()).reachable).toBe(true) // reused: no ref file moved
+    now += STATUS_REUSE_MS
+    expect(await cache.status()).toMatchObject({ reachable: false, error: expect.stringMatching(/config/) })
   })
 
   it('when the repository becomes unusable, then /readyz is a 503 problem naming it and /status says unreachable', async () => {

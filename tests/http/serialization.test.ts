@@ -2,8 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { z } from 'zod'
 import { AuditList } from '../../src/contract/audit.js'
 import { CommitResult, Preview } from '../../src/contract/commit.js'
-import { ServiceStatus } from '../../src/contract/status.js'
-import { WorkflowList, WorkflowRecord } from '../../src/contract/workflow.js'
+import { KpiResult, ThresholdList } from '../../src/contract/kpis.js'
+import { ServiceIndex, ServiceStatus } from '../../src/contract/status.js'
+import { ExportList, WorkflowList, WorkflowRecord } from '../../src/contract/workflow.js'
 import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
 
 let t: TestApp | undefined
@@ -33,5 +34,13 @@ describe('responses without the zod pass (RESPONSE_VALIDATION=0, as in productio
     exact(WorkflowRecord, (await t.app.inject(`/workflows/${id}`)).body)
     exact(ServiceStatus, (await t.app.inject('/status')).body)
     exact(AuditList, (await t.app.inject('/audit')).body)
+    exact(ExportList, (await t.app.inject(`/workflows/${id}/exports`)).body)
+    exact(ServiceIndex, (await t.app.inject('/')).body)
+    exact(ThresholdList, (await t.app.inject('/thresholds')).body)
+    const breach = await t.app.inject({ method: 'POST', url: '/kpis', payload: { metrics: { churn_rate: 0.09, error_rate: 0.001 } } })
+    expect(breach.statusCode).toBe(201)
+    exact(KpiResult, breach.body)
+    const grouped = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, group: true } })
+    exact(WorkflowRecord, grouped.body)
   })
 })
