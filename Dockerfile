@@ -44,4 +44,5 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # tini forwards SIGTERM so the service can drain in-flight requests and close the database
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "dist/src/server.js"]
+# a young generation of at most 4 MB per semi-space: about 30 MB less peak memory under load for a few % of throughput (docs/performance.md)
+CMD ["node", "--max-semi-space-size=4", "dist/src/server.js"]

@@ -4,7 +4,7 @@
  * bodies; then a fresh service under a longer sustained load for its peak RSS.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import autocannon from 'autocannon'
@@ -25,6 +25,12 @@ export interface IngestOptions {
   build: boolean
 }
 
+/** The node flags `npm start` gives the service (package.json), so the bench runs it the same way. */
+function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
+  return pkg.scripts.start.split(/\s+/).filter((word) => word.startsWith('--'))
+}
+
 /** The command that starts the service: compiled once per bench run, as `npm start` runs it. */
 function serviceCommand(build: boolean, log: (line: string) => void): string[] {
   if (!build) return ['--import', 'tsx', 'src/server.ts']
@@ -32,7 +38,7 @@ function serviceCommand(build: boolean, log: (line: string) => void): string[] {
   rmSync(BUILD_DIR, { recursive: true, force: true })
   execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR], { cwd: ROOT, stdio: 'inherit' })
   log(`  service compiled to ${path.relative(ROOT, BUILD_DIR)} in ${((performance.now() - start) / 1000).toFixed(1)} s`)
-  return [path.join(BUILD_DIR, 'src', 'server.js')]
+  return [...startFlags(), path.join(BUILD_DIR, 'src', 'server.js')]
 }
 
 interface Target {
