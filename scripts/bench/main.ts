@@ -104,6 +104,7 @@ await section(
       preview: { git_processes: g.preview },
     })
     console.log(`   commit runs: ${g.commit_commands.join(' ')}`)
+    console.log(`   commit creating the paths runs: ${g.commit_create_commands.join(' ')}`)
     console.log(`   preview runs: ${g.preview_commands.join(' ')}`)
   },
 )
