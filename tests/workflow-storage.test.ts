@@ -41,11 +41,14 @@ describe('stored workflows: the generator input and each file digest, not the fi
     )
   })
 
-  it('when the playbook changed between restarts, then an open workflow is a 409 on read, preview and commit, nothing is committed, and a new detection replaces it', async () => {
+  it('when the playbook changed between restarts, then an open workflow is a 409 on read, preview and commit, nothing is committed, a new detection replaces it, and a committed one still reads', async () => {
     const dir = tempDir()
     const templates = path.join(dir, 'templates')
     cpSync(path.join(PROJECT_ROOT, 'templates'), templates, { recursive: true })
     const first = await testApp({ TEMPLATES_DIR: templates, GROUP_WINDOW: '24h' }, dir)
+    const committed = await create(first)
+    expect((await first.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: committed.workflow_id, dry_run: false } })).statusCode).toBe(201)
+    const committedRecord = (await first.app.inject(`/workflows/${committed.workflow_id}`)).json()
     const { workflow_id } = await create(first)
     await first.close({ keepDir: true })
 
@@ -65,12 +68,14 @@ describe('stored workflows: the generator input and each file digest, not the fi
       expect(res.json().detail).toMatch(/workflows\/high_churn_workflow\.json no longer comes out byte for byte.*send its opportunity again/)
     }
     expect(await git(t.config.repoPath, 'rev-parse', 'HEAD')).toBe(headBefore)
-    // the list still shows it: summaries come from the columns
-    expect((await t.app.inject('/workflows')).json().items.map((w: { workflow_id: string }) => w.workflow_id)).toEqual([workflow_id])
+    // the committed one is history: its record was kept whole at the commit, so it still reads as it was
+    expect((await t.app.inject(`/workflows/${committed.workflow_id}`)).json()).toEqual(committedRecord)
+    // the list still shows the open one: summaries come from the columns
+    expect((await t.app.inject('/workflows?status=generated')).json().items.map((w: { workflow_id: string }) => w.workflow_id)).toEqual([workflow_id])
     // a new detection of its group does not join it: a new workflow takes its place
     const next = await create(t)
     expect(next.supersedes).toBe(workflow_id)
-    expect((await t.app.inject('/workflows')).json().items.map((w: { status: string }) => w.status)).toEqual(['generated', 'superseded'])
+    expect((await t.app.inject('/workflows')).json().items.map((w: { status: string }) => w.status)).toEqual(['generated', 'superseded', 'committed'])
   })
 
   it('when a platform mapping changed between restarts, then the record still reads, but the preview is a 409 and a new detection does not join it', async () => {

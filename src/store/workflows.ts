@@ -87,7 +87,11 @@ function storedRecord(row: WorkflowRow, regenerate: Regenerate, withFiles: boole
     return { record: JSON.parse(row.record) as WorkflowRecord, files: withFiles ? (JSON.parse(row.artifacts) as ArtifactFile[]) : [] }
   }
   const inputs = JSON.parse(row.inputs) as StoredInputs
+  // a committed workflow keeps its record (see markCommitted): it is read without the generator
+  const kept = row.record === '' ? undefined : (JSON.parse(row.record) as WorkflowRecord)
+  if (kept && !withFiles) return { record: kept, files: [] }
   const made = regenerate({ id: row.id, createdAt: row.created_at, opportunity: inputs.opportunity, files: inputs.files, withFiles })
+  if (kept) return { record: kept, files: made.files }
   const self = `/workflows/${row.id}`
   const record = {
     workflow_id: row.id,
@@ -227,9 +231,24 @@ export class WorkflowStore {
     return row ? { workflow_id: row.id, commit_sha: row.commit_sha } : null
   }
 
-  /** Marks the workflow committed; the one it replaced at the same paths (same type and branch) becomes superseded. */
+  /**
+   * Marks the workflow committed; the one it replaced at the same paths (same type and branch)
+   * becomes superseded. A committed workflow is history, so its record is kept whole from now on
+   * (about 6 KB): it stays readable after the playbooks or the generator change. Its files are in
+   * the repository.
+   */
   markCommitted(id: string, commit: CommitInfo): void {
     this.db.transaction(() => {
+      const row = this.getStmt.get(id) as WorkflowRow | undefined
+      if (row && row.inputs !== null && row.record === '') {
+        let record: WorkflowRecord | undefined
+        try {
+          record = storedRecord(row, this.regenerate, false).record
+        } catch {
+          record = undefined // no longer reproducible (a commit found after an upgrade): it stays without
+        }
+        if (record) this.db.prepare('UPDATE workflows SET record = ? WHERE id = ?').run(JSON.stringify(record), id)
+      }
       const issueType = this.db.prepare('SELECT issue_type FROM workflows WHERE id = ?').pluck().get(id) as string | undefined
       this.db
         .prepare(`UPDATE workflows SET status = 'superseded', superseded_by = ? WHERE issue_type = ? AND status = 'committed' AND commit_branch = ? AND id != ?`)
