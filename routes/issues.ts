@@ -38,7 +38,7 @@ export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
     async (request, reply) => {
       // held until this request's writes are committed: concurrent detections of one group cannot both create
       if (services.workflows.groups(request.body)) request.afterCommit(await services.groupLocks.acquire([services.workflows.groupKey(request.body)]))
-      const { record, outcome } = services.workflows.detect(request.body, {
+      const { record, outcome, why } = services.workflows.detect(request.body, {
         now: new Date(),
         source: 'issues',
         requestId: String(request.id),
@@ -53,7 +53,7 @@ export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
         return reply.code(200).send({ ...record, grouped: true })
       }
       request.audit.files = record.files.map((f) => f.path)
-      if (outcome === 'superseding') request.audit.detail = `supersedes ${record.supersedes ?? ''}: the severity rose`
+      if (outcome === 'superseding') request.audit.detail = `supersedes ${record.supersedes ?? ''}: ${why ?? 'the severity rose'}`
       return reply.code(201).header('location', record.links.self).send(record)
     },
   )

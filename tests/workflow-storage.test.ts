@@ -75,6 +75,8 @@ describe('stored workflows: the generator input and each file digest, not the fi
     // a new detection of its group does not join it: a new workflow takes its place
     const next = await create(t)
     expect(next.supersedes).toBe(workflow_id)
+    const audited = (await t.app.inject(`/audit?workflow_id=${next.workflow_id}`)).json().items[0]
+    expect(audited.detail).toBe(`supersedes ${workflow_id}: its files no longer come out of this generator`)
     expect((await t.app.inject('/workflows')).json().items.map((w: { status: string }) => w.status)).toEqual(['generated', 'superseded', 'committed'])
   })
 

@@ -64,7 +64,7 @@ export const KpiWorkflow = z
     issue_type: z.string(),
     severity: Severity,
     status: z.string(),
-    outcome: z.enum(['created', 'grouped', 'superseding']).describe('created: a new workflow; grouped: an occurrence of the open one; superseding: new, replacing a less severe open one'),
+    outcome: z.enum(['created', 'grouped', 'superseding']).describe('created: a new workflow; grouped: an occurrence of the open one; superseding: new, replacing a less severe open one (or one whose files no longer reproduce)'),
     grouped: z.boolean(),
     occurrences: z.number().int(),
     supersedes: z.uuid().nullable(),

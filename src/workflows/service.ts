@@ -92,7 +92,7 @@ export class WorkflowService {
    * supersedes the open one when the severity rose. The caller holds the group's lock until the
    * writes are committed (GroupLocks), so concurrent detections cannot both create.
    */
-  detect(input: OpportunityInput, ctx: DetectionContext): { record: WorkflowRecord; outcome: DetectionOutcome } {
+  detect(input: OpportunityInput, ctx: DetectionContext): { record: WorkflowRecord; outcome: DetectionOutcome; why?: string } {
     const persist = ctx.persist ?? ((write: () => void) => write())
     const occurrence: OccurrenceFacts = { at: ctx.now.toISOString(), source: ctx.source, observed: input.metric_value, severity: input.severity, requestId: ctx.requestId }
     const key = this.groupKey(input)
@@ -108,7 +108,9 @@ export class WorkflowService {
     // a workflow made with group: false takes no part in grouping: later detections never join or supersede it
     const group: GroupFacts = { groupKey: input.group ? key : null, dedupKey: input.dedup_key || null, supersedes: open?.id ?? null, occurrence }
     const record = this.create(input, ctx.now, persist, group)
-    return { record, outcome: open ? 'superseding' : 'created' }
+    if (!open) return { record, outcome: 'created' }
+    const rose = SEVERITY_RANK[input.severity] > SEVERITY_RANK[open.severity]
+    return { record, outcome: 'superseding', why: rose ? 'the severity rose' : 'its files no longer come out of this generator' }
   }
 
   /**
