@@ -14,13 +14,13 @@ const RECORD_KINDS: ReadonlySet<GeneratedFile['kind']> = new Set(['workflow', 'p
  * A workflow's files are not stored: the generator is pure, so the same opportunity, id and
  * creation time give the same bytes. This rebuilds them and holds them to the digests the 201
  * announced, so what a preview shows and a commit writes is byte for byte what was generated.
- * When the playbooks, thresholds, mappings or the generator itself changed since, the digests no
+ * When the playbooks, the platform mappings or the generator itself changed since, the digests no
  * longer match and the answer is a 409 naming the way out — never different files in silence.
  */
 export function regenerator(playbooks: ReadonlyMap<string, LoadedPlaybook>, mappings: PlatformMappings): Regenerate {
   return (input: Regeneration): Artifacts => {
     const playbook = playbooks.get(input.opportunity.issue_type)
-    if (!playbook) throw notReproducible(input.id, `this instance has no playbook for ${input.opportunity.issue_type} any more`)
+    if (!playbook) throw new NotReproducible(input.id, `this instance has no playbook for ${input.opportunity.issue_type} any more`)
     // the exports it was generated with, whatever EXPORT_FORMATS says today
     const formats = input.files.map((f) => f.kind).filter((kind): kind is ExportFormat => (PLATFORMS as readonly string[]).includes(kind))
     const createdAt = new Date(input.createdAt)
@@ -31,7 +31,7 @@ export function regenerator(playbooks: ReadonlyMap<string, LoadedPlaybook>, mapp
     const actual = made.files.map(({ content: _content, ...file }) => file)
     if (!isDeepStrictEqual(actual, expected)) {
       const changed = expected.filter((f) => !actual.some((a) => a.path === f.path && a.sha256 === f.sha256)).map((f) => f.path)
-      throw notReproducible(input.id, `${changed.join(', ') || 'its file list'} no longer ${changed.length === 1 ? 'comes' : 'come'} out byte for byte`)
+      throw new NotReproducible(input.id, `${changed.join(', ') || 'its file list'} no longer ${changed.length === 1 ? 'comes' : 'come'} out byte for byte`)
     }
     return input.withFiles ? made : { ...made, files: [] }
   }
@@ -48,5 +48,3 @@ export class NotReproducible extends Conflict {
     )
   }
 }
-
-const notReproducible = (id: string, why: string) => new NotReproducible(id, why)
