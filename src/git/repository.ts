@@ -1,5 +1,5 @@
-import { constants, existsSync } from 'node:fs'
-import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { ArtifactFile } from '../generate/generate.js'
 import {
@@ -11,6 +11,7 @@ import {
   RepositoryChanged,
   RepositoryLocked,
 } from './errors.js'
+import { findCommitHooks, runHook } from './hooks.js'
 import { readIntent, writeIntent } from './intent.js'
 import { Mutex } from './mutex.js'
 import { migrateObjects, unmigrateObjects, type MigratedObjects } from './quarantine.js'
@@ -18,26 +19,13 @@ import { leavesWorkTree, refuseUnsafeState } from './target-safety.js'
 import { algorithmOf, commitObject, commitTree, editTree, identityIsPlain, ObjectReader, objectId, TreeReader, writeLooseObject, type HashAlgorithm } from './objects.js'
 import { filterDriversOff, GitCommandError, gitClient, type Git } from './open.js'
 import type { CommitOutcome, RepositoryInfo, RepositoryOptions, Snapshot, TargetState } from './snapshot.js'
+import { readFilterAttributes, readRepositoryConfig, readTreeEntries, type RepositoryConfig } from './reads.js'
 import { parsePorcelainV2 } from './status.js'
+import { updateIndex, writeWorkTree, type GitWithout } from './work-tree.js'
 
 export type { CommitOutcome, RepositoryInfo, RepositoryOptions, Snapshot, TargetState } from './snapshot.js'
 
 type FileToWrite = Pick<ArtifactFile, 'path' | 'content'>
-
-interface TreeEntry {
-  mode: string
-  blob: string
-}
-
-/** What one read of the repository's configuration tells an operation (`git config --get-regexp`, one process). */
-interface RepositoryConfig {
-  /** the filter drivers configured (clean, smudge, process) */
-  drivers: string[]
-  /** core.hooksPath, if set */
-  hooksPath: string | undefined
-  /** i18n.commitEncoding, if set */
-  commitEncoding: string | undefined
-}
 
 /**
  * A snapshot and what it was read with, for a commit to build on: the configuration, whether the
@@ -181,8 +169,8 @@ export class Repository {
   private async look(paths: string[]): Promise<Look> {
     const objects = new ObjectReader(this.options.path, this.options.identity)
     try {
-      const config = this.readConfig()
-      const filters = this.filterAttributes(paths)
+      const config = readRepositoryConfig(this.git)
+      const filters = readFilterAttributes(this.git, paths)
       const report = config.then(async ({ drivers }) =>
         parsePorcelainV2(await this.gitWithout(drivers).raw(['--no-optional-locks', 'status', '--porcelain=v2', '-z', '--branch', '--no-ahead-behind', '--untracked-files=all'])),
       )
@@ -235,68 +223,14 @@ export class Repository {
     }
   }
 
-  /** What `commit` holds at each of `paths` that it has (start-up recovery and rollback, which are rare: one `ls-tree`). */
-  private async treeEntries(commit: string, paths: string[]): Promise<Map<string, TreeEntry>> {
-    const entries = new Map<string, TreeEntry>()
-    for (const line of (await this.git.raw(['ls-tree', '-z', commit, '--', ...paths])).split('\0').filter(Boolean)) {
-      const [meta, file] = line.split('\t')
-      const [mode, , blob] = meta?.split(' ') ?? []
-      if (file && mode && blob) entries.set(file, { mode, blob })
-    }
-    return entries
-  }
-
-  /**
-   * The filter driver each path's `filter` attribute names, from the attributes git applies in
-   * this work tree (.gitattributes, info/attributes, core.attributesFile). `set`, `unset` and
-   * `unspecified` name no driver. Reading attributes runs nothing.
-   */
-  private async filterAttributes(paths: string[]): Promise<Map<string, string>> {
-    const fields = (await this.git.raw(['check-attr', '-z', 'filter', '--', ...paths])).split('\0')
-    const drivers = new Map<string, string>()
-    for (let i = 0; i + 2 < fields.length; i += 3) {
-      const [file, , value] = [fields[i], fields[i + 1], fields[i + 2]]
-      if (file && value && !['set', 'unset', 'unspecified'].includes(value)) drivers.set(file, value)
-    }
-    return drivers
-  }
-
-  /**
-   * The configuration an operation needs, read afresh each time in one process: a person, or a
-   * hook, may change it while the service runs. The filter drivers (clean, smudge, process),
-   * core.hooksPath and i18n.commitEncoding.
-   */
-  private async readConfig(): Promise<RepositoryConfig> {
-    let out = ''
-    try {
-      out = await this.git.raw(['config', '-z', '--get-regexp', '^(filter\\.|core\\.hookspath$|i18n\\.commitencoding$)'])
-    } catch (err) {
-      if (!(err instanceof GitCommandError && err.exitCode === 1)) throw err // 1: none of them is set
-    }
-    const config: RepositoryConfig = { drivers: [], hooksPath: undefined, commitEncoding: undefined }
-    const drivers = new Set<string>()
-    for (const item of out.split('\0').filter(Boolean)) {
-      const newline = item.indexOf('\n')
-      const key = newline < 0 ? item : item.slice(0, newline)
-      const value = newline < 0 ? undefined : item.slice(newline + 1)
-      const driver = /^filter\.(.+)\.[^.]+$/s.exec(key)?.[1]
-      if (driver) drivers.add(driver)
-      else if (key === 'core.hookspath') config.hooksPath = value // the last one wins, as in git
-      else if (key === 'i18n.commitencoding') config.commitEncoding = value
-    }
-    config.drivers = [...drivers]
-    return config
-  }
-
   /** The filter drivers the repository configures, read afresh (start-up recovery and rollback). */
   private async filterDrivers(): Promise<string[]> {
-    return (await this.readConfig()).drivers
+    return (await readRepositoryConfig(this.git)).drivers
   }
 
   /** A git runner for which `drivers` do nothing, so git status never starts one to compare a file whose stat information is stale. */
-  private gitWithout(drivers: string[], extraEnv: Record<string, string> = {}): Git {
-    return gitClient(this.options.path, this.options.identity, { ...extraEnv, ...filterDriversOff(drivers) })
-  }
+  private readonly gitWithout: GitWithout = (drivers, extraEnv = {}) =>
+    gitClient(this.options.path, this.options.identity, { ...extraEnv, ...filterDriversOff(drivers) })
 
   /**
    * Commits exactly `files` onto the branch head, or returns null when they are already there.
@@ -350,7 +284,7 @@ export class Repository {
         // git itself then refuses ref updates from hooks while objects are quarantined
         GIT_QUARANTINE_PATH: quarantine,
       })
-      const hooks = await this.hookPaths(config.hooksPath)
+      const hooks = await findCommitHooks(this.git, this.options.path, async () => (await this.dirs()).commonDir, config.hooksPath)
       if (hooks['pre-commit'] || hooks['commit-msg']) {
         // The hooks see what `git commit` shows them: a (private) index holding the commit's tree,
         // and the message in a file. What they add to that index, or write to the message, is committed.
@@ -434,8 +368,8 @@ export class Repository {
    */
   private async followBranch(from: string, to: string, paths: string[], drivers: string[], unmerged: boolean): Promise<void> {
     if (unmerged) {
-      await this.writeWorkTree(await this.treeEntries(to, paths), paths, drivers)
-      await this.updateIndex(paths, drivers)
+      await writeWorkTree(this.gitWithout, await this.scratchRoot(), await readTreeEntries(this.git, to, paths), paths, drivers)
+      await updateIndex(this.gitWithout, paths, drivers)
       return
     }
     await this.gitWithout(drivers).raw(['read-tree', '--reset', '-u', from, to])
@@ -478,8 +412,8 @@ export class Repository {
       try {
         const paths = intent.files.map((f) => f.path)
         const drivers = await this.filterDrivers()
-        await this.writeWorkTree(await this.treeEntries(intent.to, paths), paths, drivers)
-        await this.updateIndex(paths, drivers)
+        await writeWorkTree(this.gitWithout, await this.scratchRoot(), await readTreeEntries(this.git, intent.to, paths), paths, drivers)
+        await updateIndex(this.gitWithout, paths, drivers)
       } catch (err) {
         throw new RepositoryError(
           `could not finish the commit ${intent.to} that the previous process left half-applied (${(err as Error).message.trim()}). ` +
@@ -497,62 +431,6 @@ export class Repository {
   }
 
   /**
-   * Which commit hooks exist and are executable, so absent ones cost no process: in core.hooksPath
-   * (`hooksPath`, from this operation's configuration) or the repository's hooks folder (shared by
-   * linked worktrees). A hooksPath that git would expand (~, %(prefix)) is asked of git.
-   */
-  private async hookPaths(hooksPath: string | undefined): Promise<Record<'pre-commit' | 'commit-msg', boolean>> {
-    let preCommit: string | undefined
-    let commitMsg: string | undefined
-    if (hooksPath === undefined || (hooksPath !== '' && !/^[~%]/.test(hooksPath))) {
-      const dir = hooksPath === undefined ? path.join((await this.dirs()).commonDir, 'hooks') : path.resolve(this.options.path, hooksPath)
-      ;[preCommit, commitMsg] = [path.join(dir, 'pre-commit'), path.join(dir, 'commit-msg')]
-    } else {
-      ;[preCommit, commitMsg] = (await this.git.raw(['rev-parse', '--git-path', 'hooks/pre-commit', '--git-path', 'hooks/commit-msg']))
-        .trim()
-        .split('\n')
-        .map((p) => path.resolve(this.options.path, p))
-    }
-    const executable = async (file: string | undefined) => (file ? access(file, constants.X_OK).then(() => true, () => false) : false)
-    return { 'pre-commit': await executable(preCommit), 'commit-msg': await executable(commitMsg) }
-  }
-
-  /**
-   * Makes `paths` in the work tree what `entries` say, removing those it lacks. Only git writes
-   * and deletes here — `checkout-index` and `clean`, from a throwaway index holding just these
-   * entries — and both look at every leading folder with lstat and never write or delete through
-   * a symbolic link, whenever the link was made (one in the way is replaced by a real folder, as
-   * `git checkout` does). Filter `drivers` stay off: targets with a filter attribute are refused.
-   */
-  private async writeWorkTree(entries: Map<string, TreeEntry>, paths: string[], drivers: string[]): Promise<void> {
-    const scratch = await this.scratchRoot()
-    await mkdir(scratch, { recursive: true })
-    const index = path.join(scratch, 'work-tree-index')
-    await rm(index, { force: true })
-    try {
-      const git = this.gitWithout(drivers, { GIT_INDEX_FILE: index })
-      const present = paths.filter((p) => entries.has(p))
-      const absent = paths.filter((p) => !entries.has(p))
-      if (present.length > 0) {
-        await git.raw(['update-index', '--add', ...present.flatMap((p) => ['--cacheinfo', `${entries.get(p)?.mode},${entries.get(p)?.blob},${p}`])])
-        await git.raw(['checkout-index', '--force', '--', ...present])
-      }
-      // untracked as far as this index knows; -x: even if ignored. A folder standing there stays (no -d).
-      if (absent.length > 0) await git.raw(['--literal-pathspecs', 'clean', '--force', '-x', '--quiet', '--', ...absent])
-    } finally {
-      await rm(index, { force: true })
-    }
-  }
-
-  /**
-   * Brings the person's index along for `paths`, in one write, after the work tree: files are
-   * hashed as just written (so their stat information is current) and missing ones dropped.
-   */
-  private async updateIndex(paths: string[], drivers: string[]): Promise<void> {
-    await this.gitWithout(drivers).raw(['update-index', '--add', '--remove', '--', ...paths])
-  }
-
-  /**
    * Undo a commit whose work-tree sync failed: branch back to its parent, files back to what it
    * held. The person's index is written last by a sync, so a failed sync never changed it.
    * Returns whether the branch is back.
@@ -564,8 +442,8 @@ export class Repository {
       return false
     }
     // best effort: the branch is already back; a file that cannot be restored is reported by status
-    await Promise.all([this.treeEntries(parent, paths), this.filterDrivers()])
-      .then(([entries, drivers]) => this.writeWorkTree(entries, paths, drivers))
+    await Promise.all([readTreeEntries(this.git, parent, paths), this.filterDrivers(), this.scratchRoot()])
+      .then(([entries, drivers, scratch]) => writeWorkTree(this.gitWithout, scratch, entries, paths, drivers))
       .catch(() => undefined)
     return true
   }
@@ -578,14 +456,5 @@ export class Repository {
     } catch (err) {
       throw new PushRejected(commitSha, this.options.remote, err instanceof Error ? err.message : String(err))
     }
-  }
-}
-
-/** Runs a repository hook the way `git commit` would, with the private index; a non-zero exit refuses the commit. */
-async function runHook(git: Git, hook: string, args: string[]): Promise<void> {
-  try {
-    await git.raw(['hook', 'run', hook, ...(args.length ? ['--', ...args] : [])])
-  } catch (err) {
-    throw new HookRejected(hook, err instanceof Error ? err.message : String(err))
   }
 }
