@@ -1,0 +1,39 @@
+/**
+ * The one way the stores talk to a database, whichever it is: SQLite (the embedded default,
+ * better-sqlite3) or PostgreSQL (DATABASE_URL, node-postgres). The stores hold the business
+ * logic once and speak SQL through this port; the adapters only run it.
+ *
+ * SQL text uses positional `?` parameters (the PostgreSQL adapter numbers them `$1, $2, …`), so
+ * a statement must not contain a literal `?` of its own. Integers come back as JavaScript
+ * numbers in both (PostgreSQL's int8 is parsed as a number: every count and seq here stays far
+ * below 2^53).
+ */
+export type SqlValue = string | number | null
+
+export type Dialect = 'sqlite' | 'postgres'
+
+/** A connection, or one transaction on it. */
+export interface SqlSession {
+  readonly dialect: Dialect
+  all<Row>(sql: string, params?: readonly SqlValue[]): Promise<Row[]>
+  get<Row>(sql: string, params?: readonly SqlValue[]): Promise<Row | undefined>
+  run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>
+}
+
+export interface SqlDatabase extends SqlSession {
+  /**
+   * Runs `work` in one transaction: COMMIT when it resolves, ROLLBACK when it throws (and the
+   * error goes on). SQLite runs one transaction at a time (a queue; the write lock is taken at
+   * BEGIN); PostgreSQL gives each its own pooled connection. `work` must only use `tx`: a
+   * statement on the database itself would run outside the transaction (and, on SQLite, wait
+   * for it to end).
+   */
+  transaction<T>(work: (tx: SqlSession) => Promise<T>): Promise<T>
+  /**
+   * Runs `work` while holding the lock `name` across every instance that shares this database
+   * (PostgreSQL: a session advisory lock on a connection of its own; SQLite, one instance per
+   * DATA_DIR: a lock in this process). Waits for the lock; not reentrant.
+   */
+  withLock<T>(name: string, work: () => Promise<T>): Promise<T>
+  close(): Promise<void>
+}
