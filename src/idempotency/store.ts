@@ -1,4 +1,4 @@
-import type { Db } from '../store/database.js'
+import type { SqlDatabase, SqlSession } from '../store/sql.js'
 
 export interface StoredResponse {
   status: number
@@ -23,29 +23,34 @@ interface Row {
   audit: string | null
 }
 
-/** Idempotency keys in SQLite, so a retry is recognized across restarts too. */
+/** Idempotency keys in the database, so a retry is recognized across restarts too. */
 export class IdempotencyStore {
-  private readonly reserveTx
-
   constructor(
-    private readonly db: Db,
+    private readonly db: SqlDatabase,
     private readonly ttlMs: number,
-  ) {
-    // One process owns this database: a key still "running" at start-up belongs to a request that
-    // died with the previous process, and must not block its sender's retry until it expires.
-    db.prepare(`DELETE FROM idempotency_keys WHERE state = 'running'`).run()
-    const purge = db.prepare('DELETE FROM idempotency_keys WHERE expires_at < ?')
-    const find = db.prepare('SELECT fingerprint, state, status, headers, body, audit FROM idempotency_keys WHERE scope = ? AND key = ?')
-    const insert = db.prepare(
-      `INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at) VALUES (?, ?, ?, 'running', ?, ?)`,
-    )
-    this.reserveTx = db.transaction((scope: string, key: string, fingerprint: string, now: number): Reservation => {
-      purge.run(now)
-      const row = find.get(scope, key) as Row | undefined
-      if (!row) {
-        insert.run(scope, key, fingerprint, now, now + this.ttlMs)
-        return { kind: 'reserved' }
-      }
+  ) {}
+
+  /**
+   * At start-up. One process owns this database: a key still "running" belongs to a request that
+   * died with the previous process, and must not block its sender's retry until it expires.
+   */
+  async clearAbandoned(): Promise<void> {
+    await this.db.run(`DELETE FROM idempotency_keys WHERE state = 'running'`)
+  }
+
+  /** Claims the key for this request, or says what an earlier request with it did. */
+  reserve(scope: string, key: string, fingerprint: string, now = Date.now()): Promise<Reservation> {
+    return this.db.transaction(async (tx) => {
+      await tx.run('DELETE FROM idempotency_keys WHERE expires_at < ?', [now])
+      // the claim is one statement: of two requests with one key, whichever inserts first holds it,
+      // and the other finds its row (a database with several writers makes the second wait for the first)
+      const claimed = await tx.run(
+        `INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at) VALUES (?, ?, ?, 'running', ?, ?) ON CONFLICT (scope, key) DO NOTHING`,
+        [scope, key, fingerprint, now, now + this.ttlMs],
+      )
+      if (claimed.changes === 1) return { kind: 'reserved' }
+      const row = await tx.get<Row>('SELECT fingerprint, state, status, headers, body, audit FROM idempotency_keys WHERE scope = ? AND key = ?', [scope, key])
+      if (!row) return { kind: 'in-progress' } // released between the two statements: the sender retries
       if (row.fingerprint !== fingerprint) return { kind: 'mismatch' }
       if (row.state === 'running') return { kind: 'in-progress' }
       return {
@@ -60,19 +65,20 @@ export class IdempotencyStore {
     })
   }
 
-  /** Claims the key for this request, or says what an earlier request with it did. */
-  reserve(scope: string, key: string, fingerprint: string, now = Date.now()): Reservation {
-    return this.reserveTx.immediate(scope, key, fingerprint, now)
-  }
-
-  complete(scope: string, key: string, response: StoredResponse): void {
-    this.db
-      .prepare(`UPDATE idempotency_keys SET state = 'done', status = ?, headers = ?, body = ?, audit = ? WHERE scope = ? AND key = ?`)
-      .run(response.status, JSON.stringify(response.headers), response.body, JSON.stringify(response.audit), scope, key)
+  /** In the request's transaction: the key is done together with what its request stored. */
+  async complete(tx: SqlSession, scope: string, key: string, response: StoredResponse): Promise<void> {
+    await tx.run(`UPDATE idempotency_keys SET state = 'done', status = ?, headers = ?, body = ?, audit = ? WHERE scope = ? AND key = ?`, [
+      response.status,
+      JSON.stringify(response.headers),
+      response.body,
+      JSON.stringify(response.audit),
+      scope,
+      key,
+    ])
   }
 
   /** Forgets a key whose request failed on our side (5xx) or met a passing state (409, 429), so the retry runs again. */
-  release(scope: string, key: string): void {
-    this.db.prepare(`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'running'`).run(scope, key)
+  async release(scope: string, key: string): Promise<void> {
+    await this.db.run(`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'running'`, [scope, key])
   }
 }

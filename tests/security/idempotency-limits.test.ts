@@ -21,7 +21,7 @@ describe('Idempotency-Key', () => {
     expect(again.headers['idempotent-replayed']).toBe('true')
     expect(again.headers.location).toBe(first.headers.location)
     expect(again.body).toBe(first.body)
-    expect(t.services.store.count()).toBe(1)
+    expect((await t.services.store.count())).toBe(1)
     const audit = (await t.app.inject('/audit?operation=issue.create')).json().items
     expect(audit).toHaveLength(2) // the replay is audited too
     expect(audit[0].detail).toContain('replayed')
@@ -33,7 +33,7 @@ describe('Idempotency-Key', () => {
     const res = await postIssue(t, 'order-43', { ...sampleOpportunity, severity: 'low' })
     expect(res.statusCode).toBe(422)
     expect(res.json()).toMatchObject({ title: 'Idempotency-Key reused' })
-    expect(t.services.store.count()).toBe(1)
+    expect((await t.services.store.count())).toBe(1)
   })
 
   it('when a request is invalid, then its key is not used up', async () => {
