@@ -61,7 +61,7 @@ export async function buildServices(config: Config, db: SqlDatabase, playbooks: 
     idempotency,
     rules: buildRules(playbooks, config.thresholds),
     metrics: new ServiceMetrics(),
-    groupLocks: new GroupLocks(),
+    groupLocks: new GroupLocks(db),
     storeHealth: { lastWriteError: null },
     startedAt: new Date(),
     repositoryStatus: new RepositoryStatusCache(repository),
