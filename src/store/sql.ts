@@ -30,6 +30,11 @@ export interface SqlDatabase extends SqlSession {
    */
   transaction<T>(work: (tx: SqlSession) => Promise<T>): Promise<T>
   /**
+   * Runs `work` on one consistent read-only view of the database, whatever commits meanwhile
+   * (SQLite: a deferred transaction, a WAL snapshot; PostgreSQL: REPEATABLE READ, READ ONLY).
+   */
+  snapshot<T>(work: (tx: SqlSession) => Promise<T>): Promise<T>
+  /**
    * Runs `work` while holding the lock `name` across every instance that shares this database
    * (PostgreSQL: a session advisory lock on a connection of its own; SQLite, one instance per
    * DATA_DIR: a lock in this process). Waits for the lock; not reentrant.

@@ -57,9 +57,18 @@ export class SqliteDatabase implements SqlDatabase {
   }
 
   transaction<T>(work: (tx: SqlSession) => Promise<T>): Promise<T> {
+    // IMMEDIATE: the write lock is taken at BEGIN, so what the work reads stays true until COMMIT
+    return this.queued('BEGIN IMMEDIATE', work)
+  }
+
+  snapshot<T>(work: (tx: SqlSession) => Promise<T>): Promise<T> {
+    // DEFERRED: no write lock (a read-only connection can take this one); the first read fixes the WAL snapshot
+    return this.queued('BEGIN', work)
+  }
+
+  private queued<T>(begin: string, work: (tx: SqlSession) => Promise<T>): Promise<T> {
     const run = async (): Promise<T> => {
-      // IMMEDIATE: the write lock is taken at BEGIN, so what the work reads stays true until COMMIT
-      this.raw.exec('BEGIN IMMEDIATE')
+      this.raw.exec(begin)
       try {
         const result = await work(this.session)
         this.raw.exec('COMMIT')
