@@ -14,7 +14,15 @@ export type Reservation =
   | { kind: 'mismatch' }
   | { kind: 'in-progress' }
 
+/**
+ * A key still "running" after this long belongs to a request whose process died (a request is cut
+ * off by REQUEST_TIMEOUT_MS long before): the sender's retry takes it over. With one instance the
+ * start-up clears such keys at once; with several sharing a database only this lease can tell.
+ */
+export const ABANDONED_AFTER_MS = 10 * 60_000
+
 interface Row {
+  created_at: number
   fingerprint: string
   state: 'running' | 'done'
   status: number | null
@@ -31,10 +39,13 @@ export class IdempotencyStore {
   ) {}
 
   /**
-   * At start-up. One process owns this database: a key still "running" belongs to a request that
-   * died with the previous process, and must not block its sender's retry until it expires.
+   * At start-up. When one process owns this database (SQLite), a key still "running" belongs to a
+   * request that died with the previous process, and must not block its sender's retry until it
+   * expires. Instances sharing a database (PostgreSQL) leave each other's keys alone: the lease
+   * (ABANDONED_AFTER_MS) frees them.
    */
   async clearAbandoned(): Promise<void> {
+    if (this.db.dialect !== 'sqlite') return
     await this.db.run(`DELETE FROM idempotency_keys WHERE state = 'running'`)
   }
 
@@ -49,8 +60,16 @@ export class IdempotencyStore {
         [scope, key, fingerprint, now, now + this.ttlMs],
       )
       if (claimed.changes === 1) return { kind: 'reserved' }
-      const row = await tx.get<Row>('SELECT fingerprint, state, status, headers, body, audit FROM idempotency_keys WHERE scope = ? AND key = ?', [scope, key])
+      const row = await tx.get<Row>('SELECT created_at, fingerprint, state, status, headers, body, audit FROM idempotency_keys WHERE scope = ? AND key = ?', [scope, key])
       if (!row) return { kind: 'in-progress' } // released between the two statements: the sender retries
+      if (row.state === 'running' && row.created_at < now - ABANDONED_AFTER_MS) {
+        // its request died with its process: this one takes the key over (whoever updates first)
+        const taken = await tx.run(
+          `UPDATE idempotency_keys SET fingerprint = ?, created_at = ?, expires_at = ? WHERE scope = ? AND key = ? AND state = 'running' AND created_at = ?`,
+          [fingerprint, now, now + this.ttlMs, scope, key, row.created_at],
+        )
+        if (taken.changes === 1) return { kind: 'reserved' }
+      }
       if (row.fingerprint !== fingerprint) return { kind: 'mismatch' }
       if (row.state === 'running') return { kind: 'in-progress' }
       return {
