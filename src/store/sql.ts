@@ -42,3 +42,19 @@ export interface SqlDatabase extends SqlSession {
   withLock<T>(name: string, work: () => Promise<T>): Promise<T>
   close(): Promise<void>
 }
+
+/**
+ * The database cannot serve this statement now — its connection is lost, the server restarts,
+ * the disk is full, another writer holds it too long — but may again soon: the caller answers 503
+ * with Retry-After, not 500. `code` is the driver's (SQLITE_FULL, ECONNREFUSED, 57P01, …).
+ */
+export class StoreUnavailable extends Error {
+  override name = 'StoreUnavailable'
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
+  }
+}

@@ -1,6 +1,23 @@
 import type { Statement } from 'better-sqlite3'
 import type { Db } from './database.js'
-import type { SqlDatabase, SqlSession, SqlValue } from './sql.js'
+import { StoreUnavailable, type SqlDatabase, type SqlSession, type SqlValue } from './sql.js'
+
+/** SQLite's codes for a database that cannot serve now but may soon (busy, I/O, full, cannot open); anything else is a bug. */
+const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|READONLY)/
+
+function translated(err: unknown): unknown {
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' && UNAVAILABLE.test(code) ? new StoreUnavailable(code, (err as Error).message, { cause: err }) : err
+}
+
+/** Runs one statement; a transient failure becomes StoreUnavailable. */
+function attempt<T>(run: () => T): Promise<T> {
+  try {
+    return Promise.resolve(run())
+  } catch (err) {
+    return Promise.reject(translated(err))
+  }
+}
 
 /** Statements kept prepared: every statement the stores run is a constant text, so this stays small. */
 const MAX_CACHED = 500
@@ -39,9 +56,9 @@ export class SqliteDatabase implements SqlDatabase {
   /** The session a transaction's work runs on: the same connection, inside BEGIN … COMMIT. */
   private readonly session: SqlSession = {
     dialect: 'sqlite',
-    all: <Row>(sql: string, params: readonly SqlValue[] = []) => Promise.resolve(this.statement(sql).all(...params) as Row[]),
-    get: <Row>(sql: string, params: readonly SqlValue[] = []) => Promise.resolve(this.statement(sql).get(...params) as Row | undefined),
-    run: (sql: string, params: readonly SqlValue[] = []) => Promise.resolve({ changes: this.statement(sql).run(...params).changes }),
+    all: <Row>(sql: string, params: readonly SqlValue[] = []) => attempt(() => this.statement(sql).all(...params) as Row[]),
+    get: <Row>(sql: string, params: readonly SqlValue[] = []) => attempt(() => this.statement(sql).get(...params) as Row | undefined),
+    run: (sql: string, params: readonly SqlValue[] = []) => attempt(() => ({ changes: this.statement(sql).run(...params).changes })),
   }
 
   all<Row>(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
@@ -68,14 +85,14 @@ export class SqliteDatabase implements SqlDatabase {
 
   private queued<T>(begin: string, work: (tx: SqlSession) => Promise<T>): Promise<T> {
     const run = async (): Promise<T> => {
-      this.raw.exec(begin)
       try {
+        this.raw.exec(begin)
         const result = await work(this.session)
         this.raw.exec('COMMIT')
         return result
       } catch (err) {
         if (this.raw.inTransaction) this.raw.exec('ROLLBACK')
-        throw err
+        throw translated(err)
       }
     }
     const result = this.tail.then(run, run)

@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net'
+import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { MAX_FORM_PAIRS, parseForm } from '../../src/http/body-parsers.js'
@@ -235,5 +236,27 @@ describe('friction', () => {
     const res = await t.app.inject({ method: 'POST', url: '/issues', payload: JSON.stringify(sampleOpportunity), headers: { 'content-type': 'application/x-www-form-urlencoded' } })
     expect(res.statusCode).toBe(415)
     expect(res.json().detail).toMatch(/looks like JSON .* send content-type: application\/json/)
+  })
+})
+
+describe('a database that cannot serve', () => {
+  it('when another writer holds the database, then a keyed POST is a 503 store-unavailable problem with retry-after, never a 500, and works once it is free', async () => {
+    t = await testApp()
+    t.sqlite.pragma('busy_timeout = 0')
+    const other = new Database(t.config.databaseFile)
+    try {
+      other.exec('BEGIN IMMEDIATE')
+      const res = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'busy-1' } })
+      expect(res.statusCode).toBe(503)
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+      expect(res.headers['retry-after']).toMatch(/^\d+$/)
+      expect(res.json()).toMatchObject({ type: 'urn:auto-feature-builder:problem:store-unavailable', status: 503 })
+      expect(res.json().detail).toContain('SQLITE_BUSY')
+      other.exec('ROLLBACK')
+    } finally {
+      other.close()
+    }
+    const retried = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'busy-1' } })
+    expect(retried.statusCode).toBe(201)
   })
 })

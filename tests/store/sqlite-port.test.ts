@@ -1,7 +1,9 @@
 import { rmSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import Database from 'better-sqlite3'
 import { openDatabase } from '../../src/store/database.js'
+import { StoreUnavailable } from '../../src/store/sql.js'
 import { SqliteDatabase } from '../../src/store/sqlite.js'
 import { tempDir } from '../helpers/app.js'
 
@@ -85,5 +87,22 @@ describe('the SQLite side of the SQL port', () => {
     await second
     await other
     expect(events).toEqual(['first in', 'other lock in', 'first out', 'second in'])
+  })
+
+  it('when another writer holds the database longer than the busy timeout, then the statement fails as StoreUnavailable (a 503), not as a bug', async () => {
+    const db = open()
+    db.raw.pragma('busy_timeout = 0')
+    const other = new Database(db.raw.name)
+    try {
+      other.exec('BEGIN IMMEDIATE')
+      const failed = await db.transaction(async (tx) => tx.run(...insertKey('f'))).catch((err: unknown) => err)
+      expect(failed).toBeInstanceOf(StoreUnavailable)
+      expect(failed).toMatchObject({ code: 'SQLITE_BUSY' })
+      other.exec('ROLLBACK')
+      await db.transaction(async (tx) => tx.run(...insertKey('f')))
+      expect(await count(db)).toBe(1)
+    } finally {
+      other.close()
+    }
   })
 })
