@@ -4,6 +4,7 @@ import type { Config } from '../config.js'
 import type { SqlDatabase, SqlSession } from '../store/sql.js'
 import { selectPage } from '../store/page.js'
 import { GENESIS_HASH, canonicalJson, hashStoredEntry, type UnhashedEntry } from './chain.js'
+import { CHAIN_RULES } from './chain-sql.js'
 import { appendCheckpoints, checkSignature, readCheckpointFile, signCheckpoint, type Checkpoint } from './checkpoint.js'
 import { AuditVerifier } from './verifier.js'
 
@@ -35,10 +36,8 @@ interface AuditRow {
 
 const toEntry = (row: AuditRow): AuditEntry => ({ ...(JSON.parse(row.entry) as UnhashedEntry), hash: row.hash })
 
-/** The newest entry; its seq is never reused, even after the newest rows were deleted. */
+/** The newest entry. */
 const HEAD_SQL = 'SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1'
-/** SQLite's AUTOINCREMENT high-water mark: above every seq ever used, even of deleted rows. */
-const HIGH_WATER_SQL = "SELECT seq FROM sqlite_sequence WHERE name = 'audit'"
 
 /** The append-only, hash-chained audit log in the database, anchored by signed checkpoints when a key is configured. */
 export class AuditLog {
@@ -83,14 +82,18 @@ export class AuditLog {
    */
   async append(tx: SqlSession, facts: AuditFacts): Promise<AuditEntry> {
     await this.settleWith(tx)
-    // SQLite's BEGIN IMMEDIATE holds the write lock: no other writer can chain onto the same entry
+    const rules = CHAIN_RULES[tx.dialect]
+    // first: where appends take turns (see ChainRules)
+    const mark = await tx.get<{ seq: number; hash: string | null }>(rules.highWater)
     const last = await tx.get<AuditHead>(HEAD_SQL)
-    // Someone else changed the newest entry (a truncation, a rewrite): chain onto what this process
-    // wrote, so the change stays visible as a break, and never reuse a seq.
-    const changed = this.written && (last?.seq !== this.written.seq || last.hash !== this.written.hash) ? { found: last ?? null, expected: this.written } : undefined
-    const prev = changed ? this.written : last
-    const highWater = (await tx.get<{ seq: number }>(HIGH_WATER_SQL))?.seq ?? 0
-    const seq = Math.max(highWater, last?.seq ?? 0, this.written?.seq ?? 0) + 1
+    // what the newest entry must be: what this process wrote last, or, where instances share the
+    // log, what the database marked as appended last
+    const expected = rules.shared ? (mark?.hash ? { seq: mark.seq, hash: mark.hash } : undefined) : this.written
+    // Someone changed the newest entry outside the service (a truncation, a rewrite): chain onto
+    // the expected one, so the change stays visible as a break, and never reuse a seq.
+    const changed = expected && (last?.seq !== expected.seq || last.hash !== expected.hash) ? { found: last ?? null, expected } : undefined
+    const prev = changed ? expected : last
+    const seq = Math.max(mark?.seq ?? 0, last?.seq ?? 0, this.written?.seq ?? 0) + 1
     const unhashed: UnhashedEntry = { ...facts, seq, prev_hash: prev?.hash ?? GENESIS_HASH }
     const text = canonicalJson(unhashed)
     const hash = hashStoredEntry(unhashed.prev_hash, text)

@@ -4,6 +4,7 @@ import type { AnchorSource, AuditHead, AuditProblem, AuditVerification } from '.
 import { migrate } from '../store/database.js'
 import type { SqlDatabase, SqlSession } from '../store/sql.js'
 import { GENESIS_HASH, hashedPrevHash, hashedSeq, hashStoredEntry } from './chain.js'
+import { HIGH_WATER_READ } from './chain-sql.js'
 import { checkSignature, readCheckpointFile, type Checkpoint } from './checkpoint.js'
 
 const MAX_PROBLEMS = 20
@@ -94,7 +95,7 @@ export function verifyAuditLog(ctx: VerifierContext, from: VerifiedPosition | un
 
     const head = (await db.get<AuditHead>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1')) ?? null
     const lastSeq = head?.seq ?? 0
-    const highWater = (await db.get<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'audit'"))?.seq ?? 0
+    const highWater = (await db.get<{ seq: number }>(HIGH_WATER_READ[db.dialect]))?.seq ?? 0
     let tailTruncated = highWater > lastSeq // or an anchor past the newest entry, below
     if (tailTruncated) {
       problems.push({ kind: 'truncated', seq: lastSeq + 1, detail: `Entries ${range(lastSeq + 1, highWater)} are gone: seq ${highWater} was assigned, the newest entry left is ${lastSeq}.` })
