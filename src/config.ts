@@ -41,13 +41,22 @@ const Env = z.object({
   AUDIT_CHECKPOINT_EVERY: z.coerce.number().int().min(1).default(1000),
   AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
   RESPONSE_VALIDATION: z.enum(['0', '1']).default('0'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'a postgres:// (or postgresql://) URL, e.g. postgres://afb:secret@db:5432/afb; leave it unset for the embedded SQLite')
+    .optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
 })
 
 export interface Config {
   port: number
   host: string
   dataDir: string
+  /** the embedded SQLite database, used unless DATABASE_URL is set */
   databaseFile: string
+  /** DATABASE_URL: PostgreSQL, shared by every instance, instead of the SQLite file */
+  database: { url: string | undefined; poolSize: number; statementTimeoutMs: number }
   repoPath: string
   /** undefined = the repository's current branch */
   commitBranch: string | undefined
@@ -185,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     dataDir,
     databaseFile: path.join(dataDir, 'auto-feature-builder.sqlite'),
+    database: { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE, statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS },
     repoPath: path.resolve(e.REPO_PATH ?? path.join(dataDir, 'repo')),
     commitBranch: e.COMMIT_BRANCH,
     gitAuthor: { name: e.GIT_AUTHOR_NAME, email: e.GIT_AUTHOR_EMAIL },

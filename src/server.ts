@@ -9,8 +9,8 @@ import { loadPlaybooks, PlaybookError } from './playbooks/load.js'
 import { systemAuditEntry } from './http/audit-hook.js'
 import { buildServices, type Services } from './services.js'
 import { purgeExpired } from './store/retention.js'
-import { openDatabase } from './store/database.js'
-import { SqliteDatabase } from './store/sqlite.js'
+import { openStore } from './store/open.js'
+import { StoreUnavailable } from './store/sql.js'
 import { acquireInstanceLock, InstanceLockError } from './store/instance-lock.js'
 
 /** config → playbooks → store → repository → app → listen; SIGTERM/SIGINT drain and exit 0. */
@@ -23,13 +23,19 @@ async function main(): Promise<void> {
     path.join(await repositoryGitDir(config.repoPath, config.gitAuthor), 'auto-feature-builder.lock'),
     `REPO_PATH ${config.repoPath}`,
   )
-  const db = openDatabase(config.databaseFile)
-  const services = await buildServices(config, new SqliteDatabase(db), playbooks)
+  // the app's logger comes later; until then a lost idle database connection is reported on stderr
+  const late: { log?: FastifyBaseLogger } = {}
+  const { db } = await openStore(config, (err) => {
+    if (late.log) late.log.warn({ err }, 'a database connection was lost; new ones are made as needed')
+    else console.error(err)
+  })
+  const services = await buildServices(config, db, playbooks)
   const recovery = await services.repository.recoverInterruptedCommit()
   // a person at a terminal reads lines, a log collector reads JSON
   const app = await buildApp({ services, logger: process.stdout.isTTY && !process.env.LOG_FORMAT_JSON ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : undefined })
+  late.log = app.log
   app.addHook('onClose', async () => {
-    db.close()
+    await db.close()
     releaseRepoLock()
     releaseDataLock()
   })
@@ -103,6 +109,7 @@ function scheduleRetention(services: Services, days: number, log: FastifyBaseLog
 
 main().catch((err: unknown) => {
   const known = err instanceof ConfigError || err instanceof PlaybookError || err instanceof MappingError || err instanceof RepositoryError || err instanceof InstanceLockError
-  console.error(known ? `auto-feature-builder cannot start: ${(err as Error).message}` : err)
+  if (err instanceof StoreUnavailable) console.error(`auto-feature-builder cannot start: the database does not answer (${err.code}: ${err.message}); check DATABASE_URL and that the server runs`)
+  else console.error(known ? `auto-feature-builder cannot start: ${(err as Error).message}` : err)
   process.exit(1)
 })

@@ -9,6 +9,7 @@ import { GroupLocks } from './workflows/group-locks.js'
 import { loadPlatformMappings, type PlatformMappings } from './exports/mapping.js'
 import { Repository } from './git/repository.js'
 import type { LoadedPlaybook } from './playbooks/schema.js'
+import { storeLocation } from './store/open.js'
 import type { SqlDatabase } from './store/sql.js'
 import { WorkflowStore } from './store/workflows.js'
 import { RepositoryStatusCache } from './status.js'
@@ -43,7 +44,7 @@ export async function buildServices(config: Config, db: SqlDatabase, playbooks: 
   const mappings = loadPlatformMappings(config.templatesDir, playbooks)
   const store = new WorkflowStore(db, regenerator(playbooks, mappings))
   const workflows = new WorkflowService(playbooks, store, { exports: { formats: config.exportFormats, mappings }, groupWindowMs: config.groupWindowMs })
-  const audit = new AuditLog(db, config)
+  const audit = new AuditLog(db, { ...config, store: storeLocation(config) })
   await audit.load()
   const idempotency = new IdempotencyStore(db, config.idempotencyTtlMs)
   await idempotency.clearAbandoned()

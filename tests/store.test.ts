@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { openDatabase } from '../src/store/database.js'
 import { MIGRATIONS } from '../src/store/migrations.js'
+import { WorkflowService } from '../src/workflows/service.js'
 import { sampleOpportunity, tempDir, testApp } from './helpers/app.js'
 
 describe('the SQLite store', () => {
@@ -34,6 +35,38 @@ describe('the SQLite store', () => {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
       expect(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual(MIGRATIONS.map((m) => m.version))
       db.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('when a database from before migration 12 holds an open workflow with a NUL-joined group key, then the upgrade re-keys it as the service now keys detections', () => {
+    const dir = tempDir()
+    try {
+      const file = path.join(dir, 'db.sqlite')
+      const old = new Database(file)
+      old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)')
+      for (const m of MIGRATIONS.filter((m) => m.version <= 11)) {
+        old.exec(m.sql)
+        old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, '2026-01-01T00:00:00.000Z')
+      }
+      const insert = old.prepare(
+        `INSERT INTO workflows (id, issue_type, severity, status, created_at, record, artifacts, group_key, dedup_key) VALUES (?, 'high_churn', 'high', 'generated', '2026-01-01T00:00:00.000Z', '', '', ?, ?)`,
+      )
+      insert.run('w1', 'high_churn\u0000store-17', 'store-17')
+      insert.run('w2', 'high_churn\u0000', null)
+      insert.run('w3', null, null) // made with group: false
+      old.close()
+
+      const db = openDatabase(file)
+      const keys = db.prepare('SELECT id, group_key FROM workflows ORDER BY id').all()
+      db.close()
+      const service = new WorkflowService(new Map(), undefined as never, { exports: { formats: [], mappings: {} as never }, groupWindowMs: 0 })
+      expect(keys).toEqual([
+        { id: 'w1', group_key: service.groupKey({ issue_type: 'high_churn', dedup_key: 'store-17' }) },
+        { id: 'w2', group_key: service.groupKey({ issue_type: 'high_churn', dedup_key: undefined }) },
+        { id: 'w3', group_key: null },
+      ])
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -1,6 +1,7 @@
 import { createPublicKey } from 'node:crypto'
 import type { AuditEntry, AuditHead, AuditVerification } from '../contract/audit.js'
 import type { Config } from '../config.js'
+import type { StoreLocation } from '../store/open.js'
 import type { SqlDatabase, SqlSession } from '../store/sql.js'
 import { selectPage } from '../store/page.js'
 import { GENESIS_HASH, canonicalJson, hashStoredEntry, type UnhashedEntry } from './chain.js'
@@ -53,15 +54,10 @@ export class AuditLog {
 
   constructor(
     private readonly db: SqlDatabase,
-    private readonly options: AuditOptions & { databaseFile: string } = {
-      auditSigningKey: undefined,
-      auditCheckpointEvery: 1000,
-      auditCheckpointFile: undefined,
-      databaseFile: '',
-    },
+    private readonly options: AuditOptions & { store: StoreLocation },
   ) {
     this.verifier = new AuditVerifier({
-      databaseFile: options.databaseFile,
+      store: options.store,
       publicKeyPem: options.auditSigningKey && (createPublicKey(options.auditSigningKey).export({ type: 'spki', format: 'pem' }) as string),
       checkpointFile: options.auditCheckpointFile,
     })
@@ -70,7 +66,9 @@ export class AuditLog {
   /** At start-up: where the next checkpoint is due from. */
   async load(): Promise<void> {
     // bounded by the newest entry: a forged row far ahead must not hold back the next checkpoints
-    const row = await this.db.get<{ seq: number | null }>('SELECT min(max(seq), (SELECT max(seq) FROM audit)) AS seq FROM audit_checkpoints')
+    const row = await this.db.get<{ seq: number | null }>(
+      'SELECT CASE WHEN c.seq < a.seq THEN c.seq ELSE a.seq END AS seq FROM (SELECT max(seq) AS seq FROM audit_checkpoints) c, (SELECT max(seq) AS seq FROM audit) a',
+    )
     this.lastCheckpointSeq = row?.seq ?? 0
   }
 

@@ -1,10 +1,11 @@
 import { Worker } from 'node:worker_threads'
 import type { AuditHead, AuditVerification } from '../contract/audit.js'
+import type { StoreLocation } from '../store/open.js'
 import { withRequestAnchor, type VerifyOutcome } from './verify.js'
 
 /** What the verifier thread is started with. */
 export interface VerifierData {
-  databaseFile: string
+  store: StoreLocation
   publicKeyPem: string | undefined
   checkpointFile: string | undefined
 }

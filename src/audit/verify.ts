@@ -4,7 +4,7 @@ import type { AnchorSource, AuditHead, AuditProblem, AuditVerification } from '.
 import { migrate } from '../store/database.js'
 import type { SqlDatabase, SqlSession } from '../store/sql.js'
 import { GENESIS_HASH, hashedPrevHash, hashedSeq, hashStoredEntry } from './chain.js'
-import { HIGH_WATER_READ } from './chain-sql.js'
+import { HIGH_WATER_READ, POSTGRES_AUDIT_SCHEMA, POSTGRES_AUDIT_SCHEMA_SQL } from './chain-sql.js'
 import { checkSignature, readCheckpointFile, type Checkpoint } from './checkpoint.js'
 
 const MAX_PROBLEMS = 20
@@ -72,12 +72,14 @@ export function verifyAuditLog(ctx: VerifierContext, from: VerifiedPosition | un
   // The file is read before the snapshot starts: a checkpoint reaches the file only after its
   // database commit, so everything in the file is inside the snapshot and none looks "past the head".
   const file = ctx.checkpointFile === undefined ? undefined : readCheckpointFile(ctx.checkpointFile)
-  expectedSchema ??= expectedAuditSchema()
 
   return ctx.db.snapshot(async (db): Promise<VerifyOutcome> => {
     const hashAt = async (seq: number) => (await db.get<{ hash: string }>('SELECT hash FROM audit WHERE seq = ?', [seq]))?.hash
     const problems: AuditProblem[] = []
-    const schemaIntact = JSON.stringify(await db.all(AUDIT_SCHEMA_SQL)) === expectedSchema
+    const schemaIntact =
+      db.dialect === 'sqlite'
+        ? JSON.stringify(await db.all(AUDIT_SCHEMA_SQL)) === (expectedSchema ??= expectedAuditSchema())
+        : JSON.stringify(await db.all(POSTGRES_AUDIT_SCHEMA_SQL)) === JSON.stringify(POSTGRES_AUDIT_SCHEMA)
     if (!schemaIntact) {
       problems.push({ kind: 'schema', seq: null, detail: 'The audit tables are not defined as the migrations left them: a filter column may no longer follow the hashed entry.' })
     }

@@ -11,6 +11,8 @@ export const GroupingFields = {
   dedup_key: z
     .string()
     .max(200)
+    // a key names something (a store, a region): a control character in it is a mistake, and PostgreSQL text cannot hold NUL
+    .regex(/^\P{Cc}*$/u, 'must not contain control characters (send the plain identifier, e.g. store-17)')
     .optional()
     .describe('Groups more finely than the issue type, e.g. a store id: detections group only with the same dedup_key (PagerDuty dedup_key); empty = none'),
   group: z.boolean().default(true).describe('false: always generate a new workflow, even when an open one of this type exists'),

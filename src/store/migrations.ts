@@ -162,4 +162,14 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       END;
     `,
   },
+  {
+    version: 12,
+    name: 'group keys as JSON',
+    sql: `
+      -- The group key was the issue type and the dedup_key joined by a NUL character, which
+      -- PostgreSQL text cannot hold; it is now the JSON array [issue_type, dedup_key], as
+      -- WorkflowService.groupKey writes it. Open workflows keep grouping across the upgrade.
+      UPDATE workflows SET group_key = json_array(issue_type, COALESCE(dedup_key, '')) WHERE group_key IS NOT NULL;
+    `,
+  },
 ]

@@ -124,4 +124,30 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
         FOR EACH ROW WHEN (OLD.issue_type IS DISTINCT FROM NEW.issue_type) EXECUTE FUNCTION workflow_counts_follow();
     `,
   },
+  {
+    version: 2,
+    name: "the audit's high-water mark, shared by every instance",
+    mirrors: 12,
+    sql: `
+      -- What sqlite_sequence is to SQLite's audit table: the highest seq ever appended, kept by the
+      -- database on every insert, so deleting the newest entries leaves a visible mark — and, as
+      -- instances share this log, the hash appended with it: the entry the next one must follow.
+      -- Its one row is locked by every append (SELECT … FOR UPDATE): appends take turns there.
+      CREATE TABLE audit_high_water (
+        id    integer PRIMARY KEY CHECK (id = 1),
+        seq   bigint  NOT NULL,
+        hash  text
+      );
+      INSERT INTO audit_high_water (id, seq, hash)
+        SELECT 1, COALESCE(max(seq), 0), (SELECT hash FROM audit ORDER BY seq DESC LIMIT 1) FROM audit;
+      CREATE FUNCTION audit_high_water_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        UPDATE audit_high_water SET seq = NEW.seq, hash = NEW.hash WHERE id = 1 AND seq < NEW.seq;
+        RETURN NULL;
+      END
+      $$;
+      CREATE TRIGGER audit_high_water_follow AFTER INSERT ON audit
+        FOR EACH ROW EXECUTE FUNCTION audit_high_water_follow();
+    `,
+  },
 ]

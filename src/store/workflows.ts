@@ -1,7 +1,7 @@
 import type { Opportunity, Severity } from '../contract/opportunity.js'
 import type { CommitInfo, GeneratedFile, Occurrence, WorkflowRecord, WorkflowStatus, WorkflowSummary } from '../contract/workflow.js'
 import type { ArtifactFile, Artifacts } from '../generate/generate.js'
-import type { SqlDatabase, SqlSession } from './sql.js'
+import type { Dialect, SqlDatabase, SqlSession } from './sql.js'
 import { selectPage } from './page.js'
 
 interface WorkflowRow {
@@ -132,6 +132,12 @@ const INSERT_SQL = `INSERT INTO workflows (id, issue_type, severity, status, cre
 const INSERT_OCCURRENCE_SQL = 'INSERT INTO occurrences (workflow_id, at, source, observed, severity, request_id) VALUES (?, ?, ?, ?, ?, ?)'
 const RECENT_SQL = `SELECT at, source, observed, severity FROM occurrences WHERE workflow_id = ? ORDER BY seq DESC LIMIT ${RECENT_OCCURRENCES}`
 
+/** A list's name column: SQLite rows from before migration 11 have none, their record has it; PostgreSQL has no such rows. */
+const NAME_COLUMN: Record<Dialect, string> = {
+  sqlite: "COALESCE(name, json_extract(record, '$.workflow.name'))",
+  postgres: 'name',
+}
+
 const occurrenceParams = (workflowId: string, o: OccurrenceFacts) => [workflowId, o.at, o.source, o.observed, o.severity, o.requestId]
 
 /** Workflows persisted in the database: the generator's inputs and the files' digests, and the columns lists filter on. */
@@ -261,8 +267,7 @@ export class WorkflowStore {
   async list(filter: ListFilter): Promise<{ items: WorkflowSummary[]; next_cursor: string | null }> {
     const { rows, next_cursor } = await selectPage<Pick<WorkflowRow, 'seq' | 'id' | 'name' | 'issue_type' | 'severity' | 'status' | 'created_at' | 'occurrence_count'>>(
       this.db,
-      // rows from before migration 11 have no name column value: their record has it
-      `SELECT seq, id, COALESCE(name, json_extract(record, '$.workflow.name')) AS name, issue_type, severity, status, created_at, occurrence_count FROM workflows`,
+      `SELECT seq, id, ${NAME_COLUMN[this.db.dialect]} AS name, issue_type, severity, status, created_at, occurrence_count FROM workflows`,
       [
         ['issue_type', '=', filter.issueType],
         ['status', '=', filter.status],
@@ -294,6 +299,6 @@ export class WorkflowStore {
   }
 
   async count(): Promise<number> {
-    return (await this.db.get<{ n: number }>('SELECT COALESCE(SUM(n), 0) AS n FROM workflow_counts'))?.n ?? 0
+    return (await this.db.get<{ n: number }>('SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM workflow_counts'))?.n ?? 0
   }
 }

@@ -87,7 +87,8 @@ export class WorkflowService {
 
   /** Detections with the same key group together: the issue type, narrowed by a dedup_key. */
   groupKey(input: Pick<OpportunityInput, 'issue_type' | 'dedup_key'>): string {
-    return `${input.issue_type}\u0000${input.dedup_key || ''}`
+    // JSON: unambiguous for any dedup_key, and text every database can store (migration 12 re-keyed older rows)
+    return JSON.stringify([input.issue_type, input.dedup_key || ''])
   }
 
   /**

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { AuditLog, type AuditFacts } from '../../src/audit/log.js'
 import { loadConfig } from '../../src/config.js'
 import { openDatabase } from '../../src/store/database.js'
+import { storeLocation } from '../../src/store/open.js'
 import { SqliteDatabase } from '../../src/store/sqlite.js'
 import { tempDir } from '../helpers/app.js'
 import { signingKeyFile } from '../helpers/audit.js'
@@ -41,7 +42,7 @@ describe('appending inside a caller\'s transaction', () => {
     const dir = tempDir()
     const config = loadConfig({ DATA_DIR: path.join(dir, 'data'), AUDIT_SIGNING_KEY_FILE: signingKeyFile(dir), AUDIT_CHECKPOINT_FILE: path.join(dir, 'checkpoints.jsonl'), AUDIT_CHECKPOINT_EVERY: '1' })
     const db = new SqliteDatabase(openDatabase(config.databaseFile))
-    const audit = new AuditLog(db, config)
+    const audit = new AuditLog(db, { ...config, store: storeLocation(config) })
     await audit.load()
     const errors: unknown[] = []
     await audit.start({ info: () => undefined, warn: () => undefined, error: (fields) => errors.push(fields) })

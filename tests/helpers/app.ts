@@ -7,14 +7,15 @@ import { loadConfig, type Config } from '../../src/config.js'
 import { ensureRepository } from '../../src/git/open.js'
 import { loadPlaybooks } from '../../src/playbooks/load.js'
 import { buildServices, type Services } from '../../src/services.js'
-import { openDatabase, type Db } from '../../src/store/database.js'
-import { SqliteDatabase } from '../../src/store/sqlite.js'
+import type { Db } from '../../src/store/database.js'
+import { openStore } from '../../src/store/open.js'
+import { freshPostgres, type FreshPostgres } from './postgres.js'
 
 export interface TestApp {
   app: FastifyInstance
   services: Services
   config: Config
-  /** the SQLite database itself, for tests that inspect or tamper with rows */
+  /** the SQLite database itself, for tests that inspect or tamper with rows (throws when the store is PostgreSQL) */
   sqlite: Db
   /** the temp folder holding DATA_DIR (and the repository, unless REPO_PATH was given) */
   dir: string
@@ -26,7 +27,16 @@ export function tempDir(prefix = 'afb-test-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix))
 }
 
-/** A real app on a real SQLite file and a real git repository in a temp folder. */
+/**
+ * Which store testApp uses when the test names none: AFB_TEST_STORE=postgres runs the suite on
+ * PostgreSQL (a fresh database per app), as the vitest project "postgres" does.
+ */
+export const onPostgres = process.env.AFB_TEST_STORE === 'postgres'
+
+/** PostgreSQL databases of apps closed with keepDir: an app started again on that folder finds its data there, as it would in the SQLite file */
+const keptDatabases = new Map<string, FreshPostgres>()
+
+/** A real app on a real store (a SQLite file, or a fresh PostgreSQL database) and a real git repository in a temp folder. */
 export async function testApp(
   env: Record<string, string> = {},
   dir = tempDir(),
@@ -36,13 +46,17 @@ export async function testApp(
   // opportunity again and again and expect a new workflow each time: grouping has its own tests
   const config = loadConfig({ DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'silent', RATE_LIMIT_MAX: '1000000', GROUP_WINDOW: '0', RESPONSE_VALIDATION: '1', ...env })
   await ensureRepository(config.repoPath, config.gitAuthor)
-  const db = openDatabase(config.databaseFile)
+  const postgres: FreshPostgres | undefined = onPostgres && !env.DATABASE_URL ? (keptDatabases.get(dir) ?? (await freshPostgres())) : undefined
+  keptDatabases.delete(dir)
+  if (postgres) config.database.url = postgres.url
+  const { db, sqlite } = await openStore(config)
   let services: Services
   try {
-    services = await buildServices(config, new SqliteDatabase(db), loadPlaybooks(config.templatesDir))
+    services = await buildServices(config, db, loadPlaybooks(config.templatesDir))
   } catch (err) {
     // a start-up refusal under test leaves nothing behind
-    db.close()
+    await db.close()
+    await postgres?.drop()
     rmSync(dir, { recursive: true, force: true })
     throw err
   }
@@ -52,11 +66,16 @@ export async function testApp(
     app,
     services,
     config,
-    sqlite: db,
+    get sqlite(): Db {
+      if (!sqlite) throw new Error('this test reads SQLite itself; on PostgreSQL it must use services.db')
+      return sqlite
+    },
     dir,
     async close(options = {}) {
       await app.close()
-      db.close()
+      await db.close()
+      if (options.keepDir && postgres) keptDatabases.set(dir, postgres)
+      else await postgres?.drop()
       if (!options.keepDir) rmSync(dir, { recursive: true, force: true })
     },
   }

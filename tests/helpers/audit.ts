@@ -3,6 +3,19 @@ import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import { canonicalJson, GENESIS_HASH, hashStoredEntry } from '../../src/audit/chain.js'
+import type { Config } from '../../src/config.js'
+import { openStore } from '../../src/store/open.js'
+import type { SqlDatabase } from '../../src/store/sql.js'
+
+/** Runs `fn` on a connection of its own to the service's store, whichever it is: what someone with database access can do. */
+export async function withStore<T>(config: Pick<Config, 'database' | 'databaseFile'>, fn: (sql: SqlDatabase) => Promise<T>): Promise<T> {
+  const { db } = await openStore(config)
+  try {
+    return await fn(db)
+  } finally {
+    await db.close()
+  }
+}
 
 /** Runs `fn` on a second, plain connection to the service database: what someone with the file can do. */
 export function withSql<T>(file: string, fn: (sql: Database.Database) => T): T {

@@ -1,9 +1,8 @@
-import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { canonicalJson } from '../../src/audit/chain.js'
-import { withSql } from '../helpers/audit.js'
+import { withSql, withStore } from '../helpers/audit.js'
 import { redactedPath } from '../../src/http/audit-hook.js'
-import { sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
+import { onPostgres, sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
 
 let t: TestApp | undefined
 afterEach(async () => {
@@ -87,11 +86,10 @@ describe('the audit log', () => {
   it('when one stored entry is edited with plain SQL, then verify fails at that entry', async () => {
     t = await testApp()
     for (let i = 0; i < 6; i++) await t.app.inject('/healthz')
-    const sql = new Database(t.config.databaseFile)
-    const row = sql.prepare('SELECT entry FROM audit WHERE seq = 4').get() as { entry: string }
-    const forged = { ...JSON.parse(row.entry), status: 500 }
-    sql.prepare('UPDATE audit SET entry = ? WHERE seq = 4').run(canonicalJson(forged))
-    sql.close()
+    const sql = t.services.db
+    const row = await sql.get<{ entry: string }>('SELECT entry FROM audit WHERE seq = 4')
+    const forged = { ...JSON.parse(row?.entry ?? '{}'), status: 500 }
+    await sql.run('UPDATE audit SET entry = ? WHERE seq = 4', [canonicalJson(forged)])
     const verify = (await t.app.inject('/audit/verify')).json()
     expect(verify).toMatchObject({ ok: false, first_bad_seq: 4 })
   })
@@ -99,21 +97,20 @@ describe('the audit log', () => {
   it('when an entry is deleted, then verify fails at the entry after the gap', async () => {
     t = await testApp()
     for (let i = 0; i < 4; i++) await t.app.inject('/healthz')
-    const sql = new Database(t.config.databaseFile)
-    sql.prepare('DELETE FROM audit WHERE seq = 2').run()
-    sql.close()
+    await t.services.db.run('DELETE FROM audit WHERE seq = 2')
     expect((await t.app.inject('/audit/verify')).json()).toMatchObject({ ok: false, first_bad_seq: 3 })
   })
 
-  it('when an entry\'s filter column is set with plain SQL, then SQLite refuses: the column is computed from the hashed entry', async () => {
+  it('when an entry\'s filter column is set with plain SQL, then the database refuses: the column is computed from the hashed entry', async () => {
     t = await testApp()
     const id = (await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })).json().workflow_id
     await t.app.inject('/healthz')
-    withSql(t.config.databaseFile, (sql) => {
-      for (const [column, value] of [['workflow_id', null], ['operation', 'health.live'], ['at', '1999-01-01T00:00:00.000Z']]) {
-        expect(() => sql.prepare(`UPDATE audit SET ${column} = ? WHERE seq = 1`).run(value)).toThrow(`cannot UPDATE generated column "${column}"`)
-      }
-    })
+    for (const [column, value] of [['workflow_id', null], ['operation', 'health.live'], ['at', '1999-01-01T00:00:00.000Z']] as const) {
+      // SQLite's words, then PostgreSQL's
+      await expect(t.services.db.run(`UPDATE audit SET ${column} = ? WHERE seq = 1`, [value])).rejects.toThrow(
+        new RegExp(`cannot UPDATE generated column "${column}"|column "${column}" can only be updated to DEFAULT`),
+      )
+    }
     expect((await entries(t, `&workflow_id=${id}`)).map((e: { seq: number }) => e.seq)).toEqual([1])
     expect((await entries(t, `&since=${encodeURIComponent('2000-01-01T00:00:00Z')}`)).length).toBeGreaterThan(0)
   })
@@ -122,15 +119,21 @@ describe('the audit log', () => {
     t = await testApp()
     const id = (await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })).json().workflow_id
     await t.app.inject('/healthz')
-    withSql(t.config.databaseFile, (sql) =>
-      sql.exec(`
-        CREATE TABLE forged (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL, hash TEXT NOT NULL, at TEXT, workflow_id TEXT, operation TEXT);
-        INSERT INTO forged SELECT seq, entry, hash, at, workflow_id, operation FROM audit;
-        DROP TABLE audit;
-        ALTER TABLE forged RENAME TO audit;
-        UPDATE audit SET workflow_id = NULL WHERE seq = 1;
-      `),
-    )
+    if (onPostgres) {
+      // PostgreSQL can turn a generated column into a plain one in place
+      await t.services.db.run('ALTER TABLE audit ALTER COLUMN workflow_id DROP EXPRESSION')
+      await t.services.db.run('UPDATE audit SET workflow_id = NULL WHERE seq = 1')
+    } else {
+      withSql(t.config.databaseFile, (sql) =>
+        sql.exec(`
+          CREATE TABLE forged (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL, hash TEXT NOT NULL, at TEXT, workflow_id TEXT, operation TEXT);
+          INSERT INTO forged SELECT seq, entry, hash, at, workflow_id, operation FROM audit;
+          DROP TABLE audit;
+          ALTER TABLE forged RENAME TO audit;
+          UPDATE audit SET workflow_id = NULL WHERE seq = 1;
+        `),
+      )
+    }
     expect(await entries(t, `&workflow_id=${id}`)).toEqual([]) // the edit hides it from the filter...
     const verify = (await t.app.inject('/audit/verify')).json()
     expect(verify).toMatchObject({ ok: false, schema_intact: false, problems: [{ kind: 'schema', seq: null }] }) // ...and verify says so
@@ -139,14 +142,14 @@ describe('the audit log', () => {
   it('when an entry\'s seq is changed with plain SQL, then verify fails at that entry', async () => {
     t = await testApp()
     for (let i = 0; i < 4; i++) await t.app.inject('/healthz')
-    withSql(t.config.databaseFile, (sql) => sql.prepare('UPDATE audit SET seq = 40 WHERE seq = 4').run())
+    await t.services.db.run('UPDATE audit SET seq = 40 WHERE seq = 4')
     expect((await t.app.inject('/audit/verify')).json()).toMatchObject({ ok: false, first_bad_seq: 40, problems: [{ kind: 'entry', seq: 40 }] })
   })
 
   it('when the newest entries are deleted, then verify reports the truncation and the next entry does not reuse their seq', async () => {
     t = await testApp()
     for (let i = 0; i < 10; i++) await t.app.inject('/healthz')
-    withSql(t.config.databaseFile, (sql) => sql.prepare('DELETE FROM audit WHERE seq >= 7').run())
+    await t.services.db.run('DELETE FROM audit WHERE seq >= 7')
     const verify = (await t.app.inject('/audit/verify')).json()
     expect(verify).toMatchObject({ ok: false, entries: 6, head: { seq: 6 }, high_water_seq: 10, tail_truncated: true, problems: [{ kind: 'truncated', seq: 7 }] })
     // the verify request itself was audited: as seq 11, chained onto entry 10 as this process wrote it
@@ -160,10 +163,12 @@ describe('the audit log', () => {
     const first = await testApp({}, dir)
     for (let i = 0; i < 10; i++) await first.app.inject('/healthz')
     await first.close({ keepDir: true })
-    withSql(first.config.databaseFile, (sql) => sql.prepare('DELETE FROM audit WHERE seq >= 7').run())
+    await withStore(first.config, (sql) => sql.run('DELETE FROM audit WHERE seq >= 7'))
     t = await testApp({}, dir)
     await t.app.inject('/healthz')
     const verify = (await t.app.inject('/audit/verify')).json()
-    expect(verify).toMatchObject({ ok: false, first_bad_seq: 11, head: { seq: 11 }, problems: [{ kind: 'missing', seq: 11, detail: expect.stringContaining('Entries 7–10 are gone') }] })
+    expect(verify).toMatchObject({ ok: false, first_bad_seq: 11, head: { seq: 11 }, problems: [{ kind: 'missing', seq: 11, detail: expect.stringMatching(/[Ee]ntries 7–10 are gone/) }] })
+    // SQLite: the restarted process chains entry 11 onto entry 6, the newest left; PostgreSQL keeps the
+    // head in the database, so entry 11 chains onto the deleted entry 10: both show the gap
   })
 })

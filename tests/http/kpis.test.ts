@@ -14,7 +14,8 @@ afterEach(async () => {
 
 const GROUPING = { GROUP_WINDOW: '24h' }
 const kpis = (app: TestApp, payload: unknown, headers: Record<string, string> = {}) => app.app.inject({ method: 'POST', url: '/kpis', payload: payload as object, headers })
-const count = (app: TestApp, sql: string) => app.sqlite.prepare(sql).pluck().get() as number
+/** a number from the store, whichever it is */
+const count = async (app: TestApp, sql: string) => (await app.services.db.get<{ n: number }>(`SELECT (${sql}) AS n`))?.n
 
 describe('POST /kpis: the six rules at their exact boundaries', () => {
   // [metric, at the threshold (no breach), just past it (breach), just short of it]
@@ -61,7 +62,7 @@ describe('POST /kpis: the six rules at their exact boundaries', () => {
     const unknown = await kpis(t, { metrics: { churn: 0.1 } })
     expect(unknown.statusCode).toBe(400)
     expect(JSON.stringify(unknown.json().errors)).toMatch(/churn_rate, conversion_rate/)
-    expect(count(t, 'SELECT COUNT(*) FROM workflows')).toBe(0)
+    expect(await count(t, 'SELECT COUNT(*) FROM workflows')).toBe(0)
   })
 
   it('when a snapshot breaches nothing, then 200 with the evaluations, nothing created, and it is audited', async () => {
@@ -113,7 +114,7 @@ describe('grouping repeated detections', () => {
     expect(answers.map((a) => a.statusCode)).toEqual([201, ...Array(23).fill(200)])
     const id = answers[0]!.json().workflows[0].workflow_id
     expect(new Set(answers.map((a) => a.json().workflows[0].workflow_id))).toEqual(new Set([id]))
-    expect(count(t, 'SELECT COUNT(*) FROM workflows')).toBe(1)
+    expect(await count(t, 'SELECT COUNT(*) FROM workflows')).toBe(1)
     const record = (await t.app.inject(`/workflows/${id}`)).json()
     expect(record.occurrences).toMatchObject({ count: 24, last_observed: 0.08, highest_severity: 'high' })
     expect(record.occurrences.recent).toHaveLength(20)
@@ -127,10 +128,10 @@ describe('grouping repeated detections', () => {
     expect((await t.app.inject('/workflows?min_occurrences=24')).json().items.map((w: { workflow_id: string }) => w.workflow_id)).toEqual([id])
 
     // a day later the open workflow is too old to group with
-    t.sqlite.prepare('UPDATE workflows SET created_at = ?').run(new Date(Date.now() - 25 * 3_600_000).toISOString())
+    await t.services.db.run('UPDATE workflows SET created_at = ?', [new Date(Date.now() - 25 * 3_600_000).toISOString()])
     const later = await kpis(t, { metrics: { churn_rate: 0.12 } })
     expect(later.json().workflows[0]).toMatchObject({ outcome: 'created' })
-    expect(count(t, 'SELECT COUNT(*) FROM workflows')).toBe(3)
+    expect(await count(t, 'SELECT COUNT(*) FROM workflows')).toBe(3)
   })
 
   it('when POST /issues repeats a detection, then 200 with the open workflow and grouped: true, no new files; group: false forces a new one; dedup_key groups finer', async () => {
@@ -163,9 +164,9 @@ describe('grouping repeated detections', () => {
     )
     const statuses = answers.map((a) => a.status).sort()
     expect(statuses).toEqual([200, ...Array(18).fill(200), 201].sort())
-    expect(count(t, 'SELECT COUNT(*) FROM workflows')).toBe(1)
-    expect(count(t, 'SELECT occurrence_count FROM workflows')).toBe(20)
-    expect(count(t, `SELECT COUNT(*) FROM audit WHERE operation = 'kpi.evaluate'`)).toBe(20)
+    expect(await count(t, 'SELECT COUNT(*) FROM workflows')).toBe(1)
+    expect(await count(t, 'SELECT occurrence_count FROM workflows')).toBe(20)
+    expect(await count(t, `SELECT COUNT(*) FROM audit WHERE operation = 'kpi.evaluate'`)).toBe(20)
   })
 })
 
@@ -203,21 +204,21 @@ describe('found in review', () => {
       const res = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'k1' } })
       expect(res.statusCode).toBe(500)
     }
-    expect(count(t, 'SELECT COUNT(*) FROM workflows')).toBe(0)
-    expect(count(t, `SELECT COUNT(*) FROM audit WHERE operation = 'issue.create' AND json_extract(entry, '$.status') = 500`)).toBe(2)
+    expect(await count(t, 'SELECT COUNT(*) FROM workflows')).toBe(0)
+    expect(await count(t, `SELECT COUNT(*) FROM audit WHERE operation = 'issue.create' AND entry LIKE '%"status":500,%'`)).toBe(2)
   })
 
   it('when retention runs, then superseded workflows and their occurrences go too, and occurrence rows per workflow are capped', async () => {
     t = await testApp(GROUPING)
     const first = (await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity: 'medium' } })).json()
     for (let i = 0; i < 105; i++) await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity: 'low' } })
-    expect(count(t, `SELECT COUNT(*) FROM occurrences WHERE workflow_id = '${first.workflow_id}'`)).toBe(100)
+    expect(await count(t, `SELECT COUNT(*) FROM occurrences WHERE workflow_id = '${first.workflow_id}'`)).toBe(100)
     expect((await t.app.inject(`/workflows/${first.workflow_id}`)).json().occurrences.count).toBe(106)
     await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity: 'critical' } })
-    t.sqlite.prepare('UPDATE workflows SET created_at = ?').run(new Date(Date.now() - 40 * 86_400_000).toISOString())
+    await t.services.db.run('UPDATE workflows SET created_at = ?', [new Date(Date.now() - 40 * 86_400_000).toISOString()])
     const { purgeExpired } = await import('../../src/store/retention.js')
     expect((await purgeExpired(t.services.db, new Date(), 30)).workflows).toBe(2)
-    expect(count(t, 'SELECT COUNT(*) FROM occurrences')).toBe(0)
+    expect(await count(t, 'SELECT COUNT(*) FROM occurrences')).toBe(0)
   })
 
   it('when GROUP_WINDOW is longer than a year, then start-up refuses it', () => {
@@ -228,7 +229,7 @@ describe('found in review', () => {
   it('when an unauthenticated caller sends a 15 000-character user agent, then its audit entry stores a bounded prefix', async () => {
     t = await testApp({ API_KEYS: `ops:read:${'r'.repeat(20)}` })
     await t.app.inject({ url: '/workflows', headers: { 'x-api-key': 'wrong', 'user-agent': 'u'.repeat(15_000) } })
-    const stored = t.sqlite.prepare(`SELECT length(entry) FROM audit ORDER BY seq DESC LIMIT 1`).pluck().get() as number
+    const stored = (await t.services.db.get<{ n: number }>('SELECT length(entry) AS n FROM audit ORDER BY seq DESC LIMIT 1'))?.n ?? 0
     expect(stored).toBeLessThan(1_200)
   })
 })

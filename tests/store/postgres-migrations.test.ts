@@ -1,3 +1,4 @@
+import { POSTGRES_AUDIT_SCHEMA, POSTGRES_AUDIT_SCHEMA_SQL } from '../../src/audit/chain-sql.js'
 import path from 'node:path'
 import { rmSync } from 'node:fs'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -89,7 +90,8 @@ describe('the PostgreSQL schema beside the SQLite one', () => {
 
   it('when both are at their latest version, then they have the same tables', async () => {
     const tables = await postgres.all<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1")
-    expect(tables.map((t) => t.name)).toEqual(sqliteTables())
+    // audit_high_water is what SQLite's own sqlite_sequence is to its audit table
+    expect(tables.map((t) => t.name)).toEqual([...sqliteTables(), 'audit_high_water'].sort())
   })
 
   it('when a table is in both, then it has the same columns in the same order, with matching types, NOT NULL, defaults and generated columns', async () => {
@@ -144,8 +146,16 @@ describe('the PostgreSQL schema beside the SQLite one', () => {
     expect(checked).toBeGreaterThanOrEqual(10)
   })
 
+  it('when migrated, then the audit tables are exactly what verify expects (a drift here would make every verify report the schema)', async () => {
+    expect(await postgres.all(POSTGRES_AUDIT_SCHEMA_SQL)).toEqual(POSTGRES_AUDIT_SCHEMA)
+  })
+
   it('when SQLite has a trigger, then PostgreSQL has one of the same name on the same table', async () => {
-    const expected = sqlite.prepare("SELECT name, tbl_name AS table_name FROM sqlite_schema WHERE type = 'trigger' ORDER BY name").all()
+    const expected = [
+      ...(sqlite.prepare("SELECT name, tbl_name AS table_name FROM sqlite_schema WHERE type = 'trigger' ORDER BY name").all() as { name: string; table_name: string }[]),
+      // keeps audit_high_water, as SQLite keeps sqlite_sequence
+      { name: 'audit_high_water_follow', table_name: 'audit' },
+    ].sort((a, b) => a.name.localeCompare(b.name))
     const actual = await postgres.all(
       `SELECT g.tgname AS name, t.relname AS table_name FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid
         JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = current_schema() AND NOT g.tgisinternal ORDER BY 1`,
