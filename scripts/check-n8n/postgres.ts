@@ -93,7 +93,7 @@ export async function startPostgres(cleanup: Cleanup): Promise<Postgres> {
     await server.initialise()
     await server.start()
     await server.createDatabase('app')
-    client = server.getPgClient('app', '127.0.0.1') as PgClient
+    client = server.getPgClient('app', '127.0.0.1') as unknown as PgClient
     await client.connect()
   } catch (err) {
     throw new Error(`embedded postgres did not start: ${(err as Error | undefined)?.message ?? 'exited early'}\n${log.slice(-15).join('')}`, { cause: err })
