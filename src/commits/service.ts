@@ -53,7 +53,7 @@ export class CommitService {
       // was committed; if the store missed that — the process died between moving the branch and
       // markCommitted — record the commit that wrote them, or the workflow stays "generated" for good.
       if (record.status !== 'committed' && info.branch) {
-        const made = await this.repository.lastCommitTouching(info.branch, files.map((f) => f.path))
+        const made = await this.repository.lastCommitTouching(`refs/heads/${info.branch}`, files.map((f) => f.path))
         if (made) {
           this.store.markCommitted(id, { sha: made.sha, branch: info.branch, committed_at: made.committedAt })
           log.warn({ workflow_id: id, sha: made.sha }, 'workflow found already committed; its commit is now recorded')
