@@ -1,9 +1,6 @@
-import { execFileSync } from 'node:child_process'
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
-import { git } from '../helpers/git.js'
+import { countGitProcesses, git } from '../helpers/git.js'
 
 /**
  * How many git processes a preview and a real commit start, counted with a `git` first on PATH
@@ -18,23 +15,6 @@ afterEach(async () => {
   await t?.close()
   t = undefined
 })
-
-/** Puts a logging `git` first on PATH (the service's git commands take PATH as it is when each runs); returns the log's lines. */
-function countGitProcesses(dir: string): () => string[] {
-  const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim()
-  const bin = path.join(dir, 'logging-git')
-  mkdirSync(bin)
-  const log = path.join(dir, 'git-processes.log')
-  writeFileSync(log, '')
-  writeFileSync(path.join(bin, 'git'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${realGit}' "$@"\n`)
-  chmodSync(path.join(bin, 'git'), 0o755)
-  process.env.PATH = `${bin}${path.delimiter}${savedPath ?? ''}`
-  return () => {
-    const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean)
-    writeFileSync(log, '')
-    return lines
-  }
-}
 
 async function newWorkflow(app: TestApp, severity = 'high'): Promise<string> {
   return (await app.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity } })).json().workflow_id
