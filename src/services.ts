@@ -7,6 +7,8 @@ import { ServiceMetrics } from './http/metrics.js'
 import { buildRules, type DetectionRule } from './kpis/rules.js'
 import { GroupLocks } from './workflows/group-locks.js'
 import { loadPlatformMappings, type PlatformMappings } from './exports/mapping.js'
+import { inProcessLocks, type WithLock } from './git/mutex.js'
+import { RemoteTruthRepository } from './git/remote-commit.js'
 import { Repository } from './git/repository.js'
 import type { LoadedPlaybook } from './playbooks/schema.js'
 import type { Db } from './store/database.js'
@@ -38,13 +40,24 @@ export interface Services {
   repositoryStatus: RepositoryStatusCache
 }
 
+export interface ServiceOptions {
+  /**
+   * The cluster-wide lock a commit takes with GIT_REMOTE_IS_TRUTH (per remote and branch); the
+   * default locks out this process only. The PostgreSQL store gives SqlDatabase.withLock.
+   */
+  withLock?: WithLock
+}
+
 /** Throws MappingError when a platform mapping is missing or does not fit a playbook (start-up stops, naming the files). */
-export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<string, LoadedPlaybook>): Services {
+export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<string, LoadedPlaybook>, options: ServiceOptions = {}): Services {
   const mappings = loadPlatformMappings(config.templatesDir, playbooks)
   const store = new WorkflowStore(db, regenerator(playbooks, mappings))
   const workflows = new WorkflowService(playbooks, store, { exports: { formats: config.exportFormats, mappings }, groupWindowMs: config.groupWindowMs })
   const audit = new AuditLog(db, config)
-  const repository = new Repository({ path: config.repoPath, branch: config.commitBranch, identity: config.gitAuthor, remote: config.gitRemote })
+  const repositoryOptions = { path: config.repoPath, branch: config.commitBranch, identity: config.gitAuthor, remote: config.gitRemote }
+  const repository = config.gitRemoteIsTruth
+    ? new RemoteTruthRepository(repositoryOptions, { withLock: options.withLock ?? inProcessLocks(), timeoutMs: config.gitRemoteTimeoutMs })
+    : new Repository(repositoryOptions)
   return {
     config,
     db,

@@ -1,6 +1,8 @@
+import { rmSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+import { sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
 import { countGitProcesses, git } from '../helpers/git.js'
+import { bareRemote, instance } from '../helpers/remote.js'
 
 /**
  * How many git processes a preview and a real commit start, counted with a `git` first on PATH
@@ -9,11 +11,14 @@ import { countGitProcesses, git } from '../helpers/git.js'
  */
 
 let t: TestApp | undefined
+let remoteDir: string | undefined
 const savedPath = process.env.PATH
 afterEach(async () => {
   process.env.PATH = savedPath
   await t?.close()
   t = undefined
+  if (remoteDir) rmSync(remoteDir, { recursive: true, force: true })
+  remoteDir = undefined
 })
 
 async function newWorkflow(app: TestApp, severity = 'high'): Promise<string> {
@@ -43,6 +48,29 @@ describe('git processes per operation', () => {
 
     for (const lines of [preview, dryRun, updatePreview]) expect(lines.length, lines.join('\n')).toBeLessThanOrEqual(4)
     for (const lines of [commit, updateCommit]) expect(lines.length, lines.join('\n')).toBeLessThanOrEqual(6)
+    process.env.PATH = savedPath
+    expect(await git(t.config.repoPath, 'status', '--porcelain')).toBe('')
+  })
+
+  it('when the remote is the truth, then a preview takes at most 5 git processes (the fetch added) and a commit at most 9 (the branch named for the lock, the fetch and the push added)', async () => {
+    remoteDir = tempDir('afb-remote-')
+    t = await instance(remoteDir, await bareRemote(remoteDir), 'a')
+    const first = await newWorkflow(t)
+    const second = await newWorkflow(t, 'low')
+    const taken = countGitProcesses(t.dir)
+    await t.app.inject(`/workflows/${first}/preview`) // warm: the git dir is asked of git once per process
+    taken()
+
+    expect((await t.app.inject(`/workflows/${first}/preview`)).json().can_commit).toBe(true)
+    const preview = taken()
+    expect((await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: first, dry_run: false } })).statusCode).toBe(201)
+    const commit = taken()
+    expect((await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: second, dry_run: false } })).statusCode).toBe(201)
+    const updateCommit = taken()
+
+    expect(preview.length, preview.join('\n')).toBeLessThanOrEqual(5)
+    for (const lines of [commit, updateCommit]) expect(lines.length, lines.join('\n')).toBeLessThanOrEqual(9)
+    expect(commit.filter((l) => /\b(fetch|push)\b/.test(l))).toHaveLength(2)
     process.env.PATH = savedPath
     expect(await git(t.config.repoPath, 'status', '--porcelain')).toBe('')
   })
