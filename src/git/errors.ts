@@ -5,6 +5,13 @@ export class RepositoryError extends Error {
   override name = 'RepositoryError'
 }
 
+/** A commit's tree would need a file where the tree holds a folder (or a link), or a folder where it holds a file. */
+export class TreePathConflict extends RepositoryError {
+  constructor(readonly path: string) {
+    super(`${path} appears as both a file and a folder`)
+  }
+}
+
 /*
  * Every git failure a caller can see is one of these (Renovate's habit): a meaningful title,
  * git's own words in the detail, and a status the caller can act on.
@@ -120,6 +127,17 @@ export class RemoteRejected extends Conflict {
       'Push rejected by the remote',
       `${remote} refused the push (no force is ever used); nothing was committed or recorded: ${reason.trim().slice(0, 2000) || '(no reason given)'}`,
       'remote-rejected',
+    )
+  }
+}
+
+/** The remote branch holds a folder or a link where this commit writes a file (or a file where it needs a folder). */
+export class RemoteTreeConflict extends Conflict {
+  constructor(remoteBranch: string, path: string) {
+    super(
+      'Unsafe target path',
+      `${remoteBranch} holds something else than a file (a folder or a symbolic link), or a file where a folder must be, at ${path}; nothing was pushed or recorded.`,
+      'unsafe-target-path',
     )
   }
 }

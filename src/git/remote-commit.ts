@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises'
-import { CommitConflict, RemoteBusy, RemoteRejected, RepositoryChanged, RepositoryError } from './errors.js'
+import { CommitConflict, RemoteBusy, RemoteRejected, RemoteTreeConflict, RepositoryChanged, RepositoryError, TreePathConflict } from './errors.js'
 import type { WithLock } from './mutex.js'
 import type { GitObject, ObjectReader } from './objects.js'
 import { GitCommandError } from './open.js'
@@ -121,7 +121,10 @@ export class RemoteTruthRepository extends Repository {
         const changed = paths.filter((_, i) => saw.blobs[i] !== earlier.saw.blobs[i])
         if (changed.length > 0) throw new CommitConflict(changed, remoteBranch, earlier.saw.head, head)
       }
-      const staged = await this.stage({ look, head, files, blobs, message, scratch, intentFile })
+      const staged = await this.stage({ look, head, files, blobs, message, scratch, intentFile }).catch((err: unknown) => {
+        // the remote's tree, unlike the local branch's, is not the work tree the checks looked at
+        throw err instanceof TreePathConflict ? new RemoteTreeConflict(remoteBranch, err.path) : err
+      })
       const local = look.localHead
       // The intent names the local branch's move, which comes after the push: a crash before it
       // leaves the local branch where it was (behind the remote, which the next fetch makes up for).

@@ -276,6 +276,21 @@ describe('a real commit with the remote as the truth', () => {
     expect(running(pid)).toBe(false)
   })
 
+  it('when the remote holds a folder where this commit writes a file, then 409 unsafe-target-path (not a 500), nothing pushed', async () => {
+    const { dir, bare } = await setUp()
+    const t = await start(dir, bare, 'a')
+    const other = await otherWriter(dir, bare, 'colleague', { 'workflows/high_churn_n8n.json/README.md': 'a folder now\n' })
+    await pushFrom(other.repo)
+    const id = await newWorkflow(t)
+    const res = await commit(t, id)
+    expect(res.statusCode).toBe(409)
+    expect(res.json()).toMatchObject({ type: 'urn:auto-feature-builder:problem:unsafe-target-path', title: 'Unsafe target path' })
+    expect(res.json().detail).toContain('workflows/high_churn_n8n.json')
+    expect(res.json().detail).toContain('origin/main')
+    expect(await revParse(bare, 'refs/heads/main')).toBe(other.sha)
+    expect((await t.app.inject(`/workflows/${id}`)).json().status).toBe('generated')
+  })
+
   it('when the remote has no such branch, then 409 branch-missing says to push it first', async () => {
     const dir = tempDir('afb-remote-')
     dirs.push(dir)
