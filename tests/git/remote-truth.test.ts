@@ -41,6 +41,11 @@ async function newWorkflow(app: TestApp, payload: Record<string, unknown> = {}):
 }
 const commit = (app: TestApp, id: string) => app.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: id, dry_run: false } })
 const auditOf = async (app: TestApp, id: string) => (await app.app.inject(`/audit?workflow_id=${id}&operation=commit.create`)).json().items[0]
+/** Nothing of a refused commit is recorded: the workflow stays generated, and its audit entry names no commit. */
+async function expectNothingRecorded(app: TestApp, id: string, status: number): Promise<void> {
+  expect((await app.app.inject(`/workflows/${id}`)).json().status).toBe('generated')
+  expect(await auditOf(app, id)).toMatchObject({ status, pushed: false, commit_sha: null })
+}
 /** What the preview says a commit would write: path → content. */
 async function previewFiles(app: TestApp, id: string): Promise<Record<string, string>> {
   const changes = (await app.app.inject(`/workflows/${id}/preview`)).json().changes as Array<{ path: string; content: string }>
@@ -53,6 +58,11 @@ function running(pid: number): boolean {
   } catch {
     return false
   }
+}
+/** The first push of `app` lets the racer push its main first, from inside the pre-push hook: the remote moves after this instance fetched. */
+function racesFirstPush(app: TestApp, racerRepo: string, dir: string): void {
+  const marker = path.join(dir, 'raced')
+  hook(path.join(app.config.repoPath, '.git'), 'pre-push', `cat >/dev/null\n[ -e '${marker}' ] && exit 0\ntouch '${marker}'\nclean_git -C '${racerRepo}' push -q origin main`)
 }
 const HIGH_CHURN_FILES = ['tests/high_churn_workflow.test.ts', 'workflows/high_churn_make_blueprint.json', 'workflows/high_churn_n8n.json', 'workflows/high_churn_prompt_templates.json', 'workflows/high_churn_workflow.json']
 
@@ -106,9 +116,7 @@ describe('a real commit with the remote as the truth', () => {
     const { dir, bare } = await setUp()
     const t = await start(dir, bare, 'a')
     const racer = await otherWriter(dir, bare, 'racer', { 'docs/racer.md': 'won the race\n' })
-    // the first push of this instance lets the racer push first, from inside its pre-push hook
-    const marker = path.join(dir, 'raced')
-    hook(path.join(t.config.repoPath, '.git'), 'pre-push', `cat >/dev/null\n[ -e '${marker}' ] && exit 0\ntouch '${marker}'\nclean_git -C '${racer.repo}' push -q origin main`)
+    racesFirstPush(t, racer.repo, dir)
     const id = await newWorkflow(t)
 
     const res = await commit(t, id)
@@ -172,16 +180,14 @@ describe('a real commit with the remote as the truth', () => {
     expect(res.headers['retry-after']).toBe('5')
     expect(res.json()).toMatchObject({ type: 'urn:auto-feature-builder:problem:remote-busy', title: 'Remote busy' })
     expect(await revParse(bare, 'refs/heads/main')).toBe(second)
-    expect((await t.app.inject(`/workflows/${id}`)).json().status).toBe('generated')
-    expect(await auditOf(t, id)).toMatchObject({ status: 503, pushed: false, commit_sha: null })
+    await expectNothingRecorded(t, id, 503)
   })
 
   it('when the racing writer changed a path this commit writes, then 409 commit-conflict names the paths and the remote head, nothing is pushed or recorded, and the audit entry says so', async () => {
     const { dir, bare } = await setUp()
     const t = await start(dir, bare, 'a')
     const racer = await otherWriter(dir, bare, 'racer', { 'workflows/high_churn_workflow.json': '{"edited": "by hand"}\n' })
-    const marker = path.join(dir, 'raced')
-    hook(path.join(t.config.repoPath, '.git'), 'pre-push', `cat >/dev/null\n[ -e '${marker}' ] && exit 0\ntouch '${marker}'\nclean_git -C '${racer.repo}' push -q origin main`)
+    racesFirstPush(t, racer.repo, dir)
     const id = await newWorkflow(t)
     const localBefore = await revParse(t.config.repoPath, 'HEAD')
 
@@ -225,8 +231,7 @@ describe('a real commit with the remote as the truth', () => {
     expect(res.json()).toMatchObject({ type: 'urn:auto-feature-builder:problem:remote-rejected', title: 'Push rejected by the remote' })
     expect(res.json().detail).toContain('main is frozen')
     expect(await revParse(bare, 'refs/heads/main')).toBe(remoteBefore)
-    expect((await t.app.inject(`/workflows/${id}`)).json().status).toBe('generated')
-    expect(await auditOf(t, id)).toMatchObject({ status: 409, pushed: false, commit_sha: null })
+    await expectNothingRecorded(t, id, 409)
   })
 
   it('when the remote cannot be reached, then 503 remote-unavailable with Retry-After, for the commit and the preview, and nothing is recorded', async () => {
@@ -245,8 +250,7 @@ describe('a real commit with the remote as the truth', () => {
     expect(res.json().detail).toContain('git fetch from origin failed')
     expect(res.json().detail).toContain('does not appear to be a git repository')
     expect(await revParse(t.config.repoPath, 'HEAD')).toBe(localBefore)
-    expect((await t.app.inject(`/workflows/${id}`)).json().status).toBe('generated')
-    expect(await auditOf(t, id)).toMatchObject({ status: 503, pushed: false, commit_sha: null })
+    await expectNothingRecorded(t, id, 503)
 
     const preview = await t.app.inject(`/workflows/${id}/preview`)
     expect(preview.statusCode).toBe(503)
