@@ -7,7 +7,7 @@ import type { Services } from '../src/services.js'
 /** GET /audit and GET /audit/verify. */
 export const auditRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
   // the audit log's checkpoints live as long as the app: recovered at start, written at shutdown
-  services.audit.start(app.log)
+  await services.audit.start(app.log)
   app.addHook('preClose', async () => services.audit.beginShutdown())
   app.addHook('onClose', async () => services.audit.close())
 

@@ -19,7 +19,7 @@ export const exportRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
     },
     async (request) => {
       request.audit.workflow_id = request.params.id
-      return { workflow_id: request.params.id, exports: services.workflows.listExports(request.params.id) }
+      return { workflow_id: request.params.id, exports: await services.workflows.listExports(request.params.id) }
     },
   )
 
@@ -47,7 +47,7 @@ export const exportRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
     async (request, reply) => {
       const { id, format } = request.params
       request.audit.workflow_id = id
-      const file = services.workflows.exportFile(id, format)
+      const file = await services.workflows.exportFile(id, format)
       request.audit.files = [file.path]
       // a string with its own content type is sent as it is, not serialized again
       return reply

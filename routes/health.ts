@@ -43,7 +43,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
     },
     async (request, reply) => {
       // reachable, and the last request's transaction could be written (not a full disk)
-      const store = storeReachable(services.db) && services.storeHealth.lastWriteError === null
+      const store = (await storeReachable(services.db)) && services.storeHealth.lastWriteError === null
       const repo = await services.repositoryStatus.status()
       const repoOk = repo.reachable && repo.head !== null
       const checks = { store: store ? 'ok' : 'failed', repository: repoOk ? 'ok' : 'failed' } as const

@@ -33,7 +33,7 @@ export const kpiRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (a
       const evaluated = evaluateSnapshot(request.body, services.rules)
       const keys = evaluated.detections.filter((d) => services.workflows.groups(d)).map((d) => services.workflows.groupKey(d))
       if (keys.length > 0) request.afterCommit(await services.groupLocks.acquire(keys))
-      const result = applySnapshot(evaluated, services.workflows, {
+      const result = await applySnapshot(evaluated, services.workflows, {
         now: new Date(),
         source: 'kpis',
         requestId: String(request.id),

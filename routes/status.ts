@@ -13,7 +13,7 @@ export const statusRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
       schema: { tags: ['operations'], summary: 'Listener status', response: { 200: ServiceStatus, ...problems(401, 403, 429) } },
     },
     async () => {
-      const last = services.audit.lastEntry()
+      const last = await services.audit.lastEntry()
       return {
         service: 'auto-feature-builder' as const,
         version: VERSION,
@@ -22,7 +22,7 @@ export const statusRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
         dry_run_default: true as const,
         playbooks: [...services.playbooks.keys()],
         repository: await services.repositoryStatus.status(),
-        workflows: { total: services.store.count(), by_type: services.store.countsByType() },
+        workflows: { total: await services.store.count(), by_type: await services.store.countsByType() },
         last_event: last ? { at: last.at, operation: last.operation, status: last.status, workflow_id: last.workflow_id } : null,
       }
     },

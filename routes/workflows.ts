@@ -44,7 +44,7 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ services: Services }> = asy
     },
     async (request) => {
       request.audit.workflow_id = request.params.id
-      const record = services.workflows.get(request.params.id)
+      const record = await services.workflows.get(request.params.id)
       request.audit.issue_type = record.workflow.issue_type
       return record
     },
@@ -65,7 +65,7 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ services: Services }> = asy
     },
     async (request) => {
       request.audit.workflow_id = request.params.id
-      return services.workflows.renderPrompt(request.params.id, request.body.variables)
+      return await services.workflows.renderPrompt(request.params.id, request.body.variables)
     },
   )
 }

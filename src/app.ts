@@ -93,14 +93,16 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
     onAppended: () => services.metrics.auditEntries.inc(),
   })
   registerMetrics(app, services.metrics)
-  const flushLedger = (force: boolean) => {
-    for (const entry of ledger.flush(force)) services.audit.append(entry)
+  const flushLedger = async (force: boolean) => {
+    for (const entry of ledger.flush(force)) await services.audit.record(entry)
   }
-  const flushTimer = setInterval(() => flushLedger(false), 60_000).unref()
+  const flushTimer = setInterval(() => {
+    flushLedger(false).catch((err: unknown) => app.log.error({ err }, 'could not record the rate-limit refusal counts; they are logged instead'))
+  }, 60_000).unref()
   // preClose: before the server's onClose hooks close the database
   app.addHook('preClose', async () => {
     clearInterval(flushTimer)
-    flushLedger(true)
+    await flushLedger(true)
   })
   await registerOpenApi(app)
 

@@ -11,6 +11,7 @@ import { systemAuditEntry } from './http/audit-hook.js'
 import { buildServices, type Services } from './services.js'
 import { purgeExpired } from './store/retention.js'
 import { openDatabase } from './store/database.js'
+import { SqliteDatabase } from './store/sqlite.js'
 import { acquireInstanceLock, InstanceLockError } from './store/instance-lock.js'
 
 /** config → playbooks → store → repository → app → listen; SIGTERM/SIGINT drain and exit 0. */
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
     `REPO_PATH ${config.repoPath}`,
   )
   const db = openDatabase(config.databaseFile)
-  const services = buildServices(config, db, playbooks)
+  const services = await buildServices(config, new SqliteDatabase(db), playbooks)
   if (services.repository instanceof RemoteTruthRepository) await services.repository.checkRemote()
   const recovery = await services.repository.recoverInterruptedCommit()
   // a person at a terminal reads lines, a log collector reads JSON
@@ -87,19 +88,19 @@ async function main(): Promise<void> {
 
 /** RETENTION_DAYS: purge at start and hourly, in the background; each purge that deleted anything is audited. */
 function scheduleRetention(services: Services, days: number, log: FastifyBaseLogger): void {
-  const run = () => {
+  const run = async () => {
     try {
-      const purged = purgeExpired(services.db, new Date(), days)
+      const purged = await purgeExpired(services.db, new Date(), days)
       if (purged.workflows + purged.idempotencyKeys === 0) return
       const detail = `purged ${purged.workflows} uncommitted workflows older than ${days} days and ${purged.idempotencyKeys} expired idempotency keys`
-      services.audit.append(systemAuditEntry('retention.purge', 200, detail))
+      await services.audit.record(systemAuditEntry('retention.purge', 200, detail))
       log.info({ purged }, detail)
     } catch (err) {
       log.error({ err }, 'retention purge failed; it runs again in an hour')
     }
   }
-  run()
-  setInterval(run, 3_600_000).unref()
+  void run()
+  setInterval(() => void run(), 3_600_000).unref()
 }
 
 main().catch((err: unknown) => {

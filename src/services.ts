@@ -11,7 +11,7 @@ import { inProcessLocks, type WithLock } from './git/mutex.js'
 import { RemoteTruthRepository } from './git/remote-commit.js'
 import { Repository } from './git/repository.js'
 import type { LoadedPlaybook } from './playbooks/schema.js'
-import type { Db } from './store/database.js'
+import type { SqlDatabase } from './store/sql.js'
 import { WorkflowStore } from './store/workflows.js'
 import { RepositoryStatusCache } from './status.js'
 import { regenerator } from './workflows/regenerate.js'
@@ -20,7 +20,7 @@ import { WorkflowService } from './workflows/service.js'
 /** Everything the routes call into, built once per app. */
 export interface Services {
   config: Config
-  db: Db
+  db: SqlDatabase
   playbooks: ReadonlyMap<string, LoadedPlaybook>
   mappings: PlatformMappings
   store: WorkflowStore
@@ -49,11 +49,14 @@ export interface ServiceOptions {
 }
 
 /** Throws MappingError when a platform mapping is missing or does not fit a playbook (start-up stops, naming the files). */
-export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<string, LoadedPlaybook>, options: ServiceOptions = {}): Services {
+export async function buildServices(config: Config, db: SqlDatabase, playbooks: ReadonlyMap<string, LoadedPlaybook>, options: ServiceOptions = {}): Promise<Services> {
   const mappings = loadPlatformMappings(config.templatesDir, playbooks)
   const store = new WorkflowStore(db, regenerator(playbooks, mappings))
   const workflows = new WorkflowService(playbooks, store, { exports: { formats: config.exportFormats, mappings }, groupWindowMs: config.groupWindowMs })
   const audit = new AuditLog(db, config)
+  await audit.load()
+  const idempotency = new IdempotencyStore(db, config.idempotencyTtlMs)
+  await idempotency.clearAbandoned()
   const repositoryOptions = { path: config.repoPath, branch: config.commitBranch, identity: config.gitAuthor, remote: config.gitRemote }
   const repository = config.gitRemoteIsTruth
     ? new RemoteTruthRepository(repositoryOptions, { withLock: options.withLock ?? inProcessLocks(), timeoutMs: config.gitRemoteTimeoutMs })
@@ -68,10 +71,10 @@ export function buildServices(config: Config, db: Db, playbooks: ReadonlyMap<str
     audit,
     repository,
     commits: new CommitService(store, repository, () => audit.head()),
-    idempotency: new IdempotencyStore(db, config.idempotencyTtlMs),
+    idempotency,
     rules: buildRules(playbooks, config.thresholds),
     metrics: new ServiceMetrics(),
-    groupLocks: new GroupLocks(),
+    groupLocks: new GroupLocks(db),
     storeHealth: { lastWriteError: null },
     startedAt: new Date(),
     repositoryStatus: new RepositoryStatusCache(repository),

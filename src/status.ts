@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Repository } from './git/repository.js'
-import type { Db } from './store/database.js'
+import type { SqlSession } from './store/sql.js'
 
 export async function repositoryStatus(repository: Repository) {
   try {
@@ -83,9 +83,9 @@ export class RepositoryStatusCache {
   }
 }
 
-export function storeReachable(db: Db): boolean {
+export async function storeReachable(db: SqlSession): Promise<boolean> {
   try {
-    return db.prepare('SELECT 1').pluck().get() === 1
+    return (await db.get<{ one: number }>('SELECT 1 AS one'))?.one === 1
   } catch {
     return false
   }

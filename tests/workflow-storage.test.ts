@@ -25,7 +25,7 @@ describe('stored workflows: the generator input and each file digest, not the fi
   it('when a workflow is created, then its row keeps the opportunity and digests only, and every read gives the announced bytes', async () => {
     t = await testApp()
     const created = await create(t, { ...sampleOpportunity, affected_items: ['cust_1', 'cust_2', 'cust_3'] })
-    const row = t.services.db.prepare('SELECT record, artifacts, inputs FROM workflows WHERE id = ?').get(created.workflow_id) as { record: string; artifacts: string; inputs: string }
+    const row = t.sqlite.prepare('SELECT record, artifacts, inputs FROM workflows WHERE id = ?').get(created.workflow_id) as { record: string; artifacts: string; inputs: string }
     expect(row.record).toBe('')
     expect(row.artifacts).toBe('')
     expect(JSON.parse(row.inputs)).toEqual({ opportunity: created.opportunity, files: created.files })
@@ -105,8 +105,8 @@ describe('stored workflows: the generator input and each file digest, not the fi
     t = await testApp()
     const { workflow_id } = await create(t)
     const before = { record: (await t.app.inject(`/workflows/${workflow_id}`)).json(), changes: (await t.app.inject(`/workflows/${workflow_id}/preview`)).json().changes }
-    storeAsLegacyRow(t, workflow_id)
-    expect(t.services.db.prepare('SELECT inputs IS NULL AND length(artifacts) > 20000 FROM workflows WHERE id = ?').pluck().get(workflow_id)).toBe(1)
+    await storeAsLegacyRow(t, workflow_id)
+    expect(t.sqlite.prepare('SELECT inputs IS NULL AND length(artifacts) > 20000 FROM workflows WHERE id = ?').pluck().get(workflow_id)).toBe(1)
     expect((await t.app.inject(`/workflows/${workflow_id}`)).json()).toEqual(before.record)
     expect((await t.app.inject(`/workflows/${workflow_id}/preview`)).json().changes).toEqual(before.changes)
     const commit = await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id, dry_run: false } })
@@ -121,11 +121,11 @@ describe('stored workflows: the generator input and each file digest, not the fi
     await create(t)
     await create(t)
     const { workflow_id } = await create(t, { ...sampleOpportunity, issue_type: 'error_spike', metric_value: 0.09 })
-    expect(t.services.db.prepare('SELECT issue_type, n FROM workflow_counts ORDER BY issue_type').all()).toEqual([
+    expect(t.sqlite.prepare('SELECT issue_type, n FROM workflow_counts ORDER BY issue_type').all()).toEqual([
       { issue_type: 'error_spike', n: 1 },
       { issue_type: 'high_churn', n: 2 },
     ])
-    t.services.db.prepare('DELETE FROM workflows WHERE id = ?').run(workflow_id) // as RETENTION_DAYS does
+    t.sqlite.prepare('DELETE FROM workflows WHERE id = ?').run(workflow_id) // as RETENTION_DAYS does
     const status = (await t.app.inject('/status')).json()
     expect(status.workflows).toEqual({ total: 2, by_type: { high_churn: 2 } })
   })

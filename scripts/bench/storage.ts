@@ -33,7 +33,7 @@ function fileBytes(db: Db): number {
 export async function runStorage(n: number, env: Record<string, string>, log: (line: string) => void): Promise<StorageResult> {
   const t = await testApp(env)
   try {
-    const db = t.services.db
+    const db = t.sqlite
     const before = pages(db)
     const fileBefore = fileBytes(db)
     log(`  ${n.toLocaleString('en')} × POST /issues (inject, GROUP_WINDOW 0), then dbstat`)

@@ -1,9 +1,10 @@
 import { createPublicKey } from 'node:crypto'
 import type { AuditEntry, AuditHead, AuditVerification } from '../contract/audit.js'
 import type { Config } from '../config.js'
-import type { Db } from '../store/database.js'
+import type { SqlDatabase, SqlSession } from '../store/sql.js'
 import { selectPage } from '../store/page.js'
 import { GENESIS_HASH, canonicalJson, hashStoredEntry, type UnhashedEntry } from './chain.js'
+import { CHAIN_RULES } from './chain-sql.js'
 import { appendCheckpoints, checkSignature, readCheckpointFile, signCheckpoint, type Checkpoint } from './checkpoint.js'
 import { AuditVerifier } from './verifier.js'
 
@@ -35,77 +36,119 @@ interface AuditRow {
 
 const toEntry = (row: AuditRow): AuditEntry => ({ ...(JSON.parse(row.entry) as UnhashedEntry), hash: row.hash })
 
-/** The append-only, hash-chained audit log in SQLite, anchored by signed checkpoints when a key is configured. */
+/** The newest entry. */
+const HEAD_SQL = 'SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1'
+
+/** The append-only, hash-chained audit log in the database, anchored by signed checkpoints when a key is configured. */
 export class AuditLog {
-  private readonly appendTx
-  private readonly storeCheckpoint
-  private readonly hashAt
   private readonly verifier: AuditVerifier
   /** the last entry this process appended: at the next append the database's newest entry must still be it */
   private written: AuditHead | undefined
-  /** the last append, until its transaction is known to have committed (see settle) */
-  private pending: { head: AuditHead; checkpoint: Checkpoint | undefined } | undefined
-  private lastCheckpointSeq: number
+  /** appends whose transaction is not known to have committed yet (see settled) */
+  private readonly pending = new Map<number, { head: AuditHead; checkpoint: Checkpoint | undefined }>()
+  private lastCheckpointSeq = 0
   /** while the app drains at shutdown, every entry is checkpointed, so the last one is anchored too */
   private closing = false
   private log: AuditLogger | undefined
 
   constructor(
-    private readonly db: Db,
-    private readonly options: AuditOptions = { auditSigningKey: undefined, auditCheckpointEvery: 1000, auditCheckpointFile: undefined },
+    private readonly db: SqlDatabase,
+    private readonly options: AuditOptions & { databaseFile: string } = {
+      auditSigningKey: undefined,
+      auditCheckpointEvery: 1000,
+      auditCheckpointFile: undefined,
+      databaseFile: '',
+    },
   ) {
-    const head = db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1')
-    const highWater = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'audit'").pluck()
-    const insert = db.prepare('INSERT INTO audit (seq, entry, hash) VALUES (?, ?, ?)')
-    const insertCheckpoint = db.prepare('INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES (@seq, @hash, @at, @key_id, @signature)')
-    this.storeCheckpoint = (checkpoint: Checkpoint) => insertCheckpoint.run(checkpoint)
-    this.hashAt = db.prepare('SELECT hash FROM audit WHERE seq = ?').pluck()
-    // bounded by the newest entry: a forged row far ahead must not hold back the next checkpoints
-    this.lastCheckpointSeq = (db.prepare('SELECT min(max(seq), (SELECT max(seq) FROM audit)) FROM audit_checkpoints').pluck().get() as number | null) ?? 0
-    // IMMEDIATE takes the write lock before reading the head, so two writers can never chain onto the same entry.
-    this.appendTx = db.transaction((facts: AuditFacts) => {
-      const last = head.get() as AuditHead | undefined
-      // Someone else changed the newest entry (a truncation, a rewrite): chain onto what this process
-      // wrote, so the change stays visible as a break, and never reuse a seq.
-      const changed = this.written && (last?.seq !== this.written.seq || last.hash !== this.written.hash) ? { found: last ?? null, expected: this.written } : undefined
-      const prev = changed ? this.written : last
-      const seq = Math.max((highWater.get() as number | undefined) ?? 0, last?.seq ?? 0, this.written?.seq ?? 0) + 1
-      const unhashed: UnhashedEntry = { ...facts, seq, prev_hash: prev?.hash ?? GENESIS_HASH }
-      const text = canonicalJson(unhashed)
-      const hash = hashStoredEntry(unhashed.prev_hash, text)
-      insert.run(seq, text, hash)
-      const checkpoint = this.dueCheckpoint({ seq, hash })
-      if (checkpoint) this.storeCheckpoint(checkpoint)
-      return { entry: { ...unhashed, hash }, checkpoint, changed }
-    })
     this.verifier = new AuditVerifier({
-      databaseFile: db.name,
+      databaseFile: options.databaseFile,
       publicKeyPem: options.auditSigningKey && (createPublicKey(options.auditSigningKey).export({ type: 'spki', format: 'pem' }) as string),
       checkpointFile: options.auditCheckpointFile,
     })
   }
 
+  /** At start-up: where the next checkpoint is due from. */
+  async load(): Promise<void> {
+    // bounded by the newest entry: a forged row far ahead must not hold back the next checkpoints
+    const row = await this.db.get<{ seq: number | null }>('SELECT min(max(seq), (SELECT max(seq) FROM audit)) AS seq FROM audit_checkpoints')
+    this.lastCheckpointSeq = row?.seq ?? 0
+  }
+
   /**
-   * May run inside a caller's transaction (the entry then commits with the request's other writes):
-   * what depends on the commit — the head this process vouches for, publishing a checkpoint — waits
-   * until it has happened: by the next turn of the event loop (transactions are synchronous), or the
-   * next append, whichever comes first. One append per caller transaction: a second one in the same
-   * transaction would take the first as committed before it is.
+   * Appends inside the caller's transaction `tx` (the entry commits with the request's other
+   * writes). The caller reports the outcome with `settled` once the transaction is over; until
+   * then the entry is pending: the head this process vouches for, and publishing a checkpoint,
+   * wait for the commit. The next append resolves a pending entry itself if no report came first.
    */
-  append(facts: AuditFacts): AuditEntry {
-    this.settle()
-    const { entry, checkpoint, changed } = this.appendTx.immediate(facts)
+  async append(tx: SqlSession, facts: AuditFacts): Promise<AuditEntry> {
+    await this.settleWith(tx)
+    const rules = CHAIN_RULES[tx.dialect]
+    // first: where appends take turns (see ChainRules)
+    const mark = await tx.get<{ seq: number; hash: string | null }>(rules.highWater)
+    const last = await tx.get<AuditHead>(HEAD_SQL)
+    // what the newest entry must be: what this process wrote last, or, where instances share the
+    // log, what the database marked as appended last
+    const expected = rules.shared ? (mark?.hash ? { seq: mark.seq, hash: mark.hash } : undefined) : this.written
+    // Someone changed the newest entry outside the service (a truncation, a rewrite): chain onto
+    // the expected one, so the change stays visible as a break, and never reuse a seq.
+    const changed = expected && (last?.seq !== expected.seq || last.hash !== expected.hash) ? { found: last ?? null, expected } : undefined
+    const prev = changed ? expected : last
+    const seq = Math.max(mark?.seq ?? 0, last?.seq ?? 0, this.written?.seq ?? 0) + 1
+    const unhashed: UnhashedEntry = { ...facts, seq, prev_hash: prev?.hash ?? GENESIS_HASH }
+    const text = canonicalJson(unhashed)
+    const hash = hashStoredEntry(unhashed.prev_hash, text)
+    await tx.run('INSERT INTO audit (seq, entry, hash) VALUES (?, ?, ?)', [seq, text, hash])
+    const checkpoint = this.dueCheckpoint({ seq, hash })
+    if (checkpoint) await this.storeCheckpoint(tx, checkpoint)
     if (changed) {
       this.log?.error({ audit_head: changed }, 'audit log changed outside the service: its newest entry is not the one this process wrote; the new entry chains onto the one it wrote')
     }
-    this.pending = { head: { seq: entry.seq, hash: entry.hash }, checkpoint }
-    if (this.db.inTransaction) setImmediate(() => this.settle())
-    else this.settle()
-    return entry
+    this.pending.set(seq, { head: { seq, hash }, checkpoint })
+    return { ...unhashed, hash }
   }
 
-  list(filter: AuditFilter): { items: AuditEntry[]; next_cursor: string | null } {
-    const { rows, next_cursor } = selectPage<AuditRow>(
+  /** One entry in a transaction of its own (system events, answers given outside a route). */
+  async record(facts: AuditFacts): Promise<AuditEntry> {
+    let entry: AuditEntry | undefined
+    try {
+      entry = await this.db.transaction((tx) => this.append(tx, facts))
+      this.settled(entry, true)
+      return entry
+    } catch (err) {
+      if (entry) this.settled(entry, false)
+      throw err
+    }
+  }
+
+  /**
+   * The transaction that appended `entry` has ended: committed, it is the head this process
+   * vouches for and its checkpoint goes to the file and the log; rolled back, both are dropped.
+   */
+  settled(entry: Pick<AuditEntry, 'seq'>, committed: boolean): void {
+    const appended = this.pending.get(entry.seq)
+    if (!appended) return // resolved already by a later append
+    this.pending.delete(entry.seq)
+    if (!committed) return
+    if (!this.written || appended.head.seq > this.written.seq) this.written = appended.head
+    if (!appended.checkpoint) return
+    this.lastCheckpointSeq = Math.max(this.lastCheckpointSeq, appended.checkpoint.seq)
+    this.publish([appended.checkpoint])
+  }
+
+  /** Resolves pending appends from what the database holds (inside a later transaction, which sees every committed one). */
+  private async settleWith(tx: SqlSession): Promise<void> {
+    for (const [seq, appended] of [...this.pending]) {
+      const stored = await tx.get<{ hash: string }>('SELECT hash FROM audit WHERE seq = ?', [seq])
+      this.settled({ seq }, stored?.hash === appended.head.hash)
+    }
+  }
+
+  private async storeCheckpoint(tx: SqlSession, c: Checkpoint): Promise<void> {
+    await tx.run('INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature) VALUES (?, ?, ?, ?, ?)', [c.seq, c.hash, c.at, c.key_id, c.signature])
+  }
+
+  async list(filter: AuditFilter): Promise<{ items: AuditEntry[]; next_cursor: string | null }> {
+    const { rows, next_cursor } = await selectPage<AuditRow>(
       this.db,
       'SELECT seq, entry, hash FROM audit',
       [
@@ -123,9 +166,8 @@ export class AuditLog {
    * The newest entry — the one this process wrote last, else the database's newest — for a caller
    * to carry outside the database, e.g. as an `Audit-Head: <seq> <hash>` commit trailer (auditHeadTrailer).
    */
-  head(): AuditHead | null {
-    this.settle()
-    return this.written ?? (this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as AuditHead | undefined) ?? null
+  async head(): Promise<AuditHead | null> {
+    return this.written ?? (await this.db.get<AuditHead>(HEAD_SQL)) ?? null
   }
 
   /** On a thread of its own; see AuditVerifier and verifyAuditLog. */
@@ -133,8 +175,8 @@ export class AuditLog {
     return this.verifier.verify({ full: options.full ?? false, anchor: options.anchor })
   }
 
-  lastEntry(): AuditEntry | undefined {
-    const row = this.db.prepare('SELECT seq, entry, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as AuditRow | undefined
+  async lastEntry(): Promise<AuditEntry | undefined> {
+    const row = await this.db.get<AuditRow>('SELECT seq, entry, hash FROM audit ORDER BY seq DESC LIMIT 1')
     return row && toEntry(row)
   }
 
@@ -142,14 +184,14 @@ export class AuditLog {
    * Called once the app's logger exists. Finishes what a crash interrupted: a checkpoint commits to the
    * database first and is appended to AUDIT_CHECKPOINT_FILE after, so the file may lack the newest ones.
    */
-  start(log: AuditLogger): void {
+  async start(log: AuditLogger): Promise<void> {
     this.log = log
     const { auditSigningKey: key, auditCheckpointFile: file } = this.options
     if (!key || !file) return
     const found = readCheckpointFile(file)
     const inFile = found.checkpoints.reduce((max, c) => Math.max(max, c.seq), 0)
     const publicKey = createPublicKey(key)
-    const missing = (this.db.prepare('SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq > ? ORDER BY seq').all(inFile) as Checkpoint[]).filter(
+    const missing = (await this.db.all<Checkpoint>('SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq > ? ORDER BY seq', [inFile])).filter(
       (c) => checkSignature(publicKey, c) === 'valid',
     )
     if (found.tornTail) log.warn({ file }, 'the last line of AUDIT_CHECKPOINT_FILE was cut short (a crash mid-append); it is left as it is and verify reports it')
@@ -158,13 +200,12 @@ export class AuditLog {
   }
 
   /** preClose: anchor the newest entry now, and every entry the draining requests still add. */
-  beginShutdown(): void {
-    this.settle()
+  async beginShutdown(): Promise<void> {
     this.closing = true
     const head = this.written
     const checkpoint = head && this.dueCheckpoint(head)
     if (!checkpoint) return
-    this.storeCheckpoint(checkpoint)
+    await this.db.transaction((tx) => this.storeCheckpoint(tx, checkpoint))
     this.lastCheckpointSeq = checkpoint.seq
     this.publish([checkpoint])
   }
@@ -172,22 +213,6 @@ export class AuditLog {
   /** onClose: stops the verifier thread. */
   close(): Promise<void> {
     return this.verifier.close()
-  }
-
-  /**
-   * The last append's transaction has ended: if its entry is stored, it is the head this process
-   * vouches for and its checkpoint goes to the file and the log; if it rolled back, both are dropped.
-   * A caller that appended inside its own transaction calls this once that transaction is over.
-   */
-  settle(): void {
-    const appended = this.pending
-    if (!appended || !this.db.open) return
-    this.pending = undefined
-    if (this.hashAt.get(appended.head.seq) !== appended.head.hash) return
-    this.written = appended.head
-    if (!appended.checkpoint) return
-    this.lastCheckpointSeq = appended.checkpoint.seq
-    this.publish([appended.checkpoint])
   }
 
   /** A signed checkpoint of `head` when one is due: every AUDIT_CHECKPOINT_EVERY entries, and while closing. */

@@ -5,12 +5,13 @@
 import { createPublicKey } from 'node:crypto'
 import { parentPort, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
+import { SqliteDatabase } from '../store/sqlite.js'
 import type { VerifierData, VerifyRequest, VerifyResponse } from './verifier.js'
 import { verifyAuditLog, type VerifiedPosition, type VerifierContext } from './verify.js'
 
 const data = workerData as VerifierData
 const ctx: VerifierContext = {
-  db: new Database(data.databaseFile, { readonly: true, fileMustExist: true }),
+  db: new SqliteDatabase(new Database(data.databaseFile, { readonly: true, fileMustExist: true })),
   publicKey: data.publicKeyPem === undefined ? undefined : createPublicKey(data.publicKeyPem),
   checkpointFile: data.checkpointFile,
   validSignatures: new Set(),
@@ -18,10 +19,12 @@ const ctx: VerifierContext = {
 // Only in this thread's memory, where no edit of the database reaches it; a new process starts with a full verify.
 let remembered: VerifiedPosition | undefined
 
-parentPort?.on('message', (request: VerifyRequest) => {
+parentPort?.on('message', (request: VerifyRequest) => void answer(request))
+
+async function answer(request: VerifyRequest): Promise<void> {
   let response: VerifyResponse
   try {
-    const outcome = verifyAuditLog(ctx, request.full ? undefined : remembered, request.anchors)
+    const outcome = await verifyAuditLog(ctx, request.full ? undefined : remembered, request.anchors)
     remembered = outcome.position
     response = { id: request.id, outcome }
   } catch (err) {
@@ -29,4 +32,4 @@ parentPort?.on('message', (request: VerifyRequest) => {
     response = { id: request.id, error: (err as Error).message }
   }
   parentPort?.postMessage(response)
-})
+}

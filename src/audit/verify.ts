@@ -2,7 +2,9 @@ import type { KeyObject } from 'node:crypto'
 import Database from 'better-sqlite3'
 import type { AnchorSource, AuditHead, AuditProblem, AuditVerification } from '../contract/audit.js'
 import { migrate } from '../store/database.js'
+import type { SqlDatabase, SqlSession } from '../store/sql.js'
 import { GENESIS_HASH, hashedPrevHash, hashedSeq, hashStoredEntry } from './chain.js'
+import { HIGH_WATER_READ } from './chain-sql.js'
 import { checkSignature, readCheckpointFile, type Checkpoint } from './checkpoint.js'
 
 const MAX_PROBLEMS = 20
@@ -14,8 +16,8 @@ export interface VerifiedPosition {
 }
 
 export interface VerifierContext {
-  /** the connection verify reads through: the verifier thread's own, read-only */
-  db: Database.Database
+  /** the connection verify reads through: the verifier thread's own (read-only for SQLite) */
+  db: SqlDatabase
   publicKey: KeyObject | undefined
   checkpointFile: string | undefined
   /** signatures already found valid: checking one costs more than reading a thousand entries */
@@ -66,17 +68,16 @@ let expectedSchema: string | undefined
  * entries. Either way it then checks the tail (high-water mark), the schema, and every anchor: signed
  * checkpoints from the database and AUDIT_CHECKPOINT_FILE, and the heads callers brought.
  */
-export function verifyAuditLog(ctx: VerifierContext, from: VerifiedPosition | undefined, requestAnchors: readonly AuditHead[]): VerifyOutcome {
-  const { db } = ctx
+export function verifyAuditLog(ctx: VerifierContext, from: VerifiedPosition | undefined, requestAnchors: readonly AuditHead[]): Promise<VerifyOutcome> {
   // The file is read before the snapshot starts: a checkpoint reaches the file only after its
   // database commit, so everything in the file is inside the snapshot and none looks "past the head".
   const file = ctx.checkpointFile === undefined ? undefined : readCheckpointFile(ctx.checkpointFile)
   expectedSchema ??= expectedAuditSchema()
-  const hashAt = db.prepare('SELECT hash FROM audit WHERE seq = ?').pluck()
 
-  return db.transaction((): VerifyOutcome => {
+  return ctx.db.snapshot(async (db): Promise<VerifyOutcome> => {
+    const hashAt = async (seq: number) => (await db.get<{ hash: string }>('SELECT hash FROM audit WHERE seq = ?', [seq]))?.hash
     const problems: AuditProblem[] = []
-    const schemaIntact = JSON.stringify(db.prepare(AUDIT_SCHEMA_SQL).all()) === expectedSchema
+    const schemaIntact = JSON.stringify(await db.all(AUDIT_SCHEMA_SQL)) === expectedSchema
     if (!schemaIntact) {
       problems.push({ kind: 'schema', seq: null, detail: 'The audit tables are not defined as the migrations left them: a filter column may no longer follow the hashed entry.' })
     }
@@ -84,23 +85,23 @@ export function verifyAuditLog(ctx: VerifierContext, from: VerifiedPosition | un
     // An incremental walk trusts what the last one vouched for only while the entry it stopped at still
     // has its hash (a rewrite up to there changes it) and no entry is missing (a count over the
     // smallest index); otherwise, or when it finds a bad entry, the walk starts over from the first.
-    let start = from && hashAt.get(from.seq) === from.hash ? from : undefined
-    let walk = walkChain(db, start)
-    if (start && (walk.bad || db.prepare('SELECT count(*) FROM audit').pluck().get() !== start.seq + walk.entries)) {
+    let start = from && (await hashAt(from.seq)) === from.hash ? from : undefined
+    let walk = await walkChain(db, start)
+    if (start && (walk.bad || (await db.get<{ n: number }>('SELECT count(*) AS n FROM audit'))?.n !== start.seq + walk.entries)) {
       start = undefined
-      walk = walkChain(db, undefined)
+      walk = await walkChain(db, undefined)
     }
     if (walk.bad) problems.push({ kind: walk.bad.kind, seq: walk.bad.seq, detail: walk.bad.detail })
 
-    const head = (db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as AuditHead | undefined) ?? null
+    const head = (await db.get<AuditHead>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1')) ?? null
     const lastSeq = head?.seq ?? 0
-    const highWater = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'audit'").pluck().get() as number | undefined) ?? 0
+    const highWater = (await db.get<{ seq: number }>(HIGH_WATER_READ[db.dialect]))?.seq ?? 0
     let tailTruncated = highWater > lastSeq // or an anchor past the newest entry, below
     if (tailTruncated) {
       problems.push({ kind: 'truncated', seq: lastSeq + 1, detail: `Entries ${range(lastSeq + 1, highWater)} are gone: seq ${highWater} was assigned, the newest entry left is ${lastSeq}.` })
     }
 
-    const judge = (anchor: Anchor): { holds: boolean; problem: AuditProblem | undefined } => {
+    const judge = async (anchor: Anchor): Promise<{ holds: boolean; problem: AuditProblem | undefined }> => {
       const what = `The ${anchor.checkpoint ? 'checkpoint' : 'anchor'} at seq ${anchor.seq} (${anchor.sources.join(', ')})`
       const fail = (kind: AuditProblem['kind'], detail: string) => ({ holds: false, problem: { kind, seq: anchor.seq, detail: `${what} ${detail}` } })
       const signature = anchor.checkpoint && signatureOf(ctx, anchor.checkpoint)
@@ -109,16 +110,16 @@ export function verifyAuditLog(ctx: VerifierContext, from: VerifiedPosition | un
       if (anchor.seq > lastSeq) return fail('truncated', `is past the newest entry (${lastSeq}): the newest entries were deleted.`)
       // past the first bad entry the chain is broken already; that problem is reported
       if (walk.bad && anchor.seq >= walk.bad.seq) return { holds: false, problem: undefined }
-      const stored = hashAt.get(anchor.seq) as string | undefined
+      const stored = await hashAt(anchor.seq)
       if (stored === undefined) return fail('anchor', `names an entry that is gone: entry ${anchor.seq} was deleted.`)
       if (stored !== anchor.hash) return fail('anchor', `says hash ${anchor.hash.slice(0, 16)}…, the log has ${stored.slice(0, 16)}…: an entry at or below seq ${anchor.seq} was rewritten.`)
       return { holds: signature !== 'unverified', problem: undefined }
     }
 
-    const checkpoints = gatherCheckpoints(db, file)
+    const checkpoints = await gatherCheckpoints(db, file)
     let lastAnchored: Anchor | undefined
     for (const anchor of checkpoints.anchors) {
-      const { holds, problem } = judge(anchor)
+      const { holds, problem } = await judge(anchor)
       if (problem) problems.push(problem)
       if (problem?.kind === 'truncated') tailTruncated = true
       if (holds && (!lastAnchored || anchor.seq > lastAnchored.seq)) lastAnchored = anchor
@@ -129,7 +130,8 @@ export function verifyAuditLog(ctx: VerifierContext, from: VerifiedPosition | un
     for (const line of file?.unreadableLines ?? []) {
       problems.push({ kind: 'anchor', seq: null, detail: `Line ${line} of AUDIT_CHECKPOINT_FILE is not a checkpoint: an append cut short by a crash, or an edit.` })
     }
-    const outcomes = requestAnchors.map((anchor) => ({ anchor, ...judge({ ...anchor, at: null, sources: ['request'], checkpoint: undefined }) }))
+    const outcomes: RequestAnchorOutcome[] = []
+    for (const anchor of requestAnchors) outcomes.push({ anchor, ...(await judge({ ...anchor, at: null, sources: ['request'], checkpoint: undefined })) })
 
     problems.sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0))
     const result: AuditVerification = {
@@ -153,7 +155,7 @@ export function verifyAuditLog(ctx: VerifierContext, from: VerifiedPosition | un
     }
     // what the walk vouched for is remembered even when other checks failed: those run again every time
     return { result, requestAnchors: outcomes, position: walk.bad ? undefined : walk.verified }
-  })()
+  })
 }
 
 interface Walk {
@@ -166,14 +168,14 @@ interface Walk {
 const PAGE = 1000
 
 /** Oldest first from `start`: each entry must hash, over the previous hash, to its own, and carry the next seq. */
-function walkChain(db: Database.Database, start: VerifiedPosition | undefined): Walk {
+async function walkChain(db: SqlSession, start: VerifiedPosition | undefined): Promise<Walk> {
   let prev = start?.hash ?? GENESIS_HASH
   let prevSeq = start?.seq ?? 0
   let entries = 0
-  const page = db.prepare(`SELECT seq, entry, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ${PAGE}`).raw()
+  const page = (after: number) => db.all<{ seq: number; entry: string; hash: string }>(`SELECT seq, entry, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ${PAGE}`, [after])
   const bad = (seq: number, kind: 'entry' | 'missing', detail: string): Walk => ({ entries, verified: prevSeq > 0 ? { seq: prevSeq, hash: prev } : undefined, bad: { seq, kind, detail } })
-  for (let rows = page.all(prevSeq) as Array<[number, string, string]>; rows.length > 0; rows = page.all(prevSeq) as Array<[number, string, string]>) {
-    for (const [seq, text, hash] of rows) {
+  for (let rows = await page(prevSeq); rows.length > 0; rows = await page(prevSeq)) {
+    for (const { seq, entry: text, hash } of rows) {
       entries++
       if (hashStoredEntry(prev, text) !== hash) {
         if (hashedPrevHash(text) !== prev) {
@@ -208,8 +210,8 @@ function signatureOf(ctx: VerifierContext, checkpoint: Checkpoint): SignatureSta
 }
 
 /** Checkpoints from the database and the file, one anchor per distinct checkpoint, oldest first. */
-function gatherCheckpoints(db: Database.Database, file: ReturnType<typeof readCheckpointFile> | undefined) {
-  const stored = db.prepare('SELECT seq, hash, at, key_id, signature FROM audit_checkpoints').all() as Checkpoint[]
+async function gatherCheckpoints(db: SqlSession, file: ReturnType<typeof readCheckpointFile> | undefined) {
+  const stored = await db.all<Checkpoint>('SELECT seq, hash, at, key_id, signature FROM audit_checkpoints')
   const anchors = new Map<string, Anchor>()
   const add = (source: AnchorSource, checkpoint: Checkpoint) => {
     const key = `${checkpoint.seq} ${checkpoint.hash} ${checkpoint.at} ${checkpoint.signature}`

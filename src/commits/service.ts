@@ -17,24 +17,24 @@ export class CommitService {
   constructor(
     private readonly store: WorkflowStore,
     private readonly repository: Repository,
-    private readonly auditHead: () => AuditHead | null = () => null,
+    private readonly auditHead: () => Promise<AuditHead | null> = () => Promise.resolve(null),
   ) {}
 
-  private load(id: string) {
-    const found = this.store.getWithFiles(id)
+  private async load(id: string) {
+    const found = await this.store.getWithFiles(id)
     if (!found) throw new NotFound(`No workflow ${id}`)
-    return { ...found, message: commitMessage(found.record, this.auditHead()) }
+    return { ...found, message: commitMessage(found.record, await this.auditHead()) }
   }
 
   /** The dry run: reads the repository, writes nothing anywhere. */
   async preview(id: string, audit: AuditContext): Promise<Preview> {
     audit.workflow_id = id
     audit.dry_run = true
-    const { record, files, message } = this.load(id)
+    const { record, files, message } = await this.load(id)
     audit.issue_type = record.workflow.issue_type
     audit.files = files.map((f) => f.path)
     const { snap, headContents } = await this.repository.snapshotWithContents(files.map((f) => f.path))
-    const replaces = this.store.live(record.workflow.issue_type, snap.branch, record.workflow_id)
+    const replaces = await this.store.live(record.workflow.issue_type, snap.branch, record.workflow_id)
     return buildPreview(record.workflow_id, this.repository.options.path, snap, files, headContents, message, snap.checkedOut && existsSync(snap.lockFile), replaces)
   }
 
@@ -43,7 +43,7 @@ export class CommitService {
    * facts become known, so a failure midway is still audited with what happened.
    */
   async commit(id: string, push: boolean, audit: AuditContext, log: FastifyBaseLogger): Promise<CommitResult | Unchanged> {
-    const { record, files, message } = this.load(id)
+    const { record, files, message } = await this.load(id)
     audit.issue_type = record.workflow.issue_type
     audit.files = files.map((f) => f.path)
     log.warn({ workflow_id: id, repo: this.repository.options.path, push }, 'REAL COMMIT requested (dry_run: false)')
@@ -58,7 +58,7 @@ export class CommitService {
       if (record.status !== 'committed' && info.branch) {
         const made = await this.repository.lastCommitTouching(`refs/heads/${info.branch}`, files.map((f) => f.path))
         if (made) {
-          this.store.markCommitted(id, { sha: made.sha, branch: info.branch, committed_at: made.committedAt })
+          await this.store.markCommitted(id, { sha: made.sha, branch: info.branch, committed_at: made.committedAt })
           log.warn({ workflow_id: id, sha: made.sha }, 'workflow found already committed; its commit is now recorded')
         }
       }
@@ -78,10 +78,10 @@ export class CommitService {
       }
     }
     audit.commit_sha = outcome.sha
-    const replaces = this.store.live(record.workflow.issue_type, outcome.branch, id)
+    const replaces = await this.store.live(record.workflow.issue_type, outcome.branch, id)
     if (replaces) audit.detail = `replaces workflow ${replaces.workflow_id}, now superseded`
     const committedAt = new Date().toISOString()
-    this.store.markCommitted(id, { sha: outcome.sha, branch: outcome.branch, committed_at: committedAt })
+    await this.store.markCommitted(id, { sha: outcome.sha, branch: outcome.branch, committed_at: committedAt })
     log.warn({ workflow_id: id, sha: outcome.sha, branch: outcome.branch }, 'REAL COMMIT made')
     let pushed = false
     if (push) {
@@ -126,7 +126,7 @@ export class CommitService {
       if (record.status !== 'committed') {
         const made = await repository.lastCommitTouching(outcome.head, files.map((f) => f.path))
         if (made) {
-          this.store.markCommitted(id, { sha: made.sha, branch: outcome.branch, committed_at: made.committedAt })
+          await this.store.markCommitted(id, { sha: made.sha, branch: outcome.branch, committed_at: made.committedAt })
           log.warn({ workflow_id: id, sha: made.sha }, 'workflow found already committed on the remote; its commit is now recorded')
         }
       }
@@ -141,13 +141,13 @@ export class CommitService {
     }
     audit.commit_sha = outcome.sha
     audit.pushed = true
-    const replaces = this.store.live(record.workflow.issue_type, outcome.branch, id)
+    const replaces = await this.store.live(record.workflow.issue_type, outcome.branch, id)
     const notes = [
       ...(replaces ? [`replaces workflow ${replaces.workflow_id}, now superseded`] : []),
       ...(outcome.localNotFollowed ? [`pushed to ${remoteBranch(outcome.branch)}; the local clone did not follow: ${outcome.localNotFollowed}`] : []),
     ]
     if (notes.length > 0) audit.detail = notes.join('; ')
-    this.store.markCommitted(id, { sha: outcome.sha, branch: outcome.branch, committed_at: new Date().toISOString() })
+    await this.store.markCommitted(id, { sha: outcome.sha, branch: outcome.branch, committed_at: new Date().toISOString() })
     log.warn({ workflow_id: id, sha: outcome.sha, branch: outcome.branch, remote: repository.options.remote }, 'REAL COMMIT made and pushed')
     if (outcome.localNotFollowed) log.warn({ workflow_id: id, sha: outcome.sha, reason: outcome.localNotFollowed }, 'the local clone did not follow the pushed commit')
     return {

@@ -86,13 +86,6 @@ export function answerUnroutable(error: FastifyError, request: FastifyRequest, r
   const limited = !guard.limiter.allow(request.ip ?? '')
   const status = limited ? 429 : 400
   const detail = limited ? 'Too many requests with invalid URLs in a minute; retry later' : `The URL is not valid percent-encoding: ${boundedPath(redactedPath(request.url))}`
-  try {
-    const entry = entryOf(request, status, 0, { operation: 'unmatched', detail })
-    const recorded = limited ? guard.ledger.admit(`unrouted:${request.ip ?? ''}`, entry) : entry
-    if (recorded) guard.audit.append(recorded)
-  } catch (err) {
-    request.log.error({ err, error_code: error.code }, 'could not audit an unroutable request')
-  }
   const problem = {
     type: problemType(limited ? 'rate-limited' : 'bad-url'),
     title: limited ? 'Too Many Requests' : 'Invalid URL',
@@ -101,8 +94,18 @@ export function answerUnroutable(error: FastifyError, request: FastifyRequest, r
     instance: boundedPath(request.url.split('?')[0] ?? ''),
     request_id: String(request.id),
   }
-  reply.raw.writeHead(status, { 'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, 'x-request-id': String(request.id) })
-  reply.raw.end(JSON.stringify(problem))
+  const answer = () => {
+    reply.raw.writeHead(status, { 'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, 'x-request-id': String(request.id) })
+    reply.raw.end(JSON.stringify(problem))
+  }
+  const entry = entryOf(request, status, 0, { operation: 'unmatched', detail })
+  const recorded = limited ? guard.ledger.admit(`unrouted:${request.ip ?? ''}`, entry) : entry
+  if (!recorded) return answer()
+  // stored before the answer leaves, like every routed request's entry
+  guard.audit.record(recorded).then(answer, (err: unknown) => {
+    request.log.error({ err, error_code: error.code }, 'could not audit an unroutable request')
+    answer()
+  })
 }
 
 /**

@@ -29,12 +29,16 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
   const requestId = randomUUID()
   const ip = socket.remoteAddress ?? null
   const entry = systemAuditEntry('client_error', answer.status, `${answer.detail} (${error.code ?? 'no code'})`, ip, requestId)
-  try {
-    const recorded = guard.ledger.admit(`client-error:${ip ?? ''}`, entry)
-    if (recorded) guard.audit.append(recorded)
-  } catch {
-    // a full disk must not keep the socket open: the answer below still goes out
-  }
+  const recorded = guard.ledger.admit(`client-error:${ip ?? ''}`, entry)
+  if (!recorded) return respond(socket, answer, requestId)
+  // stored before the answer leaves; a full disk must not keep the socket open: the answer still goes out
+  guard.audit.record(recorded).then(
+    () => respond(socket, answer, requestId),
+    () => respond(socket, answer, requestId),
+  )
+}
+
+function respond(socket: Socket, answer: { status: number; title: string; detail: string }, requestId: string): void {
   if (!socket.writable) {
     socket.destroy()
     return

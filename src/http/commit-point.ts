@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AuditFacts, AuditLog } from '../audit/log.js'
-import type { Db } from '../store/database.js'
+import type { AuditEntry } from '../contract/audit.js'
+import type { SqlDatabase, SqlSession } from '../store/sql.js'
 import { PROBLEM_CONTENT_TYPE } from './error-handler.js'
 import { problemType } from './problem.js'
 import type { RefusalLedger } from './refusal-ledger.js'
@@ -9,9 +10,9 @@ import './types.js'
 declare module 'fastify' {
   interface FastifyRequest {
     /** Queues a database write for this request's one transaction (with its audit entry). */
-    defer(write: () => void): void
+    defer(write: (tx: SqlSession) => Promise<void>): void
     /** Runs if that transaction fails, e.g. to release an idempotency key. */
-    onWriteFailure(undo: () => void): void
+    onWriteFailure(undo: () => Promise<void>): void
     /** Runs once that transaction is over, committed or not, e.g. to release a lock held since the handler. */
     afterCommit(done: () => void): void
   }
@@ -32,7 +33,7 @@ export function boundedPath(path: string): string {
 /**
  * The commit point of every request: in onSend — before the response leaves — the writes the
  * handler deferred (a new workflow, an idempotency key's answer) and the request's audit entry
- * are committed in ONE SQLite transaction. So a crash can never leave a workflow without its
+ * are committed in ONE database transaction. So a crash can never leave a workflow without its
  * audit entry, or a stored workflow whose Idempotency-Key is not marked done (a retry would then
  * create a second one). If the transaction fails (a full disk), nothing of it is kept and the
  * caller gets a 503 problem instead of the answer it would have had.
@@ -40,7 +41,7 @@ export function boundedPath(path: string): string {
 export function registerCommitPoint(
   app: FastifyInstance,
   deps: {
-    db: Db
+    db: SqlDatabase
     audit: AuditLog
     health: StoreHealth
     ledger: RefusalLedger
@@ -48,7 +49,7 @@ export function registerCommitPoint(
     onAppended?: () => void
   },
 ): void {
-  type Queue = { writes: (() => void)[]; undos: (() => void)[]; after: (() => void)[] }
+  type Queue = { writes: ((tx: SqlSession) => Promise<void>)[]; undos: (() => Promise<void>)[]; after: (() => void)[] }
   const pending = new WeakMap<FastifyRequest, Queue>()
   const runAfter = (q: Queue | undefined) => {
     for (const done of q?.after.splice(0) ?? []) done()
@@ -58,10 +59,10 @@ export function registerCommitPoint(
     if (!q) pending.set(request, (q = { writes: [], undos: [], after: [] }))
     return q
   }
-  app.decorateRequest('defer', function (this: FastifyRequest, write: () => void) {
+  app.decorateRequest('defer', function (this: FastifyRequest, write: (tx: SqlSession) => Promise<void>) {
     queue(this).writes.push(write)
   })
-  app.decorateRequest('onWriteFailure', function (this: FastifyRequest, undo: () => void) {
+  app.decorateRequest('onWriteFailure', function (this: FastifyRequest, undo: () => Promise<void>) {
     queue(this).undos.push(undo)
   })
   app.decorateRequest('afterCommit', function (this: FastifyRequest, done: () => void) {
@@ -79,12 +80,14 @@ export function registerCommitPoint(
     const writes = reply.statusCode >= 500 ? [] : deferred
     // a caller over its rate limit is counted, not recorded once per refusal (see RefusalLedger)
     const recorded = reply.statusCode === 429 ? deps.ledger.admit(`${entry.actor ?? 'anonymous'}:${entry.ip ?? ''}`, entry) : entry
+    let appended: AuditEntry | null = null
     try {
-      const appended = deps.db.transaction(() => {
-        for (const write of writes) write()
-        return recorded ? deps.audit.append(recorded) : null
-      })()
-      deps.audit.settle() // the entry is committed: its checkpoint (if one was due) goes to the file now
+      await deps.db.transaction(async (tx) => {
+        for (const write of writes) await write(tx)
+        if (recorded) appended = await deps.audit.append(tx, recorded)
+      })
+      // the entry is committed: its checkpoint (if one was due) goes to the file now
+      if (appended) deps.audit.settled(appended, true)
       deps.health.lastWriteError = null
       if (appended) {
         deps.onAppended?.()
@@ -95,12 +98,12 @@ export function registerCommitPoint(
     } catch (err) {
       for (const undo of q.undos) {
         try {
-          undo()
+          await undo()
         } catch (undoErr) {
           request.log.error({ err: undoErr }, 'could not undo after a failed write')
         }
       }
-      deps.audit.settle() // rolled back: nothing to publish
+      if (appended) deps.audit.settled(appended, false) // rolled back: nothing to publish
       runAfter(q)
       const code = (err as { code?: string }).code ?? 'unknown'
       deps.health.lastWriteError = `${code}: ${(err as Error).message}`

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod'
 import type { Problem } from '../contract/problem.js'
+import { StoreUnavailable } from '../store/sql.js'
 import { ProblemError, problemType, ServiceUnavailable, type FieldError } from './problem.js'
 import './types.js'
 
@@ -77,6 +78,16 @@ export function registerErrorHandling(app: FastifyInstance): void {
         title: 'Malformed JSON',
         status: 400,
         detail: `The body is not valid JSON: ${error.message}`,
+      })
+    }
+    if ((error as unknown) instanceof StoreUnavailable) {
+      request.log.error({ err: error }, 'the database cannot serve this request now; answering 503')
+      reply.header('retry-after', '5')
+      return sendProblem(request, reply, {
+        type: problemType('store-unavailable'),
+        title: 'Store unavailable',
+        status: 503,
+        detail: `The database cannot serve this request right now (${error.code}); nothing was changed. Retry later — /readyz says when the store is back.`,
       })
     }
     const status = error.statusCode ?? 500

@@ -48,7 +48,7 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
     if (key === undefined) return
     if (!KEY_PATTERN.test(key)) throw new ProblemError(400, 'Invalid request', 'Idempotency-Key must be 1–255 visible ASCII characters', 'validation', [{ path: 'idempotency-key', in: 'headers', message: 'invalid' }])
     const scope = request.caller.actor ?? 'anonymous'
-    const verdict = store.reserve(scope, key, fingerprint(request))
+    const verdict = await store.reserve(scope, key, fingerprint(request))
     switch (verdict.kind) {
       case 'reserved':
         held.set(request, { scope, key })
@@ -73,7 +73,7 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
     // 409 (repository locked or changed, local changes, hook) and 429 describe a passing state: a retry
     // with the same key must run again rather than replay the refusal for a day
     if (typeof payload !== 'string' || reply.statusCode >= 500 || (TRANSIENT.has(reply.statusCode) && !payload.includes(FINAL_CONFLICT))) {
-      store.release(claim.scope, claim.key)
+      await store.release(claim.scope, claim.key)
       return payload
     }
     const headers: Record<string, string> = {}
@@ -85,7 +85,7 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
     const audit = { operation: operation ?? request.routeOptions.config.operation, workflow_id, issue_type, files, commit_sha, dry_run, pushed }
     // marked done in the same transaction as the workflow it created and the audit entry (commit point):
     // after a crash the key is either done with its workflow stored, or free with nothing stored
-    request.defer(() => store.complete(claim.scope, claim.key, { status: reply.statusCode, headers, body: payload, audit }))
+    request.defer((tx) => store.complete(tx, claim.scope, claim.key, { status: reply.statusCode, headers, body: payload, audit }))
     request.onWriteFailure(() => store.release(claim.scope, claim.key))
     return payload
   })

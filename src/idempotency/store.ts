@@ -1,4 +1,4 @@
-import type { Db } from '../store/database.js'
+import type { SqlDatabase, SqlSession } from '../store/sql.js'
 
 export interface StoredResponse {
   status: number
@@ -14,7 +14,15 @@ export type Reservation =
   | { kind: 'mismatch' }
   | { kind: 'in-progress' }
 
+/**
+ * A key still "running" after this long belongs to a request whose process died (a request is cut
+ * off by REQUEST_TIMEOUT_MS long before): the sender's retry takes it over. With one instance the
+ * start-up clears such keys at once; with several sharing a database only this lease can tell.
+ */
+export const ABANDONED_AFTER_MS = 10 * 60_000
+
 interface Row {
+  created_at: number
   fingerprint: string
   state: 'running' | 'done'
   status: number | null
@@ -23,28 +31,44 @@ interface Row {
   audit: string | null
 }
 
-/** Idempotency keys in SQLite, so a retry is recognized across restarts too. */
+/** Idempotency keys in the database, so a retry is recognized across restarts too. */
 export class IdempotencyStore {
-  private readonly reserveTx
-
   constructor(
-    private readonly db: Db,
+    private readonly db: SqlDatabase,
     private readonly ttlMs: number,
-  ) {
-    // One process owns this database: a key still "running" at start-up belongs to a request that
-    // died with the previous process, and must not block its sender's retry until it expires.
-    db.prepare(`DELETE FROM idempotency_keys WHERE state = 'running'`).run()
-    const purge = db.prepare('DELETE FROM idempotency_keys WHERE expires_at < ?')
-    const find = db.prepare('SELECT fingerprint, state, status, headers, body, audit FROM idempotency_keys WHERE scope = ? AND key = ?')
-    const insert = db.prepare(
-      `INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at) VALUES (?, ?, ?, 'running', ?, ?)`,
-    )
-    this.reserveTx = db.transaction((scope: string, key: string, fingerprint: string, now: number): Reservation => {
-      purge.run(now)
-      const row = find.get(scope, key) as Row | undefined
-      if (!row) {
-        insert.run(scope, key, fingerprint, now, now + this.ttlMs)
-        return { kind: 'reserved' }
+  ) {}
+
+  /**
+   * At start-up. When one process owns this database (SQLite), a key still "running" belongs to a
+   * request that died with the previous process, and must not block its sender's retry until it
+   * expires. Instances sharing a database (PostgreSQL) leave each other's keys alone: the lease
+   * (ABANDONED_AFTER_MS) frees them.
+   */
+  async clearAbandoned(): Promise<void> {
+    if (this.db.dialect !== 'sqlite') return
+    await this.db.run(`DELETE FROM idempotency_keys WHERE state = 'running'`)
+  }
+
+  /** Claims the key for this request, or says what an earlier request with it did. */
+  reserve(scope: string, key: string, fingerprint: string, now = Date.now()): Promise<Reservation> {
+    return this.db.transaction(async (tx) => {
+      await tx.run('DELETE FROM idempotency_keys WHERE expires_at < ?', [now])
+      // the claim is one statement: of two requests with one key, whichever inserts first holds it,
+      // and the other finds its row (a database with several writers makes the second wait for the first)
+      const claimed = await tx.run(
+        `INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at) VALUES (?, ?, ?, 'running', ?, ?) ON CONFLICT (scope, key) DO NOTHING`,
+        [scope, key, fingerprint, now, now + this.ttlMs],
+      )
+      if (claimed.changes === 1) return { kind: 'reserved' }
+      const row = await tx.get<Row>('SELECT created_at, fingerprint, state, status, headers, body, audit FROM idempotency_keys WHERE scope = ? AND key = ?', [scope, key])
+      if (!row) return { kind: 'in-progress' } // released between the two statements: the sender retries
+      if (row.state === 'running' && row.created_at < now - ABANDONED_AFTER_MS) {
+        // its request died with its process: this one takes the key over (whoever updates first)
+        const taken = await tx.run(
+          `UPDATE idempotency_keys SET fingerprint = ?, created_at = ?, expires_at = ? WHERE scope = ? AND key = ? AND state = 'running' AND created_at = ?`,
+          [fingerprint, now, now + this.ttlMs, scope, key, row.created_at],
+        )
+        if (taken.changes === 1) return { kind: 'reserved' }
       }
       if (row.fingerprint !== fingerprint) return { kind: 'mismatch' }
       if (row.state === 'running') return { kind: 'in-progress' }
@@ -60,19 +84,20 @@ export class IdempotencyStore {
     })
   }
 
-  /** Claims the key for this request, or says what an earlier request with it did. */
-  reserve(scope: string, key: string, fingerprint: string, now = Date.now()): Reservation {
-    return this.reserveTx.immediate(scope, key, fingerprint, now)
-  }
-
-  complete(scope: string, key: string, response: StoredResponse): void {
-    this.db
-      .prepare(`UPDATE idempotency_keys SET state = 'done', status = ?, headers = ?, body = ?, audit = ? WHERE scope = ? AND key = ?`)
-      .run(response.status, JSON.stringify(response.headers), response.body, JSON.stringify(response.audit), scope, key)
+  /** In the request's transaction: the key is done together with what its request stored. */
+  async complete(tx: SqlSession, scope: string, key: string, response: StoredResponse): Promise<void> {
+    await tx.run(`UPDATE idempotency_keys SET state = 'done', status = ?, headers = ?, body = ?, audit = ? WHERE scope = ? AND key = ?`, [
+      response.status,
+      JSON.stringify(response.headers),
+      response.body,
+      JSON.stringify(response.audit),
+      scope,
+      key,
+    ])
   }
 
   /** Forgets a key whose request failed on our side (5xx) or met a passing state (409, 429), so the retry runs again. */
-  release(scope: string, key: string): void {
-    this.db.prepare(`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'running'`).run(scope, key)
+  async release(scope: string, key: string): Promise<void> {
+    await this.db.run(`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'running'`, [scope, key])
   }
 }

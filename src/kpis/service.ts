@@ -35,6 +35,9 @@ export function evaluateSnapshot(snapshot: KpiSnapshot, rules: readonly Detectio
 }
 
 /** POST /kpis: each breach of an evaluated snapshot becomes a detection — a new workflow or an occurrence of an open one. */
-export function applySnapshot(evaluated: ReturnType<typeof evaluateSnapshot>, workflows: WorkflowService, ctx: DetectionContext): KpiOutcome {
-  return { evaluations: evaluated.evaluations, detections: evaluated.detections.map((input) => workflows.detect(input, ctx)) }
+export async function applySnapshot(evaluated: ReturnType<typeof evaluateSnapshot>, workflows: WorkflowService, ctx: DetectionContext): Promise<KpiOutcome> {
+  const detections: KpiOutcome['detections'] = []
+  // in rule order, so the answer lists them as the rules are listed
+  for (const input of evaluated.detections) detections.push(await workflows.detect(input, ctx))
+  return { evaluations: evaluated.evaluations, detections }
 }

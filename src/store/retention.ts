@@ -1,4 +1,4 @@
-import type { Db } from './database.js'
+import type { SqlDatabase } from './sql.js'
 
 export interface Purged {
   workflows: number
@@ -13,26 +13,28 @@ const BATCH = 500
  * deleted; committed workflows (their record of what is in the repository) and every audit
  * entry are kept — the audit log is the record. Runs in batches, each its own short transaction.
  */
-export function purgeExpired(db: Db, now: Date, retentionDays: number): Purged {
+export async function purgeExpired(db: SqlDatabase, now: Date, retentionDays: number): Promise<Purged> {
   const cutoff = new Date(now.getTime() - retentionDays * 86_400_000).toISOString()
   // uncommitted: open or superseded; their occurrences go with them
-  const batch = db.prepare(`SELECT id FROM workflows WHERE status IN ('generated', 'superseded') AND created_at < ? ORDER BY seq LIMIT ${BATCH}`).pluck()
-  const deleteWorkflow = db.prepare('DELETE FROM workflows WHERE id = ?')
-  const deleteOccurrences = db.prepare('DELETE FROM occurrences WHERE workflow_id = ?')
-  const workflows = {
-    run: (before: string) =>
-      db.transaction(() => {
-        const ids = batch.all(before) as string[]
-        for (const id of ids) {
-          deleteOccurrences.run(id)
-          deleteWorkflow.run(id)
-        }
-        return { changes: ids.length }
-      })(),
+  const workflowBatch = () =>
+    db.transaction(async (tx) => {
+      const ids = await tx.all<{ id: string }>(`SELECT id FROM workflows WHERE status IN ('generated', 'superseded') AND created_at < ? ORDER BY seq LIMIT ${BATCH}`, [cutoff])
+      for (const { id } of ids) {
+        await tx.run('DELETE FROM occurrences WHERE workflow_id = ?', [id])
+        await tx.run('DELETE FROM workflows WHERE id = ?', [id])
+      }
+      return ids.length
+    })
+  let deleted = 0
+  const keyBatch = async () => {
+    const expired = await db.all<{ scope: string; key: string }>(`SELECT scope, key FROM idempotency_keys WHERE expires_at < ? LIMIT ${BATCH}`, [now.getTime()])
+    await db.transaction(async (tx) => {
+      for (const { scope, key } of expired) deleted += (await tx.run('DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at < ?', [scope, key, now.getTime()])).changes
+    })
+    return expired.length
   }
-  const keys = db.prepare(`DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE expires_at < ? LIMIT ${BATCH})`)
-  const purged: Purged = { workflows: 0, idempotencyKeys: 0 }
-  for (let n = BATCH; n === BATCH; ) purged.workflows += n = workflows.run(cutoff).changes
-  for (let n = BATCH; n === BATCH; ) purged.idempotencyKeys += n = keys.run(now.getTime()).changes
-  return purged
+  let workflows = 0
+  for (let n = BATCH; n === BATCH; ) workflows += n = await workflowBatch()
+  for (let n = BATCH; n === BATCH; ) n = await keyBatch()
+  return { workflows, idempotencyKeys: deleted }
 }

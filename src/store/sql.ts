@@ -30,10 +30,31 @@ export interface SqlDatabase extends SqlSession {
    */
   transaction<T>(work: (tx: SqlSession) => Promise<T>): Promise<T>
   /**
+   * Runs `work` on one consistent read-only view of the database, whatever commits meanwhile
+   * (SQLite: a deferred transaction, a WAL snapshot; PostgreSQL: REPEATABLE READ, READ ONLY).
+   */
+  snapshot<T>(work: (tx: SqlSession) => Promise<T>): Promise<T>
+  /**
    * Runs `work` while holding the lock `name` across every instance that shares this database
    * (PostgreSQL: a session advisory lock on a connection of its own; SQLite, one instance per
    * DATA_DIR: a lock in this process). Waits for the lock; not reentrant.
    */
   withLock<T>(name: string, work: () => Promise<T>): Promise<T>
   close(): Promise<void>
+}
+
+/**
+ * The database cannot serve this statement now — its connection is lost, the server restarts,
+ * the disk is full, another writer holds it too long — but may again soon: the caller answers 503
+ * with Retry-After, not 500. `code` is the driver's (SQLITE_FULL, ECONNREFUSED, 57P01, …).
+ */
+export class StoreUnavailable extends Error {
+  override name = 'StoreUnavailable'
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
+  }
 }

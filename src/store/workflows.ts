@@ -1,7 +1,7 @@
 import type { Opportunity, Severity } from '../contract/opportunity.js'
 import type { CommitInfo, GeneratedFile, Occurrence, WorkflowRecord, WorkflowStatus, WorkflowSummary } from '../contract/workflow.js'
 import type { ArtifactFile, Artifacts } from '../generate/generate.js'
-import type { Db } from './database.js'
+import type { SqlDatabase, SqlSession } from './sql.js'
 import { selectPage } from './page.js'
 
 interface WorkflowRow {
@@ -127,107 +127,105 @@ function withColumns(record: WorkflowRecord, row: WorkflowRow, recent: Occurrenc
 
 const SEVERITY_RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 }
 
-/** Workflows persisted in SQLite: the record as answered, plus the files' content for git. */
+const INSERT_SQL = `INSERT INTO workflows (id, issue_type, severity, status, created_at, record, artifacts, inputs, name, group_key, dedup_key, supersedes, last_seen, last_observed, highest_severity)
+  VALUES (?, ?, ?, ?, ?, '', '', ?, ?, ?, ?, ?, ?, ?, ?)`
+const INSERT_OCCURRENCE_SQL = 'INSERT INTO occurrences (workflow_id, at, source, observed, severity, request_id) VALUES (?, ?, ?, ?, ?, ?)'
+const RECENT_SQL = `SELECT at, source, observed, severity FROM occurrences WHERE workflow_id = ? ORDER BY seq DESC LIMIT ${RECENT_OCCURRENCES}`
+
+const occurrenceParams = (workflowId: string, o: OccurrenceFacts) => [workflowId, o.at, o.source, o.observed, o.severity, o.requestId]
+
+/** Workflows persisted in the database: the generator's inputs and the files' digests, and the columns lists filter on. */
 export class WorkflowStore {
-  private readonly insertStmt
-  private readonly getStmt
-
-  private readonly insertOccurrenceStmt
-  private readonly recentStmt
-
   constructor(
-    private readonly db: Db,
+    private readonly db: SqlDatabase,
     private readonly regenerate: Regenerate,
-  ) {
-    this.insertStmt = db.prepare(
-      `INSERT INTO workflows (id, issue_type, severity, status, created_at, record, artifacts, inputs, name, group_key, dedup_key, supersedes, last_seen, last_observed, highest_severity)
-       VALUES (@id, @issue_type, @severity, @status, @created_at, '', '', @inputs, @name, @group_key, @dedup_key, @supersedes, @created_at, @observed, @severity)`,
-    )
-    this.getStmt = db.prepare('SELECT * FROM workflows WHERE id = ?')
-    this.insertOccurrenceStmt = db.prepare(
-      'INSERT INTO occurrences (workflow_id, at, source, observed, severity, request_id) VALUES (@workflow_id, @at, @source, @observed, @severity, @request_id)',
-    )
-    this.recentStmt = db.prepare(`SELECT at, source, observed, severity FROM occurrences WHERE workflow_id = ? ORDER BY seq DESC LIMIT ${RECENT_OCCURRENCES}`)
-  }
+  ) {}
 
   /**
    * A new workflow, with its first occurrence; when it supersedes an open one, that one is marked
    * in the same write. Only the generator's input and each file's digest are stored: the record
    * and the files are regenerated on read (and checked against these digests).
    */
-  insert(record: WorkflowRecord, group?: GroupFacts): void {
+  async insert(tx: SqlSession, record: WorkflowRecord, group?: GroupFacts): Promise<void> {
     const inputs: StoredInputs = { opportunity: record.opportunity, files: record.files }
-    this.insertStmt.run({
-      id: record.workflow_id,
-      issue_type: record.workflow.issue_type,
-      severity: record.workflow.severity,
-      status: record.status,
-      created_at: record.created_at,
-      inputs: JSON.stringify(inputs),
-      name: record.workflow.name,
-      group_key: group?.groupKey ?? null,
-      dedup_key: group?.dedupKey ?? null,
-      supersedes: group?.supersedes ?? null,
-      observed: record.opportunity.metric_value,
-    })
+    const { severity } = record.workflow
+    await tx.run(INSERT_SQL, [
+      record.workflow_id,
+      record.workflow.issue_type,
+      severity,
+      record.status,
+      record.created_at,
+      JSON.stringify(inputs),
+      record.workflow.name,
+      group?.groupKey ?? null,
+      group?.dedupKey ?? null,
+      group?.supersedes ?? null,
+      record.created_at,
+      record.opportunity.metric_value,
+      severity,
+    ])
     if (!group) return
-    this.insertOccurrenceStmt.run({ workflow_id: record.workflow_id, ...this.occurrenceParams(group.occurrence) })
+    await tx.run(INSERT_OCCURRENCE_SQL, occurrenceParams(record.workflow_id, group.occurrence))
     if (group.supersedes) {
-      this.db.prepare(`UPDATE workflows SET status = 'superseded', superseded_by = ? WHERE id = ? AND status = 'generated'`).run(record.workflow_id, group.supersedes)
+      await tx.run(`UPDATE workflows SET status = 'superseded', superseded_by = ? WHERE id = ? AND status = 'generated'`, [record.workflow_id, group.supersedes])
     }
   }
 
   /** The open workflow detections of this group key join: generated, not superseded, created since `since`. */
-  findOpen(groupKey: string, since: string): { id: string; severity: Severity } | undefined {
-    return this.db
-      .prepare(`SELECT id, severity FROM workflows WHERE group_key = ? AND status = 'generated' AND created_at >= ? ORDER BY seq DESC LIMIT 1`)
-      .get(groupKey, since) as { id: string; severity: Severity } | undefined
+  findOpen(groupKey: string, since: string): Promise<{ id: string; severity: Severity } | undefined> {
+    return this.db.get(`SELECT id, severity FROM workflows WHERE group_key = ? AND status = 'generated' AND created_at >= ? ORDER BY seq DESC LIMIT 1`, [groupKey, since])
   }
 
   /** Records a later detection as an occurrence of an open workflow. */
-  addOccurrence(workflowId: string, occurrence: OccurrenceFacts): void {
-    this.insertOccurrenceStmt.run({ workflow_id: workflowId, ...this.occurrenceParams(occurrence) })
-    this.db
-      .prepare(`DELETE FROM occurrences WHERE workflow_id = ? AND seq <= (SELECT seq FROM occurrences WHERE workflow_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ${KEPT_OCCURRENCES})`)
-      .run(workflowId, workflowId)
-    const current = this.db.prepare('SELECT highest_severity, severity FROM workflows WHERE id = ?').get(workflowId) as { highest_severity: Severity | null; severity: Severity }
+  async addOccurrence(tx: SqlSession, workflowId: string, occurrence: OccurrenceFacts): Promise<void> {
+    await tx.run(INSERT_OCCURRENCE_SQL, occurrenceParams(workflowId, occurrence))
+    await tx.run(`DELETE FROM occurrences WHERE workflow_id = ? AND seq <= (SELECT seq FROM occurrences WHERE workflow_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ${KEPT_OCCURRENCES})`, [
+      workflowId,
+      workflowId,
+    ])
+    const current = await tx.get<{ highest_severity: Severity | null; severity: Severity }>('SELECT highest_severity, severity FROM workflows WHERE id = ?', [workflowId])
+    if (!current) return
     const highest = current.highest_severity ?? current.severity
-    this.db
-      .prepare('UPDATE workflows SET occurrence_count = occurrence_count + 1, last_seen = ?, last_observed = ?, highest_severity = ? WHERE id = ?')
-      .run(occurrence.at, occurrence.observed, SEVERITY_RANK[occurrence.severity] > SEVERITY_RANK[highest] ? occurrence.severity : highest, workflowId)
+    await tx.run('UPDATE workflows SET occurrence_count = occurrence_count + 1, last_seen = ?, last_observed = ?, highest_severity = ? WHERE id = ?', [
+      occurrence.at,
+      occurrence.observed,
+      SEVERITY_RANK[occurrence.severity] > SEVERITY_RANK[highest] ? occurrence.severity : highest,
+      workflowId,
+    ])
   }
 
-  private occurrenceParams(o: OccurrenceFacts) {
-    return { at: o.at, source: o.source, observed: o.observed, severity: o.severity, request_id: o.requestId }
+  private async row(db: SqlSession, id: string): Promise<WorkflowRow | undefined> {
+    return db.get<WorkflowRow>('SELECT * FROM workflows WHERE id = ?', [id])
   }
 
-  private withRecent(row: WorkflowRow): WorkflowRecord {
-    return withColumns(storedRecord(row, this.regenerate, false).record, row, this.recentStmt.all(row.id) as Occurrence[])
+  private recent(id: string): Promise<Occurrence[]> {
+    return this.db.all<Occurrence>(RECENT_SQL, [id])
   }
 
-  get(id: string): WorkflowRecord | undefined {
-    const row = this.getStmt.get(id) as WorkflowRow | undefined
-    return row && this.withRecent(row)
+  async get(id: string): Promise<WorkflowRecord | undefined> {
+    const row = await this.row(this.db, id)
+    return row && withColumns(storedRecord(row, this.regenerate, false).record, row, await this.recent(row.id))
   }
 
   /** The generated files with their content, as they would be written to the repository. */
-  files(id: string): ArtifactFile[] | undefined {
-    return this.getWithFiles(id)?.files
+  async files(id: string): Promise<ArtifactFile[] | undefined> {
+    return (await this.getWithFiles(id))?.files
   }
 
   /** The record and its files from one read of the row (what a preview or commit needs). */
-  getWithFiles(id: string): { record: WorkflowRecord; files: ArtifactFile[] } | undefined {
-    const row = this.getStmt.get(id) as WorkflowRow | undefined
+  async getWithFiles(id: string): Promise<{ record: WorkflowRecord; files: ArtifactFile[] } | undefined> {
+    const row = await this.row(this.db, id)
     if (!row) return undefined
     const { record, files } = storedRecord(row, this.regenerate, true)
-    return { record: withColumns(record, row, this.recentStmt.all(row.id) as Occurrence[]), files }
+    return { record: withColumns(record, row, await this.recent(row.id)), files }
   }
 
   /** The committed workflow of this type on this branch — the live automation its files are — other than `except`. */
-  live(issueType: string, branch: string, except: string): { workflow_id: string; commit_sha: string | null } | null {
-    const row = this.db
-      .prepare(`SELECT id, commit_sha FROM workflows WHERE issue_type = ? AND status = 'committed' AND commit_branch = ? AND id != ? ORDER BY seq DESC LIMIT 1`)
-      .get(issueType, branch, except) as { id: string; commit_sha: string | null } | undefined
+  async live(issueType: string, branch: string, except: string): Promise<{ workflow_id: string; commit_sha: string | null } | null> {
+    const row = await this.db.get<{ id: string; commit_sha: string | null }>(
+      `SELECT id, commit_sha FROM workflows WHERE issue_type = ? AND status = 'committed' AND commit_branch = ? AND id != ? ORDER BY seq DESC LIMIT 1`,
+      [issueType, branch, except],
+    )
     return row ? { workflow_id: row.id, commit_sha: row.commit_sha } : null
   }
 
@@ -237,30 +235,31 @@ export class WorkflowStore {
    * (about 6 KB): it stays readable after the playbooks or the generator change. Its files are in
    * the repository.
    */
-  markCommitted(id: string, commit: CommitInfo): void {
-    this.db.transaction(() => {
-      const row = this.getStmt.get(id) as WorkflowRow | undefined
-      if (row && row.inputs !== null && row.record === '') {
+  markCommitted(id: string, commit: CommitInfo): Promise<void> {
+    return this.db.transaction(async (tx) => {
+      const row = await this.row(tx, id)
+      if (!row) return
+      if (row.inputs !== null && row.record === '') {
         let record: WorkflowRecord | undefined
         try {
           record = storedRecord(row, this.regenerate, false).record
         } catch {
           record = undefined // no longer reproducible (a commit found after an upgrade): it stays without
         }
-        if (record) this.db.prepare('UPDATE workflows SET record = ? WHERE id = ?').run(JSON.stringify(record), id)
+        if (record) await tx.run('UPDATE workflows SET record = ? WHERE id = ?', [JSON.stringify(record), id])
       }
-      const issueType = this.db.prepare('SELECT issue_type FROM workflows WHERE id = ?').pluck().get(id) as string | undefined
-      this.db
-        .prepare(`UPDATE workflows SET status = 'superseded', superseded_by = ? WHERE issue_type = ? AND status = 'committed' AND commit_branch = ? AND id != ?`)
-        .run(id, issueType, commit.branch, id)
-      this.db
-        .prepare(`UPDATE workflows SET status = 'committed', commit_sha = ?, commit_branch = ?, committed_at = ? WHERE id = ?`)
-        .run(commit.sha, commit.branch, commit.committed_at, id)
-    })()
+      await tx.run(`UPDATE workflows SET status = 'superseded', superseded_by = ? WHERE issue_type = ? AND status = 'committed' AND commit_branch = ? AND id != ?`, [
+        id,
+        row.issue_type,
+        commit.branch,
+        id,
+      ])
+      await tx.run(`UPDATE workflows SET status = 'committed', commit_sha = ?, commit_branch = ?, committed_at = ? WHERE id = ?`, [commit.sha, commit.branch, commit.committed_at, id])
+    })
   }
 
-  list(filter: ListFilter): { items: WorkflowSummary[]; next_cursor: string | null } {
-    const { rows, next_cursor } = selectPage<Pick<WorkflowRow, 'seq' | 'id' | 'name' | 'issue_type' | 'severity' | 'status' | 'created_at' | 'occurrence_count'>>(
+  async list(filter: ListFilter): Promise<{ items: WorkflowSummary[]; next_cursor: string | null }> {
+    const { rows, next_cursor } = await selectPage<Pick<WorkflowRow, 'seq' | 'id' | 'name' | 'issue_type' | 'severity' | 'status' | 'created_at' | 'occurrence_count'>>(
       this.db,
       // rows from before migration 11 have no name column value: their record has it
       `SELECT seq, id, COALESCE(name, json_extract(record, '$.workflow.name')) AS name, issue_type, severity, status, created_at, occurrence_count FROM workflows`,
@@ -289,12 +288,12 @@ export class WorkflowStore {
   }
 
   /** From workflow_counts, which triggers keep in step with every insert and delete: O(types), not O(rows). */
-  countsByType(): Record<string, number> {
-    const rows = this.db.prepare('SELECT issue_type, n FROM workflow_counts WHERE n > 0 ORDER BY issue_type').all() as { issue_type: string; n: number }[]
+  async countsByType(): Promise<Record<string, number>> {
+    const rows = await this.db.all<{ issue_type: string; n: number }>('SELECT issue_type, n FROM workflow_counts WHERE n > 0 ORDER BY issue_type')
     return Object.fromEntries(rows.map((r) => [r.issue_type, r.n]))
   }
 
-  count(): number {
-    return this.db.prepare('SELECT COALESCE(SUM(n), 0) FROM workflow_counts').pluck().get() as number
+  async count(): Promise<number> {
+    return (await this.db.get<{ n: number }>('SELECT COALESCE(SUM(n), 0) AS n FROM workflow_counts'))?.n ?? 0
   }
 }

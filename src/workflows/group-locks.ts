@@ -1,32 +1,44 @@
+import type { SqlDatabase } from '../store/sql.js'
+
 /**
- * One holder at a time per group key, across the await points of a request: the decision
- * "group into the open workflow or create one" and the write that carries it out (committed
- * with the request's audit entry, in onSend) happen under the lock. So 20 identical snapshots at
- * once make one workflow and 19 occurrences, never 20 workflows.
+ * One holder at a time per group key, across the await points of a request and across every
+ * instance sharing the database: the decision "group into the open workflow or create one" and
+ * the write that carries it out (committed with the request's audit entry, in onSend) happen
+ * under the lock. So 20 identical snapshots at once make one workflow and 19 occurrences, never
+ * 20 workflows. The locks are the database's (SqlDatabase.withLock): in this process for SQLite,
+ * advisory locks for PostgreSQL.
  */
 export class GroupLocks {
-  private readonly tails = new Map<string, Promise<void>>()
+  constructor(private readonly db: Pick<SqlDatabase, 'withLock'>) {}
 
   /** Waits for every key (taken in sorted order, so two requests never wait on each other) and returns the release. */
   async acquire(keys: readonly string[]): Promise<() => void> {
     const releases: (() => void)[] = []
-    for (const key of [...new Set(keys)].sort()) {
-      const before = this.tails.get(key) ?? Promise.resolve()
-      let release!: () => void
-      const mine = new Promise<void>((resolve) => (release = resolve))
-      const tail = before.then(() => mine)
-      this.tails.set(key, tail)
-      await before
-      releases.push(() => {
-        release()
-        if (this.tails.get(key) === tail) this.tails.delete(key)
-      })
+    try {
+      for (const key of [...new Set(keys)].sort()) releases.push(await this.hold(`group:${key}`))
+    } catch (err) {
+      for (const release of releases) release()
+      throw err
     }
     let released = false
     return () => {
       if (released) return
       released = true
-      for (const r of releases) r()
+      for (const release of releases) release()
     }
+  }
+
+  /** Takes the lock and keeps it until the returned function is called. */
+  private hold(name: string): Promise<() => void> {
+    return new Promise((taken, failed) => {
+      let release!: () => void
+      const held = new Promise<void>((resolve) => (release = resolve))
+      this.db
+        .withLock(name, () => {
+          taken(release)
+          return held
+        })
+        .catch(failed)
+    })
   }
 }

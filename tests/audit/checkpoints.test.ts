@@ -208,7 +208,7 @@ describe('the head a caller carries (no key needed)', () => {
     const dir = tempDir()
     const first = await testApp({}, dir)
     await requests(first, 6)
-    const head = first.services.audit.head()
+    const head = await first.services.audit.head()
     expect(head).toEqual({ seq: 6, hash: hashAt(first, 6) })
     const trailer = auditHeadTrailer(head ?? { seq: 0, hash: '' })
     expect(trailer).toBe(`Audit-Head: 6 ${head?.hash}`)

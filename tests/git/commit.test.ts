@@ -48,7 +48,7 @@ describe('POST /commits with dry_run: false', () => {
     expect(await readFile(path.join(repo, '.git', 'config'), 'utf8')).not.toMatch(/Feature Bot|bot@example/)
     // the work tree and index follow the branch: nothing shows as changed afterwards
     expect(await git(repo, 'status', '--porcelain')).toBe('')
-    expect(await readFile(path.join(repo, 'workflows/high_churn_workflow.json'), 'utf8')).toBe(t.services.store.files(id)?.[0]?.content)
+    expect(await readFile(path.join(repo, 'workflows/high_churn_workflow.json'), 'utf8')).toBe((await t.services.store.files(id))?.[0]?.content)
 
     const record = (await t.app.inject(`/workflows/${id}`)).json()
     expect(record.status).toBe('committed')
@@ -259,11 +259,11 @@ describe('the audit head in every commit', () => {
     const trailer = (await git(t.config.repoPath, 'log', '-1', '--format=%(trailers:key=Audit-Head,valueonly)')).trim()
     const [seq, hash] = trailer.split(' ')
     expect(Number(seq)).toBeGreaterThan(0)
-    expect(hash).toBe(t.services.db.prepare('SELECT hash FROM audit WHERE seq = ?').pluck().get(Number(seq)))
+    expect(hash).toBe(t.sqlite.prepare('SELECT hash FROM audit WHERE seq = ?').pluck().get(Number(seq)))
     const verify = await t.app.inject(`/audit/verify?anchor=${encodeURIComponent(trailer)}`)
     expect(verify.json()).toMatchObject({ ok: true })
     // a rewrite of that entry (hashes recomputed or not) no longer matches the anchor the repository holds
-    t.services.db.prepare(`UPDATE audit SET hash = ? WHERE seq = ?`).run('0'.repeat(64), Number(seq))
+    t.sqlite.prepare(`UPDATE audit SET hash = ? WHERE seq = ?`).run('0'.repeat(64), Number(seq))
     expect((await t.app.inject(`/audit/verify?full=true&anchor=${encodeURIComponent(trailer)}`)).json()).toMatchObject({ ok: false })
   })
 })

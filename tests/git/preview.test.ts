@@ -34,7 +34,7 @@ describe('GET /workflows/{id}/preview (the dry run)', () => {
       ['workflows/high_churn_n8n.json', 'create'],
       ['workflows/high_churn_make_blueprint.json', 'create'],
     ])
-    const stored = t.services.store.files(id) ?? []
+    const stored = (await t.services.store.files(id)) ?? []
     expect(preview.changes.map((c: { content: string }) => c.content)).toEqual(stored.map((f) => f.content))
     expect(preview.changes[0].diff).toContain('--- /dev/null')
     expect(preview.changes[0].diff).toContain('+++ b/workflows/high_churn_workflow.json')

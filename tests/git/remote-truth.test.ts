@@ -87,7 +87,7 @@ describe('a real commit with the remote as the truth', () => {
     expect(await revParse(repo, 'refs/heads/main')).not.toBe(localBefore)
     expect(await revParse(repo, 'refs/heads/main')).toBe(sha)
     expect(readFileSync(path.join(repo, 'docs/notes.md'), 'utf8')).toBe('from a colleague\n')
-    expect(readFileSync(path.join(repo, 'workflows/high_churn_workflow.json'), 'utf8')).toBe(t.services.store.files(id)?.[0]?.content)
+    expect(readFileSync(path.join(repo, 'workflows/high_churn_workflow.json'), 'utf8')).toBe((await t.services.store.files(id))?.[0]?.content)
     expect(await git(repo, 'status', '--porcelain', '--untracked-files=all')).toBe('')
     expect(existsSync(path.join(repo, '.git', 'auto-feature-builder-commit.json'))).toBe(false)
     expect((await t.app.inject(`/workflows/${id}`)).json()).toMatchObject({ status: 'committed', commit: { sha, branch: 'main' } })

@@ -7,12 +7,15 @@ import { loadConfig, type Config } from '../../src/config.js'
 import { ensureRepository } from '../../src/git/open.js'
 import { loadPlaybooks } from '../../src/playbooks/load.js'
 import { buildServices, type ServiceOptions, type Services } from '../../src/services.js'
-import { openDatabase } from '../../src/store/database.js'
+import { openDatabase, type Db } from '../../src/store/database.js'
+import { SqliteDatabase } from '../../src/store/sqlite.js'
 
 export interface TestApp {
   app: FastifyInstance
   services: Services
   config: Config
+  /** the SQLite database itself, for tests that inspect or tamper with rows */
+  sqlite: Db
   /** the temp folder holding DATA_DIR (and the repository, unless REPO_PATH was given) */
   dir: string
   /** closes the app and the database; removes the temp folder unless keepDir */
@@ -37,7 +40,7 @@ export async function testApp(
   const db = openDatabase(config.databaseFile)
   let services: Services
   try {
-    services = buildServices(config, db, loadPlaybooks(config.templatesDir), options)
+    services = await buildServices(config, new SqliteDatabase(db), loadPlaybooks(config.templatesDir), options)
   } catch (err) {
     // a start-up refusal under test leaves nothing behind
     db.close()
@@ -50,6 +53,7 @@ export async function testApp(
     app,
     services,
     config,
+    sqlite: db,
     dir,
     async close(options = {}) {
       await app.close()

@@ -42,7 +42,7 @@ describe('GET /workflows/{id}/exports', () => {
     expect(n8n.headers['content-disposition']).toBe('attachment; filename="abandoned_carts_n8n.json"')
     expect(n8n.json().nodes[0].type).toBe('n8n-nodes-base.webhook')
     // the served file is byte for byte what a commit writes
-    expect(n8n.body).toBe(t.services.store.files(workflow_id)?.find((f) => f.kind === 'n8n')?.content)
+    expect(n8n.body).toBe((await t.services.store.files(workflow_id))?.find((f) => f.kind === 'n8n')?.content)
 
     const make = await t.app.inject(`${links.exports}/make`)
     expect(checkMakeBlueprint(make.json())).toEqual([])
@@ -77,7 +77,7 @@ describe('GET /workflows/{id}/exports', () => {
   it('when a stored workflow predates data flow, then its export is a 409 that says to send the opportunity again', async () => {
     t = await testApp()
     const { workflow_id } = await created(t)
-    storeAsLegacyRow(t, workflow_id, (record) => {
+    await storeAsLegacyRow(t, workflow_id, (record) => {
       delete (record.workflow as Record<string, unknown>).settings
     })
     const res = await t.app.inject(`/workflows/${workflow_id}/exports/n8n`)

@@ -273,7 +273,7 @@ describe('POST /issues with hostile JSON', () => {
   })
 
   it('when the body carries a __proto__ key, then 400 problem+json and nothing is created', async () => {
-    const before = t.services.store.count()
+    const before = (await t.services.store.count())
     for (const payload of [
       JSON.stringify(valid).replace('{', '{"__proto__":{"polluted":true},'),
       JSON.stringify(valid).replace('{', '{"affected_items":[{"__proto__":{}}],'),
@@ -284,7 +284,7 @@ describe('POST /issues with hostile JSON', () => {
       expect(res.statusCode).toBe(400)
       expect(res.json().type).toBe(`${PROBLEM_TYPE}malformed-json`)
     }
-    expect(t.services.store.count()).toBe(before)
+    expect((await t.services.store.count())).toBe(before)
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()
   })
 })

@@ -34,7 +34,7 @@ describe('POST /issues with JSON', () => {
       ['make', 'workflows/high_churn_make_blueprint.json'],
     ])
     // the advertised digest is the digest of the file a commit would write
-    const stored = t.services.store.files(body.workflow_id)
+    const stored = (await t.services.store.files(body.workflow_id))
     expect(stored?.[0]?.sha256).toBe(createHash('sha256').update(stored?.[0]?.content ?? '').digest('hex'))
     expect(body.files[0].sha256).toBe(stored?.[0]?.sha256)
   })

@@ -14,7 +14,7 @@ afterEach(async () => {
 
 const GROUPING = { GROUP_WINDOW: '24h' }
 const kpis = (app: TestApp, payload: unknown, headers: Record<string, string> = {}) => app.app.inject({ method: 'POST', url: '/kpis', payload: payload as object, headers })
-const count = (app: TestApp, sql: string) => app.services.db.prepare(sql).pluck().get() as number
+const count = (app: TestApp, sql: string) => app.sqlite.prepare(sql).pluck().get() as number
 
 describe('POST /kpis: the six rules at their exact boundaries', () => {
   // [metric, at the threshold (no breach), just past it (breach), just short of it]
@@ -127,7 +127,7 @@ describe('grouping repeated detections', () => {
     expect((await t.app.inject('/workflows?min_occurrences=24')).json().items.map((w: { workflow_id: string }) => w.workflow_id)).toEqual([id])
 
     // a day later the open workflow is too old to group with
-    t.services.db.prepare('UPDATE workflows SET created_at = ?').run(new Date(Date.now() - 25 * 3_600_000).toISOString())
+    t.sqlite.prepare('UPDATE workflows SET created_at = ?').run(new Date(Date.now() - 25 * 3_600_000).toISOString())
     const later = await kpis(t, { metrics: { churn_rate: 0.12 } })
     expect(later.json().workflows[0]).toMatchObject({ outcome: 'created' })
     expect(count(t, 'SELECT COUNT(*) FROM workflows')).toBe(3)
@@ -214,9 +214,9 @@ describe('found in review', () => {
     expect(count(t, `SELECT COUNT(*) FROM occurrences WHERE workflow_id = '${first.workflow_id}'`)).toBe(100)
     expect((await t.app.inject(`/workflows/${first.workflow_id}`)).json().occurrences.count).toBe(106)
     await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity: 'critical' } })
-    t.services.db.prepare('UPDATE workflows SET created_at = ?').run(new Date(Date.now() - 40 * 86_400_000).toISOString())
+    t.sqlite.prepare('UPDATE workflows SET created_at = ?').run(new Date(Date.now() - 40 * 86_400_000).toISOString())
     const { purgeExpired } = await import('../../src/store/retention.js')
-    expect(purgeExpired(t.services.db, new Date(), 30).workflows).toBe(2)
+    expect((await purgeExpired(t.services.db, new Date(), 30)).workflows).toBe(2)
     expect(count(t, 'SELECT COUNT(*) FROM occurrences')).toBe(0)
   })
 
@@ -228,7 +228,7 @@ describe('found in review', () => {
   it('when an unauthenticated caller sends a 15 000-character user agent, then its audit entry stores a bounded prefix', async () => {
     t = await testApp({ API_KEYS: `ops:read:${'r'.repeat(20)}` })
     await t.app.inject({ url: '/workflows', headers: { 'x-api-key': 'wrong', 'user-agent': 'u'.repeat(15_000) } })
-    const stored = t.services.db.prepare(`SELECT length(entry) FROM audit ORDER BY seq DESC LIMIT 1`).pluck().get() as number
+    const stored = t.sqlite.prepare(`SELECT length(entry) FROM audit ORDER BY seq DESC LIMIT 1`).pluck().get() as number
     expect(stored).toBeLessThan(1_200)
   })
 })

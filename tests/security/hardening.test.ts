@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net'
+import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { MAX_FORM_PAIRS, parseForm } from '../../src/http/body-parsers.js'
@@ -25,7 +26,7 @@ async function listening(app: TestApp): Promise<string> {
   return `http://127.0.0.1:${address.port}`
 }
 
-const auditCount = (app: TestApp, where = '1 = 1') => app.services.db.prepare(`SELECT COUNT(*) FROM audit WHERE ${where}`).pluck().get() as number
+const auditCount = (app: TestApp, where = '1 = 1') => app.sqlite.prepare(`SELECT COUNT(*) FROM audit WHERE ${where}`).pluck().get() as number
 
 describe('parsing costs stay linear and are bounded before any work (issue: 80 000 form repeats took 85 s pre-auth)', () => {
   it('when a form repeats one key 10 000 times, then it parses into one array of 10 000', () => {
@@ -84,7 +85,7 @@ describe('unauthenticated requests are rate-limited and bounded in the audit log
     // 5 answers within the limit + the first 5 refusals of the minute recorded in full
     expect(auditCount(t) - before).toBe(10)
     await t.app.close() // shutdown records what was only counted
-    expect(t.services.db.prepare(`SELECT json_extract(entry, '$.detail') FROM audit WHERE operation = 'rate_limit.suppressed'`).pluck().all()).toEqual([
+    expect(t.sqlite.prepare(`SELECT json_extract(entry, '$.detail') FROM audit WHERE operation = 'rate_limit.suppressed'`).pluck().all()).toEqual([
       expect.stringMatching(/^190 more requests from this caller were refused with 429/),
     ])
   })
@@ -99,7 +100,7 @@ describe('unauthenticated requests are rate-limited and bounded in the audit log
   it('when a URL is 8 KB long, then its audit entry stores a bounded prefix', async () => {
     t = await testApp({ API_KEYS })
     await t.app.inject({ url: `/${'x'.repeat(8192)}` })
-    const path = t.services.db.prepare(`SELECT json_extract(entry, '$.path') FROM audit ORDER BY seq DESC LIMIT 1`).pluck().get() as string
+    const path = t.sqlite.prepare(`SELECT json_extract(entry, '$.path') FROM audit ORDER BY seq DESC LIMIT 1`).pluck().get() as string
     expect(path.length).toBeLessThan(600)
     expect(path).toMatch(/…\(7681 more characters\)$/)
   })
@@ -111,7 +112,7 @@ describe('stored size and retention', () => {
     const payload = JSON.stringify({ ...sampleOpportunity, affected_items: Array.from({ length: 10_000 }, (_, i) => `customer_${String(i).padStart(6, '0')}`) })
     const res = await t.app.inject({ method: 'POST', url: '/issues', payload, headers: { 'content-type': 'application/json' } })
     expect(res.statusCode).toBe(201)
-    const row = t.services.db.prepare('SELECT length(record) + length(artifacts) FROM workflows WHERE id = ?').pluck().get(res.json().workflow_id) as number
+    const row = t.sqlite.prepare('SELECT length(record) + length(artifacts) FROM workflows WHERE id = ?').pluck().get(res.json().workflow_id) as number
     // the items are kept once (the opportunity); the files read them at run time
     expect(row).toBeLessThan(payload.length + 60_000)
     expect(res.body.length).toBeLessThan(payload.length + 30_000)
@@ -126,11 +127,11 @@ describe('stored size and retention', () => {
     const commit = await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: ids[1], dry_run: false } })
     expect(commit.statusCode).toBe(201)
     const old = new Date(Date.now() - 40 * 86_400_000).toISOString()
-    t.services.db.prepare('UPDATE workflows SET created_at = ? WHERE id IN (?, ?)').run(old, ids[0], ids[1])
-    t.services.db.prepare(`INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at) VALUES ('a', 'k', 'f', 'done', 0, 1)`).run()
+    t.sqlite.prepare('UPDATE workflows SET created_at = ? WHERE id IN (?, ?)').run(old, ids[0], ids[1])
+    t.sqlite.prepare(`INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at) VALUES ('a', 'k', 'f', 'done', 0, 1)`).run()
     const auditBefore = auditCount(t)
 
-    expect(purgeExpired(t.services.db, new Date(), 30)).toEqual({ workflows: 1, idempotencyKeys: 1 })
+    expect(await purgeExpired(t.services.db, new Date(), 30)).toEqual({ workflows: 1, idempotencyKeys: 1 })
     expect((await t.app.inject(`/workflows/${ids[0]}`)).statusCode).toBe(404)
     // read through the list: a row backdated by hand no longer reproduces (its creation time is an input of the generator)
     expect((await t.app.inject('/workflows?status=committed')).json().items.map((w: { workflow_id: string }) => w.workflow_id)).toEqual([ids[1]])
@@ -182,7 +183,7 @@ describe('connections', () => {
 describe('one transaction per request', () => {
   it('when the store refuses writes (a full disk), then answers are 503 problems, nothing half-written is kept, /readyz says so, and it recovers', async () => {
     t = await testApp()
-    const db = t.services.db
+    const db = t.sqlite
     const pages = db.pragma('page_count', { simple: true }) as number
     db.pragma(`max_page_count = ${pages}`) // the database file cannot grow: SQLITE_FULL on the next write
     const workflowsBefore = db.prepare('SELECT COUNT(*) FROM workflows').pluck().get()
@@ -215,7 +216,7 @@ describe('one transaction per request', () => {
     t = await testApp()
     const res = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'together-1' } })
     const id = res.json().workflow_id
-    const db = t.services.db
+    const db = t.sqlite
     expect(db.prepare('SELECT COUNT(*) FROM workflows WHERE id = ?').pluck().get(id)).toBe(1)
     expect(db.prepare(`SELECT COUNT(*) FROM audit WHERE workflow_id = ? AND operation = 'issue.create'`).pluck().get(id)).toBe(1)
     expect(db.prepare(`SELECT state FROM idempotency_keys WHERE key = 'together-1'`).pluck().get()).toBe('done')
@@ -235,5 +236,27 @@ describe('friction', () => {
     const res = await t.app.inject({ method: 'POST', url: '/issues', payload: JSON.stringify(sampleOpportunity), headers: { 'content-type': 'application/x-www-form-urlencoded' } })
     expect(res.statusCode).toBe(415)
     expect(res.json().detail).toMatch(/looks like JSON .* send content-type: application\/json/)
+  })
+})
+
+describe('a database that cannot serve', () => {
+  it('when another writer holds the database, then a keyed POST is a 503 store-unavailable problem with retry-after, never a 500, and works once it is free', async () => {
+    t = await testApp()
+    t.sqlite.pragma('busy_timeout = 0')
+    const other = new Database(t.config.databaseFile)
+    try {
+      other.exec('BEGIN IMMEDIATE')
+      const res = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'busy-1' } })
+      expect(res.statusCode).toBe(503)
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+      expect(res.headers['retry-after']).toMatch(/^\d+$/)
+      expect(res.json()).toMatchObject({ type: 'urn:auto-feature-builder:problem:store-unavailable', status: 503 })
+      expect(res.json().detail).toContain('SQLITE_BUSY')
+      other.exec('ROLLBACK')
+    } finally {
+      other.close()
+    }
+    const retried = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'busy-1' } })
+    expect(retried.statusCode).toBe(201)
   })
 })

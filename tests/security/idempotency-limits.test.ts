@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
+import { ABANDONED_AFTER_MS } from '../../src/idempotency/store.js'
 import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
 import { git } from '../helpers/git.js'
 
@@ -21,7 +23,7 @@ describe('Idempotency-Key', () => {
     expect(again.headers['idempotent-replayed']).toBe('true')
     expect(again.headers.location).toBe(first.headers.location)
     expect(again.body).toBe(first.body)
-    expect(t.services.store.count()).toBe(1)
+    expect((await t.services.store.count())).toBe(1)
     const audit = (await t.app.inject('/audit?operation=issue.create')).json().items
     expect(audit).toHaveLength(2) // the replay is audited too
     expect(audit[0].detail).toContain('replayed')
@@ -33,7 +35,27 @@ describe('Idempotency-Key', () => {
     const res = await postIssue(t, 'order-43', { ...sampleOpportunity, severity: 'low' })
     expect(res.statusCode).toBe(422)
     expect(res.json()).toMatchObject({ title: 'Idempotency-Key reused' })
-    expect(t.services.store.count()).toBe(1)
+    expect((await t.services.store.count())).toBe(1)
+  })
+
+  it('when a key is still "running" from a request that died, then a retry within the lease is told to wait and a retry after it runs', async () => {
+    t = await testApp()
+    const now = Date.now()
+    // the fingerprint the retry will have: the same request as the one that died
+    const fingerprint = createHash('sha256').update(`POST /issues\napplication/json\n${JSON.stringify(sampleOpportunity)}`).digest('hex')
+    const abandoned = (createdAt: number) =>
+      t?.sqlite
+        .prepare(`INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at) VALUES ('anonymous', ?, ?, 'running', ?, ?)`)
+        .run(`died-${createdAt}`, fingerprint, createdAt, now + 86_400_000)
+    abandoned(now - 60_000) // a minute ago: its request may still be running somewhere
+    abandoned(now - ABANDONED_AFTER_MS - 1) // past the lease: its process is gone
+    const young = await postIssue(t, `died-${now - 60_000}`)
+    expect(young.statusCode).toBe(409)
+    expect(young.json().type).toMatch(/idempotency-in-progress$/)
+    const old = await postIssue(t, `died-${now - ABANDONED_AFTER_MS - 1}`)
+    expect(old.statusCode).toBe(201)
+    expect(t.sqlite.prepare('SELECT state FROM idempotency_keys WHERE key = ?').pluck().get(`died-${now - ABANDONED_AFTER_MS - 1}`)).toBe('done')
+    expect(await t.services.store.count()).toBe(1)
   })
 
   it('when a request is invalid, then its key is not used up', async () => {
