@@ -7,7 +7,7 @@ import { ServiceMetrics } from './http/metrics.js'
 import { buildRules, type DetectionRule } from './kpis/rules.js'
 import { GroupLocks } from './workflows/group-locks.js'
 import { loadPlatformMappings, type PlatformMappings } from './exports/mapping.js'
-import { inProcessLocks, type WithLock } from './git/mutex.js'
+import type { WithLock } from './git/mutex.js'
 import { RemoteTruthRepository } from './git/remote-commit.js'
 import { Repository } from './git/repository.js'
 import type { LoadedPlaybook } from './playbooks/schema.js'
@@ -42,8 +42,9 @@ export interface Services {
 
 export interface ServiceOptions {
   /**
-   * The cluster-wide lock a commit takes with GIT_REMOTE_IS_TRUTH (per remote and branch); the
-   * default locks out this process only. The PostgreSQL store gives SqlDatabase.withLock.
+   * The cluster-wide lock a commit takes with GIT_REMOTE_IS_TRUTH (per remote and branch). By
+   * default the database's (SqlDatabase.withLock): in this process with SQLite, across the
+   * instances sharing a PostgreSQL database.
    */
   withLock?: WithLock
 }
@@ -59,7 +60,7 @@ export async function buildServices(config: Config, db: SqlDatabase, playbooks: 
   await idempotency.clearAbandoned()
   const repositoryOptions = { path: config.repoPath, branch: config.commitBranch, identity: config.gitAuthor, remote: config.gitRemote }
   const repository = config.gitRemoteIsTruth
-    ? new RemoteTruthRepository(repositoryOptions, { withLock: options.withLock ?? inProcessLocks(), timeoutMs: config.gitRemoteTimeoutMs })
+    ? new RemoteTruthRepository(repositoryOptions, { withLock: options.withLock ?? ((name, work) => db.withLock(name, work)), timeoutMs: config.gitRemoteTimeoutMs })
     : new Repository(repositoryOptions)
   return {
     config,

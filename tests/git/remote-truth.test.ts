@@ -4,7 +4,6 @@ import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { RepositoryError } from '../../src/git/errors.js'
-import { inProcessLocks } from '../../src/git/mutex.js'
 import { RemoteTruthRepository } from '../../src/git/remote-commit.js'
 import { sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
 import { filesInCommit, git, treeDigest } from '../helpers/git.js'
@@ -341,9 +340,9 @@ function countPushes(dir: string, apps: TestApp[]): () => number {
 describe('two instances sharing one remote', () => {
   it('when two instances commit different workflows at once under a shared lock, then the remote has two linear commits, the second on the first', async () => {
     const { dir, bare } = await setUp()
-    const withLock = inProcessLocks()
-    const a = await start(dir, bare, 'a', {}, { withLock })
-    const b = await start(dir, bare, 'b', {}, { withLock })
+    // one lock for both, as PostgreSQL's advisory lock will be: instance a's database lock
+    const a = await start(dir, bare, 'a')
+    const b = await start(dir, bare, 'b', {}, { withLock: (name, work) => a.services.db.withLock(name, work) })
     const pushes = countPushes(dir, [a, b])
     const first = await newWorkflow(a)
     const second = await newWorkflow(b, { issue_type: 'abandoned_carts', metric_value: 0.3 })
@@ -365,7 +364,7 @@ describe('two instances sharing one remote', () => {
 
   it('when two instances race without a shared lock (a broken lock), then the non-forced push catches it and the loser is built again on the winner: two linear commits, no 5xx', async () => {
     const { dir, bare } = await setUp()
-    const a = await start(dir, bare, 'a') // each with a lock of its own
+    const a = await start(dir, bare, 'a') // each with a lock of its own (its SQLite database's)
     const b = await start(dir, bare, 'b')
     // both reach their push having fetched the same head: each pre-push hook waits for the other's
     for (const [app, me, other] of [[a, 'a', 'b'], [b, 'b', 'a']] as const) {
