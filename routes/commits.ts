@@ -17,9 +17,11 @@ export const commitRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
       schema: {
         tags: ['commits'],
         summary: 'Dry run: exactly what a commit of this workflow would write, and whether it could',
-        description: 'Writes nothing anywhere: not the work tree, not the index, not a ref.',
+        description:
+          'Writes nothing anywhere: not the work tree, not the index, not a ref. With GIT_REMOTE_IS_TRUTH the remote branch is fetched first and ' +
+          'compared with (its remote-tracking ref and the objects fetched are then the only writes); an unreachable remote is a 503 with Retry-After.',
         params: WorkflowIdParams,
-        response: { 200: Preview, ...problems(400, 401, 403, 404, 409, 429) },
+        response: { 200: Preview, ...problems(400, 401, 403, 404, 409, 429, 503) },
       },
     },
     async (request) => services.commits.preview(request.params.id, request.audit),
@@ -36,14 +38,16 @@ export const commitRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
         summary: 'Commit a workflow — a preview unless dry_run is exactly false',
         description:
           'dry_run defaults to true and must be a JSON boolean (form bodies: exactly "true" or "false"); "false", 0 or null are 400 — ' +
-          'never a silent real commit. A real commit contains exactly the generated files; nothing else in the work tree is touched.',
+          'never a silent real commit. A real commit contains exactly the generated files; nothing else in the work tree is touched. ' +
+          'With GIT_REMOTE_IS_TRUTH the commit is built on the remote branch and counts only once pushed (push is implied): 409 commit-conflict when the ' +
+          'remote changed its files meanwhile, 503 remote-unavailable or remote-busy (with Retry-After) when it cannot be pushed now.',
         consumes: ['application/json', 'application/x-www-form-urlencoded'],
         headers: IdempotentHeaders,
         body: CommitRequest,
         response: {
           200: z.union([Preview, Unchanged]).describe('The preview (dry run), or status "unchanged" when the branch already holds the files'),
           201: CommitResult,
-          ...problems(400, 401, 403, 404, 409, 415, 422, 429),
+          ...problems(400, 401, 403, 404, 409, 415, 422, 429, 503),
         },
       },
     },

@@ -19,6 +19,8 @@ const Env = z.object({
   GIT_AUTHOR_NAME: z.string().min(1).default('auto-feature-builder'),
   GIT_AUTHOR_EMAIL: z.string().min(3).default('auto-feature-builder@localhost'),
   GIT_REMOTE: z.string().min(1).default('origin'),
+  GIT_REMOTE_IS_TRUTH: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  GIT_REMOTE_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   LOG_LEVEL: LogLevel.default('info'),
   TEMPLATES_DIR: z.string().min(1).optional(),
   BODY_LIMIT: z.coerce.number().int().min(1024).default(1024 * 1024),
@@ -62,6 +64,13 @@ export interface Config {
   commitBranch: string | undefined
   gitAuthor: { name: string; email: string }
   gitRemote: string
+  /**
+   * Several instances, each with its own clone, share GIT_REMOTE: a real commit is built on the
+   * remote branch, pushed under a cluster-wide lock, and counts only once pushed (src/git/remote-commit.ts)
+   */
+  gitRemoteIsTruth: boolean
+  /** every git command that talks to GIT_REMOTE (fetch, push) is killed after this long */
+  gitRemoteTimeoutMs: number
   logLevel: z.infer<typeof LogLevel>
   templatesDir: string
   bodyLimit: number
@@ -199,6 +208,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     commitBranch: e.COMMIT_BRANCH,
     gitAuthor: { name: e.GIT_AUTHOR_NAME, email: e.GIT_AUTHOR_EMAIL },
     gitRemote: e.GIT_REMOTE,
+    gitRemoteIsTruth: e.GIT_REMOTE_IS_TRUTH === 'true',
+    gitRemoteTimeoutMs: e.GIT_REMOTE_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     templatesDir: path.resolve(e.TEMPLATES_DIR ?? path.join(projectRoot(), 'templates')),
     bodyLimit: e.BODY_LIMIT,

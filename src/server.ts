@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from './config.js'
 import { MappingError } from './exports/mapping.js'
 import { RepositoryError } from './git/errors.js'
 import { ensureRepository, repositoryGitDir } from './git/open.js'
+import { RemoteTruthRepository } from './git/remote-commit.js'
 import { loadPlaybooks, PlaybookError } from './playbooks/load.js'
 import { systemAuditEntry } from './http/audit-hook.js'
 import { buildServices, type Services } from './services.js'
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
     else console.error(err)
   })
   const services = await buildServices(config, db, playbooks)
+  if (services.repository instanceof RemoteTruthRepository) await services.repository.checkRemote()
   const recovery = await services.repository.recoverInterruptedCommit()
   // a person at a terminal reads lines, a log collector reads JSON
   const app = await buildApp({ services, logger: process.stdout.isTTY && !process.env.LOG_FORMAT_JSON ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : undefined })

@@ -7,6 +7,8 @@ import { ServiceMetrics } from './http/metrics.js'
 import { buildRules, type DetectionRule } from './kpis/rules.js'
 import { GroupLocks } from './workflows/group-locks.js'
 import { loadPlatformMappings, type PlatformMappings } from './exports/mapping.js'
+import type { WithLock } from './git/mutex.js'
+import { RemoteTruthRepository } from './git/remote-commit.js'
 import { Repository } from './git/repository.js'
 import type { LoadedPlaybook } from './playbooks/schema.js'
 import { storeLocation } from './store/open.js'
@@ -39,8 +41,17 @@ export interface Services {
   repositoryStatus: RepositoryStatusCache
 }
 
+export interface ServiceOptions {
+  /**
+   * The cluster-wide lock a commit takes with GIT_REMOTE_IS_TRUTH (per remote and branch). By
+   * default the database's (SqlDatabase.withLock): in this process with SQLite, across the
+   * instances sharing a PostgreSQL database.
+   */
+  withLock?: WithLock
+}
+
 /** Throws MappingError when a platform mapping is missing or does not fit a playbook (start-up stops, naming the files). */
-export async function buildServices(config: Config, db: SqlDatabase, playbooks: ReadonlyMap<string, LoadedPlaybook>): Promise<Services> {
+export async function buildServices(config: Config, db: SqlDatabase, playbooks: ReadonlyMap<string, LoadedPlaybook>, options: ServiceOptions = {}): Promise<Services> {
   const mappings = loadPlatformMappings(config.templatesDir, playbooks)
   const store = new WorkflowStore(db, regenerator(playbooks, mappings))
   const workflows = new WorkflowService(playbooks, store, { exports: { formats: config.exportFormats, mappings }, groupWindowMs: config.groupWindowMs })
@@ -48,7 +59,10 @@ export async function buildServices(config: Config, db: SqlDatabase, playbooks: 
   await audit.load()
   const idempotency = new IdempotencyStore(db, config.idempotencyTtlMs)
   await idempotency.clearAbandoned()
-  const repository = new Repository({ path: config.repoPath, branch: config.commitBranch, identity: config.gitAuthor, remote: config.gitRemote })
+  const repositoryOptions = { path: config.repoPath, branch: config.commitBranch, identity: config.gitAuthor, remote: config.gitRemote }
+  const repository = config.gitRemoteIsTruth
+    ? new RemoteTruthRepository(repositoryOptions, { withLock: options.withLock ?? ((name, work) => db.withLock(name, work)), timeoutMs: config.gitRemoteTimeoutMs })
+    : new Repository(repositoryOptions)
   return {
     config,
     db,

@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AuditHead } from '../contract/audit.js'
+import type { WorkflowRecord } from '../contract/workflow.js'
 import type { CommitResult, Preview, Unchanged } from '../contract/commit.js'
 import { PushRejected } from '../git/errors.js'
 import { NotFound } from '../http/problem.js'
-import type { Repository } from '../git/repository.js'
+import type { FileToWrite, Repository } from '../git/repository.js'
+import { RemoteTruthRepository } from '../git/remote-commit.js'
 import type { AuditContext } from '../http/types.js'
 import type { WorkflowStore } from '../store/workflows.js'
 import { commitMessage } from './message.js'
@@ -45,6 +47,7 @@ export class CommitService {
     audit.issue_type = record.workflow.issue_type
     audit.files = files.map((f) => f.path)
     log.warn({ workflow_id: id, repo: this.repository.options.path, push }, 'REAL COMMIT requested (dry_run: false)')
+    if (this.repository instanceof RemoteTruthRepository) return this.commitToRemote(this.repository, record, files, message, audit, log)
     const outcome = await this.repository.commit(files, message)
     if (!outcome) {
       const info = await this.repository.info()
@@ -53,7 +56,7 @@ export class CommitService {
       // was committed; if the store missed that — the process died between moving the branch and
       // markCommitted — record the commit that wrote them, or the workflow stays "generated" for good.
       if (record.status !== 'committed' && info.branch) {
-        const made = await this.repository.lastCommitTouching(info.branch, files.map((f) => f.path))
+        const made = await this.repository.lastCommitTouching(`refs/heads/${info.branch}`, files.map((f) => f.path))
         if (made) {
           await this.store.markCommitted(id, { sha: made.sha, branch: info.branch, committed_at: made.committedAt })
           log.warn({ workflow_id: id, sha: made.sha }, 'workflow found already committed; its commit is now recorded')
@@ -98,6 +101,61 @@ export class CommitService {
       replaces,
       commit: { sha: outcome.sha, branch: outcome.branch, parent: outcome.parent, message, files: files.map((f) => f.path) },
       pushed,
+    }
+  }
+
+  /**
+   * GIT_REMOTE_IS_TRUTH: the commit is made on the remote branch and counts once pushed, so every
+   * commit is pushed (`push` changes nothing) and is recorded only then. "Unchanged" means the
+   * remote head holds the files: if this workflow is not recorded as committed (another instance
+   * made it, or this one died between the push and the record), the commit that wrote them there is.
+   */
+  private async commitToRemote(
+    repository: RemoteTruthRepository,
+    record: WorkflowRecord,
+    files: FileToWrite[],
+    message: string,
+    audit: AuditContext,
+    log: FastifyBaseLogger,
+  ): Promise<CommitResult | Unchanged> {
+    const id = record.workflow_id
+    const remoteBranch = (branch: string) => `${repository.options.remote}/${branch}`
+    audit.pushed = false
+    const outcome = await repository.commitToRemote(files, message)
+    if (outcome.kind === 'unchanged') {
+      if (record.status !== 'committed') {
+        const made = await repository.lastCommitTouching(outcome.head, files.map((f) => f.path))
+        if (made) {
+          await this.store.markCommitted(id, { sha: made.sha, branch: outcome.branch, committed_at: made.committedAt })
+          log.warn({ workflow_id: id, sha: made.sha }, 'workflow found already committed on the remote; its commit is now recorded')
+        }
+      }
+      return {
+        status: 'unchanged',
+        workflow_id: id,
+        dry_run: false,
+        branch: outcome.branch,
+        head: outcome.head,
+        detail: `${remoteBranch(outcome.branch)} already holds these files; no empty commit was made.`,
+      }
+    }
+    audit.commit_sha = outcome.sha
+    audit.pushed = true
+    const replaces = await this.store.live(record.workflow.issue_type, outcome.branch, id)
+    const notes = [
+      ...(replaces ? [`replaces workflow ${replaces.workflow_id}, now superseded`] : []),
+      ...(outcome.localNotFollowed ? [`pushed to ${remoteBranch(outcome.branch)}; the local clone did not follow: ${outcome.localNotFollowed}`] : []),
+    ]
+    if (notes.length > 0) audit.detail = notes.join('; ')
+    await this.store.markCommitted(id, { sha: outcome.sha, branch: outcome.branch, committed_at: new Date().toISOString() })
+    log.warn({ workflow_id: id, sha: outcome.sha, branch: outcome.branch, remote: repository.options.remote }, 'REAL COMMIT made and pushed')
+    if (outcome.localNotFollowed) log.warn({ workflow_id: id, sha: outcome.sha, reason: outcome.localNotFollowed }, 'the local clone did not follow the pushed commit')
+    return {
+      workflow_id: id,
+      dry_run: false,
+      replaces,
+      commit: { sha: outcome.sha, branch: outcome.branch, parent: outcome.parent, message, files: files.map((f) => f.path) },
+      pushed: true,
     }
   }
 }

@@ -52,7 +52,7 @@ export const CommitRequest = z
       .boolean({ error: 'dry_run must be a boolean: use JSON false without quotes, or exactly false in a form' })
       .default(true)
       .describe('Must be a JSON boolean; only an explicit false makes a real commit. Form bodies: exactly "true" or "false".'),
-    push: z.boolean().default(false).describe(`Push the branch to GIT_REMOTE after committing (never forced)`),
+    push: z.boolean().default(false).describe('Push the branch to GIT_REMOTE after committing (never forced); with GIT_REMOTE_IS_TRUTH every commit is pushed'),
   })
   .meta({
     examples: [

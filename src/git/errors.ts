@@ -1,8 +1,15 @@
-import { Conflict } from '../http/problem.js'
+import { Conflict, ServiceUnavailable } from '../http/problem.js'
 
 /** Start-up faults of the target repository (not HTTP answers: the service refuses to start). */
 export class RepositoryError extends Error {
   override name = 'RepositoryError'
+}
+
+/** A commit's tree would need a file where the tree holds a folder (or a link), or a folder where it holds a file. */
+export class TreePathConflict extends RepositoryError {
+  constructor(readonly path: string) {
+    super(`${path} appears as both a file and a folder`)
+  }
 }
 
 /*
@@ -88,6 +95,76 @@ export class UnfinishedCommit extends Conflict {
 export class BranchMissing extends Conflict {
   constructor(branch: string) {
     super('Branch not found', `The commit branch ${branch} does not exist in the repository`, 'branch-missing')
+  }
+}
+
+/*
+ * With GIT_REMOTE_IS_TRUTH the remote branch is the truth and a commit counts once it is pushed:
+ * each of these says that nothing was pushed or recorded.
+ */
+
+/** The remote moved while the commit was made, and it changed paths this commit writes. */
+export class CommitConflict extends Conflict {
+  constructor(
+    readonly paths: string[],
+    remoteBranch: string,
+    builtOn: string,
+    remoteHead: string,
+  ) {
+    super(
+      'Commit conflict',
+      `While this commit was being made, ${remoteBranch} moved from ${builtOn} to ${remoteHead}, and that changed paths this commit writes: ${paths.join(', ')}. ` +
+        'Nothing was pushed or recorded. Preview the workflow again (GET /workflows/{id}/preview compares with the remote) and, if it is still wanted, retry the commit.',
+      'commit-conflict',
+    )
+  }
+}
+
+/** The remote refused the push for another reason than a race (a protected branch, a hook): nothing is committed. */
+export class RemoteRejected extends Conflict {
+  constructor(remote: string, reason: string) {
+    super(
+      'Push rejected by the remote',
+      `${remote} refused the push (no force is ever used); nothing was committed or recorded: ${reason.trim().slice(0, 2000) || '(no reason given)'}`,
+      'remote-rejected',
+    )
+  }
+}
+
+/** The remote branch holds a folder or a link where this commit writes a file (or a file where it needs a folder). */
+export class RemoteTreeConflict extends Conflict {
+  constructor(remoteBranch: string, path: string) {
+    super(
+      'Unsafe target path',
+      `${remoteBranch} holds something else than a file (a folder or a symbolic link), or a file where a folder must be, at ${path}; nothing was pushed or recorded.`,
+      'unsafe-target-path',
+    )
+  }
+}
+
+/** The remote has no such branch: there is nothing to build on. */
+export class RemoteBranchMissing extends Conflict {
+  constructor(remote: string, branch: string) {
+    super('Branch not found', `The remote ${remote} has no branch ${branch}; push it there first (git push ${remote} ${branch}).`, 'branch-missing')
+  }
+}
+
+/** The remote could not be reached, or did not answer in time. */
+export class RemoteUnavailable extends ServiceUnavailable {
+  constructor(what: string) {
+    super('Remote unavailable', `${what.trim().slice(0, 2000)} Nothing was committed or recorded; retry later.`, 'remote-unavailable', 30)
+  }
+}
+
+/** The push lost the race for the remote branch twice in a row, with no conflict: a retry will do. */
+export class RemoteBusy extends ServiceUnavailable {
+  constructor(remoteBranch: string) {
+    super(
+      'Remote busy',
+      `${remoteBranch} moved again while this commit was rebuilt on its new head (other writers are pushing to it); nothing was pushed or recorded. Retry the commit.`,
+      'remote-busy',
+      5,
+    )
   }
 }
 

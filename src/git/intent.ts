@@ -15,6 +15,11 @@ export const CommitIntent = z.object({
   from: Sha,
   to: Sha,
   checkedOut: z.boolean(),
+  /**
+   * the local branch was behind the remote (GIT_REMOTE_IS_TRUTH): `from` is not `to`'s parent, and
+   * the work tree follows by git's two-way merge over the other commits too
+   */
+  behind: z.literal(true).optional(),
   files: z.array(z.object({ path: z.string().min(1) })).min(1),
 })
 export type CommitIntent = z.infer<typeof CommitIntent>

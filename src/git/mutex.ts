@@ -11,3 +11,11 @@ export class Mutex {
     return result
   }
 }
+
+/**
+ * Runs `work` while holding the lock `name`, waiting for it first; not reentrant. The shape of
+ * SqlDatabase.withLock (src/store/sql.ts): in this process with SQLite, an advisory lock that
+ * every instance sharing the database honours with PostgreSQL.
+ */
+export type WithLock = <T>(name: string, work: () => Promise<T>) => Promise<T>
+

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { deflateSync } from 'node:zlib'
-import { RepositoryError } from './errors.js'
+import { RepositoryError, TreePathConflict } from './errors.js'
 import { GitCommandError, gitInvocation, type GitIdentity } from './open.js'
 
 /**
@@ -233,7 +233,7 @@ export async function editTree(
     }
     node.files.set(parts[parts.length - 1] as string, file.blob)
   }
-  const conflict = (where: string) => new RepositoryError(`${Buffer.from(where, 'latin1').toString('utf8')} appears as both a file and a folder`)
+  const conflict = (where: string) => new TreePathConflict(Buffer.from(where, 'latin1').toString('utf8'))
   const build = async (tree: string | null, node: Node, where: string): Promise<string> => {
     const entries = new Map((tree ? await trees.entries(tree) : []).map((e) => [e.name, e]))
     for (const [name, blob] of node.files) {

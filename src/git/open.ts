@@ -60,10 +60,11 @@ export function gitInvocation(identity: GitIdentity, extraEnv: Record<string, st
  * than plain git (see docs/performance.md).
  */
 export function gitClient(repoPath: string, identity: GitIdentity, extraEnv: Record<string, string> = {}): Git {
-  const { args: config, env } = gitInvocation(identity, extraEnv)
   return {
     raw: (args) =>
       new Promise((resolve, reject) => {
+        // the environment as it is when the command runs (PATH above all), not when the client was made
+        const { args: config, env } = gitInvocation(identity, extraEnv)
         execFile('git', [...config, ...args], { cwd: repoPath, env, maxBuffer: 256 * 1024 * 1024, timeout: 60_000, encoding: 'utf8' }, (err, stdout, stderr) => {
           if (err) reject(new GitCommandError(args, typeof err.code === 'number' ? err.code : null, stderr, stdout))
           else resolve(stdout)

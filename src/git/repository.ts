@@ -16,23 +16,25 @@ import { readIntent, writeIntent } from './intent.js'
 import { Mutex } from './mutex.js'
 import { migrateObjects, unmigrateObjects, type MigratedObjects } from './quarantine.js'
 import { leavesWorkTree, refuseUnsafeState } from './target-safety.js'
-import { algorithmOf, commitObject, commitTree, editTree, identityIsPlain, ObjectReader, objectId, TreeReader, writeLooseObject, type HashAlgorithm } from './objects.js'
+import { algorithmOf, commitObject, commitTree, editTree, identityIsPlain, ObjectReader, objectId, TreeReader, writeLooseObject, type GitObject, type HashAlgorithm } from './objects.js'
 import { filterDriversOff, GitCommandError, gitClient, type Git } from './open.js'
 import type { CommitOutcome, RepositoryInfo, RepositoryOptions, Snapshot, TargetState } from './snapshot.js'
 import { readFilterAttributes, readRepositoryConfig, readTreeEntries, type RepositoryConfig } from './reads.js'
 import { parsePorcelainV2 } from './status.js'
-import { updateIndex, writeWorkTree, type GitWithout } from './work-tree.js'
+import { fastForwardWorkTree, updateIndex, writeWorkTree, type GitWithout } from './work-tree.js'
 
 export type { CommitOutcome, RepositoryInfo, RepositoryOptions, Snapshot, TargetState } from './snapshot.js'
 
-type FileToWrite = Pick<ArtifactFile, 'path' | 'content'>
+export type FileToWrite = Pick<ArtifactFile, 'path' | 'content'>
 
 /**
  * A snapshot and what it was read with, for a commit to build on: the configuration, whether the
  * index holds conflicts, the objects of the branch head (trees read once), and the open reader.
  */
-interface Look {
+export interface Look {
   snap: Snapshot
+  /** the local branch's head; snap.head is the commit to build on, which is the remote's when the remote is the truth */
+  localHead: string | null
   config: RepositoryConfig
   unmerged: boolean
   algorithm: HashAlgorithm
@@ -41,14 +43,38 @@ interface Look {
   objects: ObjectReader
 }
 
+/** A commit whose objects wait in the quarantine: nothing of it is in the repository yet. */
+export interface StagedCommit {
+  sha: string
+  /** the commit it is built on */
+  parent: string
+  branch: string
+  paths: string[]
+  /** the state right before anything is written (after hooks, looked at anew) */
+  now: Snapshot
+  config: RepositoryConfig
+  unmerged: boolean
+  quarantine: string
+}
+
+/** The ids git gives `files` as blobs. */
+export function blobIds(files: FileToWrite[], algorithm: HashAlgorithm): string[] {
+  return files.map((f) => objectId('blob', Buffer.from(f.content, 'utf8'), algorithm))
+}
+
+/** Whether the snapshot's head already holds exactly these blobs at the target paths. */
+export function holdsAll(snap: Snapshot, blobs: string[]): boolean {
+  return snap.targets.every((t, i) => t.headBlob === blobs[i])
+}
+
 /**
  * The one place that touches the target repository. Reads never write (`--no-optional-locks`,
  * no index refresh), and a real commit is built on a private temporary index, so a person's
  * staged, unstaged and untracked work is never swept in. Commits are serialized per repository.
  */
 export class Repository {
-  private readonly git: Git
-  private readonly mutex = new Mutex()
+  protected readonly git: Git
+  protected readonly mutex = new Mutex()
 
   constructor(readonly options: RepositoryOptions) {
     this.git = gitClient(options.path, options.identity)
@@ -71,7 +97,7 @@ export class Repository {
     return this.dirsOnce
   }
 
-  private async gitDir(): Promise<string> {
+  protected async gitDir(): Promise<string> {
     return (await this.dirs()).gitDir
   }
 
@@ -97,7 +123,7 @@ export class Repository {
     }
   }
 
-  private async branchHead(branch: string): Promise<string | null> {
+  protected async branchHead(branch: string): Promise<string | null> {
     const sha = await this.git.raw(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]).catch(() => '')
     return sha.trim() || null
   }
@@ -127,9 +153,9 @@ export class Repository {
     }
   }
 
-  /** The newest commit on `branch` that changed any of `paths`, with its committer date (ISO); null when none did. */
-  async lastCommitTouching(branch: string, paths: string[]): Promise<{ sha: string; committedAt: string } | null> {
-    const [sha, date] = (await this.git.raw(['log', '-1', '--format=%H %cI', `refs/heads/${branch}`, '--', ...paths])).trim().split(' ')
+  /** The newest commit reachable from `revision` (a branch's ref, a commit id) that changed any of `paths`, with its committer date (ISO); null when none did. */
+  async lastCommitTouching(revision: string, paths: string[]): Promise<{ sha: string; committedAt: string } | null> {
+    const [sha, date] = (await this.git.raw(['log', '-1', '--format=%H %cI', revision, '--', ...paths])).trim().split(' ')
     return sha && date ? { sha, committedAt: new Date(date).toISOString() } : null
   }
 
@@ -164,9 +190,9 @@ export class Repository {
    * status` (porcelain v2, which also names the branch HEAD is on), run while every configured
    * filter driver does nothing; the `filter` attributes; and one `cat-file --batch` for the branch
    * head, its trees and (for the preview) the blobs. The reader stays open for the caller, who
-   * closes it.
+   * closes it. `pinned`: the commit an earlier look of this operation built on (see remoteHead).
    */
-  private async look(paths: string[]): Promise<Look> {
+  protected async look(paths: string[], pinned?: string): Promise<Look> {
     const objects = new ObjectReader(this.options.path, this.options.identity)
     try {
       const config = readRepositoryConfig(this.git)
@@ -196,7 +222,10 @@ export class Repository {
             const found = await early
             return found && found.oid === r.headOid ? found : readHead(r.headRef.replace(/^refs\/heads\//, ''))
           })
-      const [{ status, headRef, unmerged }, commit, filter, cfg] = await Promise.all([report, headCommit, filters, config])
+      const branchName = () => (this.options.branch ? Promise.resolve(this.options.branch) : report.then((r) => this.branchOf(r.headRef)))
+      const remoteCommit = this.remoteHead(objects, branchName, pinned)
+      const [{ status, headRef, unmerged }, localCommit, fromRemote, filter, cfg] = await Promise.all([report, headCommit, remoteCommit, filters, config])
+      const commit = remoteCommit ? fromRemote : localCommit
       const name = this.branchOf(headRef)
       const head = commit?.type === 'commit' ? commit.oid : null
       const algorithm = algorithmOf(head ?? '')
@@ -216,11 +245,21 @@ export class Repository {
       )
       const intentFile = await this.intentFile()
       const snap: Snapshot = { branch: name, head, checkedOut, status, targets, lockFile: path.join(await this.gitDir(), 'index.lock'), unfinishedCommit: existsSync(intentFile) ? intentFile : null }
-      return { snap, config: cfg, unmerged, algorithm, rootTree, trees: headTrees, objects }
+      const localHead = localCommit?.type === 'commit' ? localCommit.oid : null
+      return { snap, localHead, config: cfg, unmerged, algorithm, rootTree, trees: headTrees, objects }
     } catch (err) {
       await objects.close()
       throw err
     }
+  }
+
+  /**
+   * The commit to build on and compare with when it is not the local branch head (null: it is).
+   * RemoteTruthRepository answers the remote branch's head, fetched first, or `pinned` when an
+   * earlier look of the same operation already did.
+   */
+  protected remoteHead(_objects: ObjectReader, _branch: () => Promise<string>, _pinned: string | undefined): Promise<GitObject | null> | null {
+    return null
   }
 
   /** The filter drivers the repository configures, read afresh (start-up recovery and rollback). */
@@ -229,7 +268,7 @@ export class Repository {
   }
 
   /** A git runner for which `drivers` do nothing, so git status never starts one to compare a file whose stat information is stale. */
-  private readonly gitWithout: GitWithout = (drivers, extraEnv = {}) =>
+  protected readonly gitWithout: GitWithout = (drivers, extraEnv = {}) =>
     gitClient(this.options.path, this.options.identity, { ...extraEnv, ...filterDriversOff(drivers) })
 
   /**
@@ -247,113 +286,146 @@ export class Repository {
     const look = await this.look(paths)
     const scratch = await this.scratchRoot()
     try {
-      const { snap, algorithm } = look
-      const head = refuseUnsafeState(snap)
-      const contents = files.map((f) => Buffer.from(f.content, 'utf8'))
-      const blobs = contents.map((content) => objectId('blob', content, algorithm))
-      if (snap.targets.every((t, i) => t.headBlob === blobs[i])) return null
-
-      // Inside .git, so a crash's leftovers are found and removed at the next start; one at a time (the mutex).
-      const { objects } = await this.dirs()
-      await rm(scratch, { recursive: true, force: true })
-      await mkdir(scratch, { recursive: true })
-      // A quarantine object store: until the commit is certain, nothing is written into the
-      // repository at all. The blobs, the trees along the target paths and the commit are
-      // written here by the service itself (no git process); the person's index is never read
-      // or written to build the commit.
-      const quarantine = path.join(scratch, 'objects')
-      await mkdir(quarantine)
-      const write = (type: string, body: Buffer) => writeLooseObject(quarantine, type, body, algorithm)
-      const [, edited] = await Promise.all([
-        // a blob the branch head already holds at its path is in the repository: not written again
-        Promise.all(contents.map((content, i) => (snap.targets[i]?.headBlob === blobs[i] ? null : write('blob', content)))),
-        editTree(look.trees, look.rootTree, paths.map((p, i) => ({ path: p, blob: blobs[i] as string })), write),
-      ])
-      let tree = edited
-      await look.objects.close()
-
-      let now = snap
-      let { config, unmerged } = look
-      let messageBytes = Buffer.from(message, 'utf8')
-      const messageFile = path.join(scratch, 'message')
-      // git, where git is needed: with a private index, writing into the quarantine
-      const privateGit = gitClient(this.options.path, this.options.identity, {
-        GIT_INDEX_FILE: path.join(scratch, 'index'),
-        GIT_OBJECT_DIRECTORY: quarantine,
-        GIT_ALTERNATE_OBJECT_DIRECTORIES: objects,
-        // git itself then refuses ref updates from hooks while objects are quarantined
-        GIT_QUARANTINE_PATH: quarantine,
-      })
-      const hooks = await findCommitHooks(this.git, this.options.path, async () => (await this.dirs()).commonDir, config.hooksPath)
-      if (hooks['pre-commit'] || hooks['commit-msg']) {
-        // The hooks see what `git commit` shows them: a (private) index holding the commit's tree,
-        // and the message in a file. What they add to that index, or write to the message, is committed.
-        await privateGit.raw(['read-tree', tree])
-        await writeFile(messageFile, messageBytes)
-        if (hooks['pre-commit']) await runHook(privateGit, 'pre-commit', [])
-        if (hooks['commit-msg']) await runHook(privateGit, 'commit-msg', [messageFile])
-        tree = (await privateGit.raw(['write-tree'])).trim()
-        messageBytes = await readFile(messageFile)
-
-        // The hooks ran for as long as they liked and may have changed the work tree (a symbolic
-        // link where a target folder was, say) or the configuration: look again, right before
-        // anything is written.
-        const again = await this.look(paths)
-        await again.objects.close()
-        if (again.snap.branch !== snap.branch || again.snap.head !== head) throw new RepositoryChanged(snap.branch)
-        refuseUnsafeState(again.snap)
-        ;({ snap: now, config, unmerged } = again)
-      } else {
-        // Nothing of the person's ran since the snapshot, a few milliseconds ago: the checks that
-        // cost no process (an intent file, index.lock, a symbolic link on a target path) once more.
-        const targets = await Promise.all(snap.targets.map(async (t) => ({ ...t, unsafe: snap.checkedOut && (await leavesWorkTree(this.options.path, t.path)) })))
-        refuseUnsafeState({ ...snap, targets, unfinishedCommit: existsSync(intentFile) ? intentFile : null })
-      }
-      let sha: string
-      if (identityIsPlain(this.options.identity)) {
-        sha = await write('commit', commitObject({ tree, parent: head, identity: this.options.identity, date: new Date(), message: messageBytes, encoding: config.commitEncoding }))
-      } else {
-        // an identity git would clean up, each version in its own way: git writes the commit
-        await writeFile(messageFile, messageBytes)
-        sha = (await privateGit.raw(['commit-tree', tree, '-p', head, '-F', messageFile])).trim()
-      }
-
-      // The intent (whole or not at all), then the objects, then the branch; until the branch
-      // moves, a failure takes back what was done. The intent is removed once the work tree
-      // follows, so a crash in between is finished at the next start (recoverInterruptedCommit)
-      // instead of leaving a work tree that looks like it reverts the commit.
-      // (The intent and the objects are written side by side: the branch moves only once both are there.)
-      const [intentWritten, migration] = await Promise.allSettled([
-        writeIntent(intentFile, scratch, { branch: snap.branch, from: head, to: sha, checkedOut: now.checkedOut, files: paths.map((p) => ({ path: p })) }),
-        migrateObjects(quarantine, objects),
-      ])
-      let migrated: MigratedObjects | undefined
-      try {
-        if (migration.status === 'fulfilled') migrated = migration.value
-        if (intentWritten.status === 'rejected') throw intentWritten.reason
-        if (migration.status === 'rejected') throw migration.reason // it has taken back what it moved
-        await this.moveBranch(snap.branch, head, sha, message)
-      } catch (err) {
-        if (migrated) await unmigrateObjects(migrated)
-        await rm(intentFile, { force: true })
-        throw err
-      }
+      const head = refuseUnsafeState(look.snap)
+      const blobs = blobIds(files, look.algorithm)
+      if (holdsAll(look.snap, blobs)) return null
+      const staged = await this.stage({ look, head, files, blobs, message, scratch, intentFile })
+      const { sha, branch, now, config, unmerged } = staged
+      await this.bringIn(staged, intentFile, scratch, { from: head, checkedOut: now.checkedOut }, () => this.moveBranch(branch, head, sha, message))
       if (now.checkedOut) {
         try {
           await this.followBranch(head, sha, paths, config.drivers, unmerged)
         } catch (err) {
           // if not even the branch can be put back, the intent stays: the next start finishes the commit
-          if (await this.rollback(snap.branch, head, sha, paths)) await rm(intentFile, { force: true })
+          if (await this.rollback(branch, head, sha, paths)) await rm(intentFile, { force: true })
           const text = err instanceof Error ? err.message : String(err)
           if (isIndexLockError(text)) throw new RepositoryLocked(now.lockFile)
           throw err
         }
       }
       await rm(intentFile, { force: true })
-      return { sha, parent: head, branch: snap.branch }
+      return { sha, parent: head, branch }
     } finally {
       await look.objects.close()
       await rm(scratch, { recursive: true, force: true })
+    }
+  }
+
+  /**
+   * Makes the commit of `files` on `head` (the look's head, which refuseUnsafeState vouched for)
+   * in a quarantine object store, running the commit hooks; nothing is written into the
+   * repository. The caller removes `scratch`.
+   */
+  protected async stage(s: { look: Look; head: string; files: FileToWrite[]; blobs: string[]; message: string; scratch: string; intentFile: string }): Promise<StagedCommit> {
+    const { look, head, files, blobs, message, scratch, intentFile } = s
+    const { snap, algorithm } = look
+    const paths = files.map((f) => f.path)
+    const contents = files.map((f) => Buffer.from(f.content, 'utf8'))
+
+    // Inside .git, so a crash's leftovers are found and removed at the next start; one at a time (the mutex).
+    const { objects } = await this.dirs()
+    await rm(scratch, { recursive: true, force: true })
+    await mkdir(scratch, { recursive: true })
+    // A quarantine object store: until the commit is certain, nothing is written into the
+    // repository at all. The blobs, the trees along the target paths and the commit are
+    // written here by the service itself (no git process); the person's index is never read
+    // or written to build the commit.
+    const quarantine = path.join(scratch, 'objects')
+    await mkdir(quarantine)
+    const write = (type: string, body: Buffer) => writeLooseObject(quarantine, type, body, algorithm)
+    const [, edited] = await Promise.all([
+      // a blob the branch head already holds at its path is in the repository: not written again
+      Promise.all(contents.map((content, i) => (snap.targets[i]?.headBlob === blobs[i] ? null : write('blob', content)))),
+      editTree(look.trees, look.rootTree, paths.map((p, i) => ({ path: p, blob: blobs[i] as string })), write),
+    ])
+    let tree = edited
+    await look.objects.close()
+
+    let now = snap
+    let { config, unmerged } = look
+    let messageBytes = Buffer.from(message, 'utf8')
+    const messageFile = path.join(scratch, 'message')
+    // git, where git is needed: with a private index, writing into the quarantine
+    const privateGit = gitClient(this.options.path, this.options.identity, {
+      GIT_INDEX_FILE: path.join(scratch, 'index'),
+      GIT_OBJECT_DIRECTORY: quarantine,
+      GIT_ALTERNATE_OBJECT_DIRECTORIES: objects,
+      // git itself then refuses ref updates from hooks while objects are quarantined
+      GIT_QUARANTINE_PATH: quarantine,
+    })
+    const hooks = await findCommitHooks(this.git, this.options.path, async () => (await this.dirs()).commonDir, config.hooksPath)
+    if (hooks['pre-commit'] || hooks['commit-msg']) {
+      // The hooks see what `git commit` shows them: a (private) index holding the commit's tree,
+      // and the message in a file. What they add to that index, or write to the message, is committed.
+      await privateGit.raw(['read-tree', tree])
+      await writeFile(messageFile, messageBytes)
+      if (hooks['pre-commit']) await runHook(privateGit, 'pre-commit', [])
+      if (hooks['commit-msg']) await runHook(privateGit, 'commit-msg', [messageFile])
+      tree = (await privateGit.raw(['write-tree'])).trim()
+      messageBytes = await readFile(messageFile)
+
+      // The hooks ran for as long as they liked and may have changed the work tree (a symbolic
+      // link where a target folder was, say) or the configuration: look again, right before
+      // anything is written.
+      const again = await this.look(paths, head)
+      await again.objects.close()
+      if (again.snap.branch !== snap.branch || again.snap.head !== head) throw new RepositoryChanged(snap.branch)
+      refuseUnsafeState(again.snap)
+      ;({ snap: now, config, unmerged } = again)
+    } else {
+      // Nothing of the person's ran since the snapshot, a few milliseconds ago: the checks that
+      // cost no process (an intent file, index.lock, a symbolic link on a target path) once more.
+      const targets = await Promise.all(snap.targets.map(async (t) => ({ ...t, unsafe: snap.checkedOut && (await leavesWorkTree(this.options.path, t.path)) })))
+      refuseUnsafeState({ ...snap, targets, unfinishedCommit: existsSync(intentFile) ? intentFile : null })
+    }
+    let sha: string
+    if (identityIsPlain(this.options.identity)) {
+      sha = await write('commit', commitObject({ tree, parent: head, identity: this.options.identity, date: new Date(), message: messageBytes, encoding: config.commitEncoding }))
+    } else {
+      // an identity git would clean up, each version in its own way: git writes the commit
+      await writeFile(messageFile, messageBytes)
+      sha = (await privateGit.raw(['commit-tree', tree, '-p', head, '-F', messageFile])).trim()
+    }
+    return { sha, parent: head, branch: snap.branch, paths, now, config, unmerged, quarantine }
+  }
+
+  /**
+   * The intent (whole or not at all), then the objects, then `publish`, the step that makes the
+   * commit real (the branch moves, or the push); until it has succeeded, a failure takes back what
+   * was done. The caller removes the intent once the work tree follows, so a crash in between is
+   * finished at the next start (recoverInterruptedCommit) instead of leaving a work tree that looks
+   * like it reverts the commit. (The intent and the objects are written side by side: `publish`
+   * runs only once both are there.)
+   */
+  protected async bringIn(
+    staged: StagedCommit,
+    intentFile: string,
+    scratch: string,
+    intent: { from: string; checkedOut: boolean; behind?: true },
+    publish: () => Promise<void>,
+  ): Promise<void> {
+    const { objects } = await this.dirs()
+    const [intentWritten, migration] = await Promise.allSettled([
+      writeIntent(intentFile, scratch, {
+        branch: staged.branch,
+        from: intent.from,
+        to: staged.sha,
+        checkedOut: intent.checkedOut,
+        ...(intent.behind && { behind: true }),
+        files: staged.paths.map((p) => ({ path: p })),
+      }),
+      migrateObjects(staged.quarantine, objects),
+    ])
+    let migrated: MigratedObjects | undefined
+    try {
+      if (migration.status === 'fulfilled') migrated = migration.value
+      if (intentWritten.status === 'rejected') throw intentWritten.reason
+      if (migration.status === 'rejected') throw migration.reason // it has taken back what it moved
+      await publish()
+    } catch (err) {
+      if (migrated) await unmigrateObjects(migrated)
+      await rm(intentFile, { force: true })
+      throw err
     }
   }
 
@@ -366,7 +438,7 @@ export class Repository {
    * stands in the way at a target path, as the checks before allow. It would also drop unresolved
    * conflicts, so with a conflict in the index the files are written from a throwaway index instead.
    */
-  private async followBranch(from: string, to: string, paths: string[], drivers: string[], unmerged: boolean): Promise<void> {
+  protected async followBranch(from: string, to: string, paths: string[], drivers: string[], unmerged: boolean): Promise<void> {
     if (unmerged) {
       await writeWorkTree(this.gitWithout, await this.scratchRoot(), await readTreeEntries(this.git, to, paths), paths, drivers)
       await updateIndex(this.gitWithout, paths, drivers)
@@ -380,7 +452,7 @@ export class Repository {
    * the snapshot (or is moving it: its lock file exists), HookRejected if a reference-transaction
    * hook refused the update; any other failure (a full disk) as git reported it.
    */
-  private async moveBranch(branch: string, from: string, to: string, message: string): Promise<void> {
+  protected async moveBranch(branch: string, from: string, to: string, message: string): Promise<void> {
     try {
       await this.git.raw(['update-ref', '-m', `auto-feature-builder: ${message.split('\n')[0]}`, `refs/heads/${branch}`, to, from])
     } catch (err) {
@@ -393,7 +465,7 @@ export class Repository {
     }
   }
 
-  private async intentFile(): Promise<string> {
+  protected async intentFile(): Promise<string> {
     return path.join(await this.gitDir(), 'auto-feature-builder-commit.json')
   }
 
@@ -407,8 +479,10 @@ export class Repository {
     const intent = await readIntent(await this.intentFile(), this.options.path)
     if (!intent) return 'none'
     const head = await this.branchHead(intent.branch)
-    const completed = head === intent.to
-    if (completed && intent.checkedOut) {
+    let outcome: 'completed' | 'discarded' = head === intent.to ? 'completed' : 'discarded'
+    if (outcome === 'completed' && intent.checkedOut && intent.behind) {
+      outcome = await this.recoverFastForward(intent.branch, intent.from, intent.to)
+    } else if (outcome === 'completed' && intent.checkedOut) {
       try {
         const paths = intent.files.map((f) => f.path)
         const drivers = await this.filterDrivers()
@@ -423,10 +497,31 @@ export class Repository {
     }
     await rm(await this.intentFile(), { force: true })
     await rm(await this.scratchRoot(), { recursive: true, force: true })
-    return completed ? 'completed' : 'discarded'
+    return outcome
   }
 
-  private async scratchRoot(): Promise<string> {
+  /**
+   * An interrupted fast-forward of the local branch over commits made elsewhere (the remote as the
+   * truth: the commit is on the remote). git's two-way merge brings the work tree and index along;
+   * where it refuses (a change of the person's, or files a cut-short merge already wrote), the
+   * local branch goes back instead: the clone only caches the remote, which keeps the commit, and
+   * nothing of the person's is overwritten.
+   */
+  private async recoverFastForward(branch: string, from: string, to: string): Promise<'completed' | 'discarded'> {
+    try {
+      await fastForwardWorkTree(this.gitWithout, await this.filterDrivers(), from, to)
+      return 'completed'
+    } catch {
+      try {
+        await this.git.raw(['update-ref', `refs/heads/${branch}`, from, to])
+      } catch (err) {
+        throw new RepositoryError(`could not bring the local branch ${branch} back from ${to} to ${from} (${(err as Error).message.trim()}); the remote holds ${to}.`)
+      }
+      return 'discarded'
+    }
+  }
+
+  protected async scratchRoot(): Promise<string> {
     return path.join(await this.gitDir(), 'auto-feature-builder-tmp')
   }
 
@@ -435,7 +530,7 @@ export class Repository {
    * held. The person's index is written last by a sync, so a failed sync never changed it.
    * Returns whether the branch is back.
    */
-  private async rollback(branch: string, parent: string, sha: string, paths: string[]): Promise<boolean> {
+  protected async rollback(branch: string, parent: string, sha: string, paths: string[]): Promise<boolean> {
     try {
       await this.git.raw(['update-ref', `refs/heads/${branch}`, parent, sha])
     } catch {

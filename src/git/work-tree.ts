@@ -39,3 +39,13 @@ export async function writeWorkTree(gitWithout: GitWithout, scratch: string, ent
 export async function updateIndex(gitWithout: GitWithout, paths: string[], drivers: string[]): Promise<void> {
   await gitWithout(drivers).raw(['update-index', '--add', '--remove', '--', ...paths])
 }
+
+/**
+ * Brings the work tree and the person's index from `from` to `to` when `to` also holds commits
+ * made elsewhere (the local branch fast-forwards over what other instances pushed): git's two-way
+ * merge checks every path that differs before it writes any, refuses to overwrite a change of the
+ * person's (or an untracked file), keeps their staged work, and writes the index last.
+ */
+export async function fastForwardWorkTree(gitWithout: GitWithout, drivers: string[], from: string, to: string): Promise<void> {
+  await gitWithout(drivers).raw(['read-tree', '-m', '-u', from, to])
+}

@@ -3,7 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod'
 import type { Problem } from '../contract/problem.js'
 import { StoreUnavailable } from '../store/sql.js'
-import { ProblemError, problemType, type FieldError } from './problem.js'
+import { ProblemError, problemType, ServiceUnavailable, type FieldError } from './problem.js'
 import './types.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
@@ -52,6 +52,7 @@ export function registerNotFound(app: FastifyInstance): void {
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof ProblemError) {
+      if (error instanceof ServiceUnavailable) reply.header('retry-after', String(error.retryAfterSeconds))
       return sendProblem(request, reply, {
         type: problemType(error.slug),
         title: error.title,

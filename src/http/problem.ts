@@ -41,3 +41,15 @@ export class Conflict extends ProblemError {
     super(409, title, detail, slug)
   }
 }
+
+/** A dependency (the shared git remote) cannot serve the request now: 503 with Retry-After. */
+export class ServiceUnavailable extends ProblemError {
+  constructor(
+    title: string,
+    detail: string,
+    slug: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(503, title, detail, slug)
+  }
+}

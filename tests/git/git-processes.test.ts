@@ -1,9 +1,8 @@
-import { execFileSync } from 'node:child_process'
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import path from 'node:path'
+import { rmSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
-import { git } from '../helpers/git.js'
+import { sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
+import { countGitProcesses, git } from '../helpers/git.js'
+import { bareRemote, instance } from '../helpers/remote.js'
 
 /**
  * How many git processes a preview and a real commit start, counted with a `git` first on PATH
@@ -12,29 +11,15 @@ import { git } from '../helpers/git.js'
  */
 
 let t: TestApp | undefined
+let remoteDir: string | undefined
 const savedPath = process.env.PATH
 afterEach(async () => {
   process.env.PATH = savedPath
   await t?.close()
   t = undefined
+  if (remoteDir) rmSync(remoteDir, { recursive: true, force: true })
+  remoteDir = undefined
 })
-
-/** Puts a logging `git` first on PATH (the service's git commands take PATH as it is when each runs); returns the log's lines. */
-function countGitProcesses(dir: string): () => string[] {
-  const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim()
-  const bin = path.join(dir, 'logging-git')
-  mkdirSync(bin)
-  const log = path.join(dir, 'git-processes.log')
-  writeFileSync(log, '')
-  writeFileSync(path.join(bin, 'git'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${realGit}' "$@"\n`)
-  chmodSync(path.join(bin, 'git'), 0o755)
-  process.env.PATH = `${bin}${path.delimiter}${savedPath ?? ''}`
-  return () => {
-    const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean)
-    writeFileSync(log, '')
-    return lines
-  }
-}
 
 async function newWorkflow(app: TestApp, severity = 'high'): Promise<string> {
   return (await app.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity } })).json().workflow_id
@@ -63,6 +48,29 @@ describe('git processes per operation', () => {
 
     for (const lines of [preview, dryRun, updatePreview]) expect(lines.length, lines.join('\n')).toBeLessThanOrEqual(4)
     for (const lines of [commit, updateCommit]) expect(lines.length, lines.join('\n')).toBeLessThanOrEqual(6)
+    process.env.PATH = savedPath
+    expect(await git(t.config.repoPath, 'status', '--porcelain')).toBe('')
+  })
+
+  it('when the remote is the truth, then a preview takes at most 5 git processes (the fetch added) and a commit at most 9 (the branch named for the lock, the fetch and the push added)', async () => {
+    remoteDir = tempDir('afb-remote-')
+    t = await instance(remoteDir, await bareRemote(remoteDir), 'a')
+    const first = await newWorkflow(t)
+    const second = await newWorkflow(t, 'low')
+    const taken = countGitProcesses(t.dir)
+    await t.app.inject(`/workflows/${first}/preview`) // warm: the git dir is asked of git once per process
+    taken()
+
+    expect((await t.app.inject(`/workflows/${first}/preview`)).json().can_commit).toBe(true)
+    const preview = taken()
+    expect((await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: first, dry_run: false } })).statusCode).toBe(201)
+    const commit = taken()
+    expect((await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: second, dry_run: false } })).statusCode).toBe(201)
+    const updateCommit = taken()
+
+    expect(preview.length, preview.join('\n')).toBeLessThanOrEqual(5)
+    for (const lines of [commit, updateCommit]) expect(lines.length, lines.join('\n')).toBeLessThanOrEqual(9)
+    expect(commit.filter((l) => /\b(fetch|push)\b/.test(l))).toHaveLength(2)
     process.env.PATH = savedPath
     expect(await git(t.config.repoPath, 'status', '--porcelain')).toBe('')
   })

@@ -6,7 +6,7 @@ import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { ensureRepository } from '../../src/git/open.js'
 import { loadPlaybooks } from '../../src/playbooks/load.js'
-import { buildServices, type Services } from '../../src/services.js'
+import { buildServices, type ServiceOptions, type Services } from '../../src/services.js'
 import type { Db } from '../../src/store/database.js'
 import { openStore } from '../../src/store/open.js'
 import { freshPostgres, type FreshPostgres } from './postgres.js'
@@ -41,6 +41,7 @@ export async function testApp(
   env: Record<string, string> = {},
   dir = tempDir(),
   logger: FastifyServerOptions['logger'] = false,
+  options: ServiceOptions = {},
 ): Promise<TestApp> {
   // property tests send thousands of requests: the rate limit has its own test; most tests post the same
   // opportunity again and again and expect a new workflow each time: grouping has its own tests
@@ -52,7 +53,7 @@ export async function testApp(
   const { db, sqlite } = await openStore(config)
   let services: Services
   try {
-    services = await buildServices(config, db, loadPlaybooks(config.templatesDir))
+    services = await buildServices(config, db, loadPlaybooks(config.templatesDir), options)
   } catch (err) {
     // a start-up refusal under test leaves nothing behind
     await db.close()

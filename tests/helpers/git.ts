@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { readdirSync, readFileSync, lstatSync, readlinkSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, lstatSync, readlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 
@@ -45,4 +45,21 @@ export function treeDigest(dir: string, skip: readonly string[] = []): string {
 /** The paths a commit changed, sorted. */
 export async function filesInCommit(dir: string, sha: string): Promise<string[]> {
   return (await git(dir, 'show', '--name-only', '--format=', sha)).split('\n').filter(Boolean).sort()
+}
+
+/** Puts a logging `git` first on PATH (the service's git commands take PATH as it is when each runs; the caller puts PATH back); returns the log's lines. */
+export function countGitProcesses(dir: string): () => string[] {
+  const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim()
+  const bin = path.join(dir, 'logging-git')
+  mkdirSync(bin)
+  const log = path.join(dir, 'git-processes.log')
+  writeFileSync(log, '')
+  writeFileSync(path.join(bin, 'git'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${realGit}' "$@"\n`)
+  chmodSync(path.join(bin, 'git'), 0o755)
+  process.env.PATH = `${bin}${path.delimiter}${process.env.PATH ?? ''}`
+  return () => {
+    const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean)
+    writeFileSync(log, '')
+    return lines
+  }
 }
