@@ -19,7 +19,8 @@ const Env = z.object({
   GIT_AUTHOR_NAME: z.string().min(1).default('auto-feature-builder'),
   GIT_AUTHOR_EMAIL: z.string().min(3).default('auto-feature-builder@localhost'),
   GIT_REMOTE: z.string().min(1).default('origin'),
-  GIT_REMOTE_IS_TRUTH: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  // unset: true with DATABASE_URL (instances share the database, so the remote branch must be the one truth), else false
+  GIT_REMOTE_IS_TRUTH: z.enum(['true', 'false'], { error: 'must be true or false' }).optional(),
   GIT_REMOTE_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   LOG_LEVEL: LogLevel.default('info'),
   TEMPLATES_DIR: z.string().min(1).optional(),
@@ -208,7 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     commitBranch: e.COMMIT_BRANCH,
     gitAuthor: { name: e.GIT_AUTHOR_NAME, email: e.GIT_AUTHOR_EMAIL },
     gitRemote: e.GIT_REMOTE,
-    gitRemoteIsTruth: e.GIT_REMOTE_IS_TRUTH === 'true',
+    gitRemoteIsTruth: gitRemoteIsTruth(e.GIT_REMOTE_IS_TRUTH, e.DATABASE_URL),
     gitRemoteTimeoutMs: e.GIT_REMOTE_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     templatesDir: path.resolve(e.TEMPLATES_DIR ?? path.join(projectRoot(), 'templates')),
@@ -233,6 +234,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...auditAnchoring(e.AUDIT_SIGNING_KEY_FILE, e.AUDIT_CHECKPOINT_FILE, dataDir),
     auditCheckpointEvery: e.AUDIT_CHECKPOINT_EVERY,
   }
+}
+
+/**
+ * With DATABASE_URL every instance keeps its own clone and shares the database: commits must go
+ * through the remote, or two instances would each record a commit on a branch the other never sees.
+ */
+function gitRemoteIsTruth(setting: 'true' | 'false' | undefined, databaseUrl: string | undefined): boolean {
+  if (databaseUrl && setting === 'false') {
+    throw new ConfigError(
+      'Invalid configuration:\n  GIT_REMOTE_IS_TRUTH: false cannot go with DATABASE_URL: instances sharing a database commit through GIT_REMOTE (the remote branch is the truth); remove GIT_REMOTE_IS_TRUTH or DATABASE_URL',
+    )
+  }
+  return setting === undefined ? databaseUrl !== undefined : setting === 'true'
 }
 
 function auditAnchoring(keyFile: string | undefined, checkpointFile: string | undefined, dataDir: string) {

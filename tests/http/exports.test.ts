@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { checkMakeBlueprint } from '../../src/exports/check-make.js'
-import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+import { onPostgres, sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
 import { storeAsLegacyRow } from '../helpers/legacy-row.js'
 import { filesInCommit } from '../helpers/git.js'
 
@@ -74,7 +74,8 @@ describe('GET /workflows/{id}/exports', () => {
     expect((await t.app.inject({ url, headers: { authorization: 'Bearer viewer-secret-0123456789' } })).statusCode).toBe(200)
   })
 
-  it('when a stored workflow predates data flow, then its export is a 409 that says to send the opportunity again', async () => {
+  // rows from before migration 11 exist only in SQLite databases
+  it.skipIf(onPostgres)('when a stored workflow predates data flow, then its export is a 409 that says to send the opportunity again', async () => {
     t = await testApp()
     const { workflow_id } = await created(t)
     await storeAsLegacyRow(t, workflow_id, (record) => {

@@ -260,3 +260,13 @@ describe('a database that cannot serve', () => {
     expect(retried.statusCode).toBe(201)
   })
 })
+
+describe('DATABASE_URL', () => {
+  it('when it is set, then commits go through the remote unless told otherwise, and "false" is refused with the reason; a non-postgres URL is refused', () => {
+    const url = 'postgres://afb:secret@db:5432/afb'
+    expect(loadConfig({ DATABASE_URL: url }).gitRemoteIsTruth).toBe(true)
+    expect(loadConfig({}).gitRemoteIsTruth).toBe(false)
+    expect(() => loadConfig({ DATABASE_URL: url, GIT_REMOTE_IS_TRUTH: 'false' })).toThrow(/instances sharing a database commit through GIT_REMOTE/)
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://db/afb' })).toThrow(/DATABASE_URL: a postgres:\/\/ \(or postgresql:\/\/\) URL/)
+  })
+})

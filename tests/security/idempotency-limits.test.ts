@@ -44,17 +44,20 @@ describe('Idempotency-Key', () => {
     // the fingerprint the retry will have: the same request as the one that died
     const fingerprint = createHash('sha256').update(`POST /issues\napplication/json\n${JSON.stringify(sampleOpportunity)}`).digest('hex')
     const abandoned = (createdAt: number) =>
-      t?.sqlite
-        .prepare(`INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at) VALUES ('anonymous', ?, ?, 'running', ?, ?)`)
-        .run(`died-${createdAt}`, fingerprint, createdAt, now + 86_400_000)
-    abandoned(now - 60_000) // a minute ago: its request may still be running somewhere
-    abandoned(now - ABANDONED_AFTER_MS - 1) // past the lease: its process is gone
+      t?.services.db.run(`INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at) VALUES ('anonymous', ?, ?, 'running', ?, ?)`, [
+        `died-${createdAt}`,
+        fingerprint,
+        createdAt,
+        now + 86_400_000,
+      ])
+    await abandoned(now - 60_000) // a minute ago: its request may still be running somewhere
+    await abandoned(now - ABANDONED_AFTER_MS - 1) // past the lease: its process is gone
     const young = await postIssue(t, `died-${now - 60_000}`)
     expect(young.statusCode).toBe(409)
     expect(young.json().type).toMatch(/idempotency-in-progress$/)
     const old = await postIssue(t, `died-${now - ABANDONED_AFTER_MS - 1}`)
     expect(old.statusCode).toBe(201)
-    expect(t.sqlite.prepare('SELECT state FROM idempotency_keys WHERE key = ?').pluck().get(`died-${now - ABANDONED_AFTER_MS - 1}`)).toBe('done')
+    expect(await t.services.db.get('SELECT state FROM idempotency_keys WHERE key = ?', [`died-${now - ABANDONED_AFTER_MS - 1}`])).toEqual({ state: 'done' })
     expect(await t.services.store.count()).toBe(1)
   })
 
