@@ -61,9 +61,15 @@ export async function openPostgres(url: string, options: PostgresOptions): Promi
 
 type Queryable = pg.Pool | pg.PoolClient
 
-/** A database that cannot be reached becomes StoreUnavailable (a 503); any other error is passed on as it is. */
-function translated(err: unknown): unknown {
-  if (err instanceof StoreUnavailable || !isConnectionError(err)) return err
+/**
+ * A database that cannot be reached becomes StoreUnavailable (a 503); any other error is passed on
+ * as it is. A FATAL error ends the session whatever its code (e.g. 55000 "database is not
+ * currently accepting connections" while it is being restarted or closed to connections).
+ */
+function translated(err: unknown, connecting = false): unknown {
+  if (err instanceof StoreUnavailable) return err
+  const fatal = (err as { severity?: unknown }).severity === 'FATAL'
+  if (!connecting && !fatal && !isConnectionError(err)) return err
   const code = (err as { code?: unknown }).code
   return new StoreUnavailable(typeof code === 'string' ? code : 'connection', (err as Error).message, { cause: err })
 }
@@ -73,7 +79,8 @@ async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
   try {
     return await pool.connect()
   } catch (err) {
-    throw translated(err)
+    // whatever stops a connection from being made (refused, unreachable, closed to connections, a wrong password) is the store being unavailable
+    throw translated(err, true)
   }
 }
 

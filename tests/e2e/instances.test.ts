@@ -1,5 +1,6 @@
 import http from 'node:http'
 import path from 'node:path'
+import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sampleOpportunity } from '../helpers/app.js'
 import { git } from '../helpers/git.js'
@@ -173,5 +174,60 @@ describe('several instances on one PostgreSQL and one remote', () => {
     const status = await send(b.url, 'GET', '/status')
     expect((status.body.workflows as { total: number }).total).toBe(stored.size)
     expect((await send(b.url, 'GET', '/audit/verify?full=true')).body).toMatchObject({ ok: true, problems: [] })
+  })
+
+  it('when PostgreSQL drops every connection and refuses new ones under load, then requests are 503 problems (never 500), /readyz says so, and the instance serves again once the database is back', async () => {
+    const { servers } = await startInstances(1)
+    const [a] = servers as [RunningServer]
+    const url = new URL(database?.url ?? '')
+    const name = url.pathname.slice(1)
+    url.pathname = '/postgres'
+    const admin = new pg.Client(url.toString())
+    await admin.connect()
+    const statuses: number[] = []
+    const problems = new Set<string>()
+    let stop = false
+    let n = 0
+    const load = Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (!stop) {
+          const res = await postIssue(a, `outage-${n++}`)
+          statuses.push(res.status)
+          if (res.status !== 201) problems.add(String(res.body.type))
+        }
+      }),
+    )
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      // what a restart looks like from the service: every session ended (57P01), no new one accepted
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`)
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [name])
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      const down = await send(a.url, 'GET', '/readyz')
+      expect(down.status).toBe(503)
+      await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`)
+      // back: the next requests get connections again
+      let ready = 0
+      for (let i = 0; i < 100 && ready !== 200; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        ready = (await send(a.url, 'GET', '/readyz')).status
+      }
+      expect(ready).toBe(200)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    } finally {
+      stop = true
+      await load
+      await admin.end()
+    }
+    expect(statuses.filter((s) => s === 201).length).toBeGreaterThan(0)
+    expect(statuses.filter((s) => s === 503).length).toBeGreaterThan(0)
+    const failures = a.logs().split('\n').filter((l) => l.includes('unhandled error'))
+    expect(statuses.filter((s) => s !== 201 && s !== 503), failures.join('\n').slice(0, 3000)).toEqual([])
+    expect([...problems].every((type) => type.endsWith(':store-unavailable'))).toBe(true)
+    expect((await postIssue(a, 'after-outage')).status).toBe(201)
+    expect(a.child.exitCode).toBeNull()
+    // the chain has every entry that was acknowledged, and no gap from the outage
+    expect((await send(a.url, 'GET', '/audit/verify?full=true')).body).toMatchObject({ ok: true, problems: [] })
+    expect(a.stderr()).not.toMatch(/Unhandled|uncaught/i)
   })
 })
