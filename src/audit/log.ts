@@ -35,6 +35,17 @@ interface AuditRow {
   hash: string
 }
 
+/**
+ * Every string as well-formed UTF-16: a lone surrogate (a caller's field name, quoted in a
+ * detail) becomes U+FFFD. The stored entry is then valid JSON for every database — PostgreSQL's
+ * JSON parser, which reads the filter columns, refuses a lone surrogate escape — and for every reader.
+ */
+function wellFormed(facts: AuditFacts): AuditFacts {
+  const clean = (value: unknown): unknown =>
+    typeof value === 'string' ? value.replace(/\p{Cs}/gu, '\uFFFD') : Array.isArray(value) ? value.map(clean) : value
+  return Object.fromEntries(Object.entries(facts).map(([key, value]) => [key, clean(value)])) as AuditFacts
+}
+
 const toEntry = (row: AuditRow): AuditEntry => ({ ...(JSON.parse(row.entry) as UnhashedEntry), hash: row.hash })
 
 /** The newest entry. */
@@ -79,10 +90,11 @@ export class AuditLog {
    * wait for the commit. The next append resolves a pending entry itself if no report came first.
    */
   async append(tx: SqlSession, facts: AuditFacts): Promise<AuditEntry> {
-    await this.settleWith(tx)
     const rules = CHAIN_RULES[tx.dialect]
     // first: where appends take turns (see ChainRules)
     const mark = await tx.get<{ seq: number; hash: string | null }>(rules.highWater)
+    // after the turn is ours: every earlier append of this process has committed or rolled back by now
+    await this.settleWith(tx)
     const last = await tx.get<AuditHead>(HEAD_SQL)
     // what the newest entry must be: what this process wrote last, or, where instances share the
     // log, what the database marked as appended last
@@ -92,7 +104,7 @@ export class AuditLog {
     const changed = expected && (last?.seq !== expected.seq || last.hash !== expected.hash) ? { found: last ?? null, expected } : undefined
     const prev = changed ? expected : last
     const seq = Math.max(mark?.seq ?? 0, last?.seq ?? 0, this.written?.seq ?? 0) + 1
-    const unhashed: UnhashedEntry = { ...facts, seq, prev_hash: prev?.hash ?? GENESIS_HASH }
+    const unhashed: UnhashedEntry = { ...wellFormed(facts), seq, prev_hash: prev?.hash ?? GENESIS_HASH }
     const text = canonicalJson(unhashed)
     const hash = hashStoredEntry(unhashed.prev_hash, text)
     await tx.run('INSERT INTO audit (seq, entry, hash) VALUES (?, ?, ?)', [seq, text, hash])

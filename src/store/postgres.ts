@@ -62,6 +62,13 @@ export async function openPostgres(url: string, options: PostgresOptions): Promi
 type Queryable = pg.Pool | pg.PoolClient
 
 /**
+ * SQLSTATEs of a database that is busy or short of something now, not of a wrong statement: a
+ * statement cancelled by its timeout (57014), a serialization failure or deadlock (40001, 40P01),
+ * a lock not available (55P03), insufficient resources: disk, memory, connections (53xxx).
+ */
+const PASSING = /^(57014|40001|40P01|55P03|53\d{3})$/
+
+/**
  * A database that cannot be reached becomes StoreUnavailable (a 503); any other error is passed on
  * as it is. A FATAL error ends the session whatever its code (e.g. 55000 "database is not
  * currently accepting connections" while it is being restarted or closed to connections).
@@ -69,8 +76,9 @@ type Queryable = pg.Pool | pg.PoolClient
 function translated(err: unknown, connecting = false): unknown {
   if (err instanceof StoreUnavailable) return err
   const fatal = (err as { severity?: unknown }).severity === 'FATAL'
-  if (!connecting && !fatal && !isConnectionError(err)) return err
   const code = (err as { code?: unknown }).code
+  const passing = typeof code === 'string' && PASSING.test(code)
+  if (!connecting && !fatal && !passing && !isConnectionError(err)) return err
   return new StoreUnavailable(typeof code === 'string' ? code : 'connection', (err as Error).message, { cause: err })
 }
 

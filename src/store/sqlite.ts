@@ -91,7 +91,11 @@ export class SqliteDatabase implements SqlDatabase {
         this.raw.exec('COMMIT')
         return result
       } catch (err) {
-        if (this.raw.inTransaction) this.raw.exec('ROLLBACK')
+        try {
+          if (this.raw.inTransaction) this.raw.exec('ROLLBACK')
+        } catch {
+          // the work's error is the one to report; SQLite has ended the transaction itself when ROLLBACK fails (I/O, full)
+        }
         throw translated(err)
       }
     }

@@ -74,6 +74,18 @@ describe('the audit log', () => {
     expect(await entries(t, `&since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).toEqual([])
   })
 
+  it('when a request quotes a lone surrogate (a field name \\ud800), then its entry stores U+FFFD instead, the store keeps taking writes and the chain verifies', async () => {
+    t = await testApp()
+    const res = await t.app.inject({ method: 'POST', url: '/issues', payload: '{"\\ud800":1}', headers: { 'content-type': 'application/json' } })
+    expect(res.statusCode).toBe(400)
+    const [entry] = await entries(t)
+    expect(entry.request_id).toBe(res.headers['x-request-id'])
+    expect(entry.detail).toContain('\uFFFD')
+    expect(entry.detail).not.toMatch(/\p{Cs}/u)
+    expect((await t.app.inject('/readyz')).statusCode).toBe(200)
+    expect((await t.app.inject('/audit/verify?full=true')).json()).toMatchObject({ ok: true })
+  })
+
   it('when nothing was touched, then verify is ok and its head is the newest hash', async () => {
     t = await testApp()
     for (let i = 0; i < 5; i++) await t.app.inject('/healthz')

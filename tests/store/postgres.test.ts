@@ -1,3 +1,4 @@
+import { StoreUnavailable } from '../../src/store/sql.js'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
@@ -282,10 +283,11 @@ describe('the PostgreSQL adapter: failures', () => {
     expect(await db.withLock('fragile', async () => 'again')).toBe('again')
   })
 
-  it('when a statement runs past the statement timeout, then its promise rejects (57014) and the pool goes on', async () => {
+  it('when a statement runs past the statement timeout, then its promise rejects as StoreUnavailable (57014: a 503, not a 500) and the pool goes on', async () => {
     const db = await open({ statementTimeoutMs: 200 })
     const started = Date.now()
     const failure = await db.get('SELECT pg_sleep(5)').catch((err: unknown) => err)
+    expect(failure).toBeInstanceOf(StoreUnavailable)
     expect(failure).toMatchObject({ code: '57014' })
     expect(Date.now() - started).toBeLessThan(2_000)
     expect(isConnectionError(failure)).toBe(false)
