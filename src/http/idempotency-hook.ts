@@ -37,7 +37,7 @@ function fingerprint(request: FastifyRequest): string {
  * rejected as invalid does not use up its key.
  */
 export function registerIdempotency(app: FastifyInstance, store: IdempotencyStore): void {
-  const held = new WeakMap<FastifyRequest, { scope: string; key: string }>()
+  const held = new WeakMap<FastifyRequest, { scope: string; key: string; claimedAt: number }>()
 
   app.addHook('preHandler', async (request, reply) => {
     if (!request.routeOptions.config.idempotent) return
@@ -51,7 +51,7 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
     const verdict = await store.reserve(scope, key, fingerprint(request))
     switch (verdict.kind) {
       case 'reserved':
-        held.set(request, { scope, key })
+        held.set(request, { scope, key, claimedAt: verdict.claimedAt })
         return
       case 'mismatch':
         throw new IdempotencyMismatch()
@@ -73,7 +73,7 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
     // 409 (repository locked or changed, local changes, hook) and 429 describe a passing state: a retry
     // with the same key must run again rather than replay the refusal for a day
     if (typeof payload !== 'string' || reply.statusCode >= 500 || (TRANSIENT.has(reply.statusCode) && !payload.includes(FINAL_CONFLICT))) {
-      await store.release(claim.scope, claim.key)
+      await store.release(claim.scope, claim.key, claim.claimedAt)
       return payload
     }
     const headers: Record<string, string> = {}
@@ -85,8 +85,8 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
     const audit = { operation: operation ?? request.routeOptions.config.operation, workflow_id, issue_type, files, commit_sha, dry_run, pushed }
     // marked done in the same transaction as the workflow it created and the audit entry (commit point):
     // after a crash the key is either done with its workflow stored, or free with nothing stored
-    request.defer((tx) => store.complete(tx, claim.scope, claim.key, { status: reply.statusCode, headers, body: payload, audit }))
-    request.onWriteFailure(() => store.release(claim.scope, claim.key))
+    request.defer((tx) => store.complete(tx, claim.scope, claim.key, claim.claimedAt, { status: reply.statusCode, headers, body: payload, audit }))
+    request.onWriteFailure(() => store.release(claim.scope, claim.key, claim.claimedAt))
     return payload
   })
 }

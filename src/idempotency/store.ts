@@ -9,7 +9,8 @@ export interface StoredResponse {
 }
 
 export type Reservation =
-  | { kind: 'reserved' }
+  /** `claimedAt` identifies this claim: completing or releasing it touches the key only while it is still this claim */
+  | { kind: 'reserved'; claimedAt: number }
   | { kind: 'replay'; response: StoredResponse }
   | { kind: 'mismatch' }
   | { kind: 'in-progress' }
@@ -59,7 +60,7 @@ export class IdempotencyStore {
         `INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at) VALUES (?, ?, ?, 'running', ?, ?) ON CONFLICT (scope, key) DO NOTHING`,
         [scope, key, fingerprint, now, now + this.ttlMs],
       )
-      if (claimed.changes === 1) return { kind: 'reserved' }
+      if (claimed.changes === 1) return { kind: 'reserved', claimedAt: now }
       const row = await tx.get<Row>('SELECT created_at, fingerprint, state, status, headers, body, audit FROM idempotency_keys WHERE scope = ? AND key = ?', [scope, key])
       if (!row) return { kind: 'in-progress' } // released between the two statements: the sender retries
       if (row.state === 'running' && row.created_at < now - ABANDONED_AFTER_MS) {
@@ -68,7 +69,7 @@ export class IdempotencyStore {
           `UPDATE idempotency_keys SET fingerprint = ?, created_at = ?, expires_at = ? WHERE scope = ? AND key = ? AND state = 'running' AND created_at = ?`,
           [fingerprint, now, now + this.ttlMs, scope, key, row.created_at],
         )
-        if (taken.changes === 1) return { kind: 'reserved' }
+        if (taken.changes === 1) return { kind: 'reserved', claimedAt: now }
       }
       if (row.fingerprint !== fingerprint) return { kind: 'mismatch' }
       if (row.state === 'running') return { kind: 'in-progress' }
@@ -84,20 +85,21 @@ export class IdempotencyStore {
     })
   }
 
-  /** In the request's transaction: the key is done together with what its request stored. */
-  async complete(tx: SqlSession, scope: string, key: string, response: StoredResponse): Promise<void> {
-    await tx.run(`UPDATE idempotency_keys SET state = 'done', status = ?, headers = ?, body = ?, audit = ? WHERE scope = ? AND key = ?`, [
-      response.status,
-      JSON.stringify(response.headers),
-      response.body,
-      JSON.stringify(response.audit),
-      scope,
-      key,
-    ])
+  /**
+   * In the request's transaction: the key is done together with what its request stored. A claim
+   * that was taken over meanwhile (its request outlived the lease) throws, so that request's
+   * transaction stores nothing: the key's answer is the retry's.
+   */
+  async complete(tx: SqlSession, scope: string, key: string, claimedAt: number, response: StoredResponse): Promise<void> {
+    const done = await tx.run(
+      `UPDATE idempotency_keys SET state = 'done', status = ?, headers = ?, body = ?, audit = ? WHERE scope = ? AND key = ? AND state = 'running' AND created_at = ?`,
+      [response.status, JSON.stringify(response.headers), response.body, JSON.stringify(response.audit), scope, key, claimedAt],
+    )
+    if (done.changes !== 1) throw new Error(`the Idempotency-Key ${key} is no longer this request's: a retry took it over after ${ABANDONED_AFTER_MS / 60_000} minutes`)
   }
 
-  /** Forgets a key whose request failed on our side (5xx) or met a passing state (409, 429), so the retry runs again. */
-  async release(scope: string, key: string): Promise<void> {
-    await this.db.run(`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'running'`, [scope, key])
+  /** Forgets a key whose request failed on our side (5xx) or met a passing state (409, 429), so the retry runs again; a key taken over meanwhile is left to its new claim. */
+  async release(scope: string, key: string, claimedAt: number): Promise<void> {
+    await this.db.run(`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'running' AND created_at = ?`, [scope, key, claimedAt])
   }
 }

@@ -61,6 +61,21 @@ describe('Idempotency-Key', () => {
     expect(await t.services.store.count()).toBe(1)
   })
 
+  it('when a request outlives its key\'s lease and a retry took the key over, then its late completion stores nothing and the retry\'s answer stands', async () => {
+    t = await testApp()
+    const claim = await t.services.idempotency.reserve('anonymous', 'slow-1', 'f', Date.now() - ABANDONED_AFTER_MS - 1)
+    expect(claim.kind).toBe('reserved')
+    const retry = await t.services.idempotency.reserve('anonymous', 'slow-1', 'f')
+    expect(retry.kind).toBe('reserved') // taken over
+    const response = { status: 201, headers: {}, body: 'late', audit: {} }
+    const late = claim.kind === 'reserved' ? claim.claimedAt : 0
+    await expect(t.services.db.transaction((tx) => t!.services.idempotency.complete(tx, 'anonymous', 'slow-1', late, response))).rejects.toThrow(/no longer this request's/)
+    await t.services.idempotency.release('anonymous', 'slow-1', late) // the late request's undo leaves the retry's claim alone
+    if (retry.kind !== 'reserved') throw new Error('unreachable')
+    await t.services.db.transaction((tx) => t!.services.idempotency.complete(tx, 'anonymous', 'slow-1', retry.claimedAt, { ...response, body: 'retry' }))
+    expect(await t.services.idempotency.reserve('anonymous', 'slow-1', 'f')).toMatchObject({ kind: 'replay', response: { body: 'retry' } })
+  })
+
   it('when a request is invalid, then its key is not used up', async () => {
     t = await testApp()
     expect((await postIssue(t, 'order-44', { issue_type: 'nope' })).statusCode).toBe(400)
