@@ -1,10 +1,9 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import http from 'node:http'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sampleOpportunity } from '../helpers/app.js'
 import { filesInCommit, git } from '../helpers/git.js'
-import { cleanupServers, ServerStartError, startServer, tempDir, type RunningServer } from '../helpers/server.js'
+import { cleanupServers, send, ServerStartError, startServer, tempDir, type Answer, type RunningServer } from '../helpers/server.js'
 
 /**
  * Crash safety of the real process (issue 4, item 6): SIGKILL under POST /issues load, SIGKILL in
@@ -17,34 +16,6 @@ afterEach(cleanupServers)
 const INTENT_FILE = path.join('.git', 'auto-feature-builder-commit.json')
 // the load test sends far more than the default 300 requests a minute from one IP
 const NO_RATE_LIMIT = { RATE_LIMIT_MAX: '1000000' }
-
-interface Answer {
-  status: number
-  headers: http.IncomingHttpHeaders
-  text: string
-}
-
-/** One request on its own connection (no keep-alive): a crash shows up as a socket error. */
-function send(base: string, method: string, urlPath: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      new URL(urlPath, base),
-      { method, agent: false, headers: { connection: 'close', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers } },
-      (res) => {
-        let text = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => {
-          text += chunk
-        })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }))
-        res.on('error', reject)
-      },
-    )
-    req.setTimeout(10_000, () => req.destroy(new Error('request timed out')))
-    req.on('error', reject)
-    req.end(body)
-  })
-}
 
 async function getJson(base: string, urlPath: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await send(base, 'GET', urlPath)

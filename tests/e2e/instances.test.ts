@@ -1,11 +1,10 @@
-import http from 'node:http'
 import path from 'node:path'
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sampleOpportunity } from '../helpers/app.js'
 import { git } from '../helpers/git.js'
 import { freshPostgres, type FreshPostgres } from '../helpers/postgres.js'
-import { cleanupServers, startServer, tempDir, type RunningServer } from '../helpers/server.js'
+import { cleanupServers, send, startServer, tempDir, type RunningServer } from '../helpers/server.js'
 
 /**
  * Several real service processes on one PostgreSQL and one bare remote (the scale-out issue):
@@ -20,34 +19,19 @@ afterEach(async () => {
   database = undefined
 })
 
-interface Answer {
+interface JsonAnswer {
   status: number
-  headers: http.IncomingHttpHeaders
   body: Record<string, unknown>
 }
 
-/** One request on its own connection: a killed instance shows up as a socket error. */
-function send(base: string, method: string, urlPath: string, headers: Record<string, string> = {}, body?: object): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      new URL(urlPath, base),
-      { method, agent: false, headers: { connection: 'close', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers } },
-      (res) => {
-        let text = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => (text += chunk))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) as Record<string, unknown> }))
-        res.on('error', reject)
-      },
-    )
-    req.setTimeout(20_000, () => req.destroy(new Error('request timed out')))
-    req.on('error', reject)
-    req.end(body === undefined ? undefined : JSON.stringify(body))
-  })
+/** One request on its own connection (a killed instance shows up as a socket error), its answer parsed. */
+async function sendJson(base: string, method: string, urlPath: string, headers: Record<string, string> = {}, body?: object): Promise<JsonAnswer> {
+  const res = await send(base, method, urlPath, headers, body === undefined ? undefined : JSON.stringify(body))
+  return { status: res.status, body: JSON.parse(res.text) as Record<string, unknown> }
 }
 
 const postIssue = (server: RunningServer, key: string, issueType: string = sampleOpportunity.issue_type) =>
-  send(server.url, 'POST', '/issues', { 'idempotency-key': key }, { ...sampleOpportunity, issue_type: issueType })
+  sendJson(server.url, 'POST', '/issues', { 'idempotency-key': key }, { ...sampleOpportunity, issue_type: issueType })
 
 /** A bare remote whose main has one commit, and `count` clones of it: one per instance. */
 async function remoteWithClones(count: number): Promise<{ remote: string; clones: string[] }> {
@@ -94,10 +78,10 @@ describe('several instances on one PostgreSQL and one remote', () => {
     }
     expect(workflowIds.size).toBe(keys.length)
     for (const server of servers) {
-      const status = await send(server.url, 'GET', '/status')
+      const status = await sendJson(server.url, 'GET', '/status')
       expect((status.body.workflows as { total: number }).total).toBe(keys.length)
     }
-    const [onA, onB] = await Promise.all([send(a.url, 'GET', '/audit/verify?full=true'), send(b.url, 'GET', '/audit/verify?full=true')])
+    const [onA, onB] = await Promise.all([sendJson(a.url, 'GET', '/audit/verify?full=true'), sendJson(b.url, 'GET', '/audit/verify?full=true')])
     expect(onA.body).toMatchObject({ ok: true, problems: [] })
     expect(onB.body).toMatchObject({ ok: true, problems: [] })
     // the 60 POSTs, 2 status reads and the first verify of both: all in one chain, whichever instance wrote them
@@ -110,8 +94,8 @@ describe('several instances on one PostgreSQL and one remote', () => {
     const churn = (await postIssue(a, 'c-1', 'high_churn')).body.workflow_id as string
     const revenue = (await postIssue(b, 'c-2', 'revenue_drop')).body.workflow_id as string
     const [first, second] = await Promise.all([
-      send(a.url, 'POST', '/commits', {}, { workflow_id: churn, dry_run: false }),
-      send(b.url, 'POST', '/commits', {}, { workflow_id: revenue, dry_run: false }),
+      sendJson(a.url, 'POST', '/commits', {}, { workflow_id: churn, dry_run: false }),
+      sendJson(b.url, 'POST', '/commits', {}, { workflow_id: revenue, dry_run: false }),
     ])
     expect([first.status, second.status]).toEqual([201, 201])
     const log = (await git(remote, 'log', '--format=%H %P', 'main')).trim().split('\n')
@@ -122,8 +106,8 @@ describe('several instances on one PostgreSQL and one remote', () => {
     expect(shas.has(log[0]?.split(' ')[0] ?? '')).toBe(true)
     expect(shas.has(log[1]?.split(' ')[0] ?? '')).toBe(true)
     // either instance reads both as committed: the database is shared
-    expect((await send(b.url, 'GET', `/workflows/${churn}`)).body.status).toBe('committed')
-    expect((await send(a.url, 'GET', `/workflows/${revenue}`)).body.status).toBe('committed')
+    expect((await sendJson(b.url, 'GET', `/workflows/${churn}`)).body.status).toBe('committed')
+    expect((await sendJson(a.url, 'GET', `/workflows/${revenue}`)).body.status).toBe('committed')
   })
 
   it('when one of two instances is killed with SIGKILL under keyed load, then every 201 it sent is stored, a retry on the other replays it or makes it once (a key cut off in flight waits out its lease), and the chain verifies', async () => {
@@ -171,9 +155,9 @@ describe('several instances on one PostgreSQL and one remote', () => {
     expect(answered.size).toBeGreaterThan(0)
     expect(inFlight).toBeLessThan(keys.length - answered.size + 1)
     // nothing acknowledged is lost, nothing is stored twice
-    const status = await send(b.url, 'GET', '/status')
+    const status = await sendJson(b.url, 'GET', '/status')
     expect((status.body.workflows as { total: number }).total).toBe(stored.size)
-    expect((await send(b.url, 'GET', '/audit/verify?full=true')).body).toMatchObject({ ok: true, problems: [] })
+    expect((await sendJson(b.url, 'GET', '/audit/verify?full=true')).body).toMatchObject({ ok: true, problems: [] })
   })
 
   it('when PostgreSQL drops every connection and refuses new ones under load, then requests are 503 problems (never 500), /readyz says so, and the instance serves again once the database is back', async () => {
@@ -203,14 +187,14 @@ describe('several instances on one PostgreSQL and one remote', () => {
       await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`)
       await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [name])
       await new Promise((resolve) => setTimeout(resolve, 1500))
-      const down = await send(a.url, 'GET', '/readyz')
+      const down = await sendJson(a.url, 'GET', '/readyz')
       expect(down.status).toBe(503)
       await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`)
       // back: the next requests get connections again
       let ready = 0
       for (let i = 0; i < 100 && ready !== 200; i++) {
         await new Promise((resolve) => setTimeout(resolve, 100))
-        ready = (await send(a.url, 'GET', '/readyz')).status
+        ready = (await sendJson(a.url, 'GET', '/readyz')).status
       }
       expect(ready).toBe(200)
       await new Promise((resolve) => setTimeout(resolve, 500))
@@ -227,7 +211,7 @@ describe('several instances on one PostgreSQL and one remote', () => {
     expect((await postIssue(a, 'after-outage')).status).toBe(201)
     expect(a.child.exitCode).toBeNull()
     // the chain has every entry that was acknowledged, and no gap from the outage
-    expect((await send(a.url, 'GET', '/audit/verify?full=true')).body).toMatchObject({ ok: true, problems: [] })
+    expect((await sendJson(a.url, 'GET', '/audit/verify?full=true')).body).toMatchObject({ ok: true, problems: [] })
     expect(a.stderr()).not.toMatch(/Unhandled|uncaught/i)
   })
 })

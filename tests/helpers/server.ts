@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import http from 'node:http'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -168,4 +169,32 @@ async function stop(child: ChildProcess, exited: Promise<Exit>, signal: NodeJS.S
   child.kill('SIGKILL')
   await exited
   throw new Error(`server did not exit within ${STOP_TIMEOUT_MS} ms of ${signal}\n--- stdout ---\n${out()}\n--- stderr ---\n${err()}`)
+}
+
+export interface Answer {
+  status: number
+  headers: http.IncomingHttpHeaders
+  text: string
+}
+
+/** One request on its own connection (no keep-alive): a crash shows up as a socket error. */
+export function send(base: string, method: string, urlPath: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      new URL(urlPath, base),
+      { method, agent: false, headers: { connection: 'close', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers } },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          text += chunk
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }))
+        res.on('error', reject)
+      },
+    )
+    req.setTimeout(10_000, () => req.destroy(new Error('request timed out')))
+    req.on('error', reject)
+    req.end(body)
+  })
 }
