@@ -17,6 +17,7 @@ const shared = {
 export const ON_POSTGRES = [
   'tests/http/audit.test.ts',
   'tests/http/exports.test.ts',
+  'tests/http/fuzz.test.ts',
   'tests/http/health.test.ts',
   'tests/http/issues.test.ts',
   'tests/http/kpis.test.ts',
@@ -25,6 +26,7 @@ export const ON_POSTGRES = [
   'tests/http/metrics.test.ts',
   'tests/http/serialization.test.ts',
   'tests/http/workflows.test.ts',
+  'tests/security/hostile-input.test.ts',
   'tests/security/idempotency-limits.test.ts',
   'tests/security/webhooks.test.ts',
 ]

@@ -1,10 +1,11 @@
 import pg from 'pg'
 import { numberedPlaceholders } from './postgres-placeholders.js'
 import { isConnectionError } from './postgres-errors.js'
+import { LockSession } from './postgres-locks.js'
 import { StoreUnavailable, type SqlDatabase, type SqlSession, type SqlValue } from './sql.js'
 
 export interface PostgresOptions {
-  /** connections for statements and transactions; advisory locks hold connections of their own (at most as many again) */
+  /** connections for statements and transactions; every advisory lock of the instance is held on one more session of its own */
   poolSize: number
   /** PostgreSQL cancels a statement that runs longer (0: the server's own statement_timeout); waiting for an advisory lock is never cut short */
   statementTimeoutMs: number
@@ -141,8 +142,8 @@ class CheckedOut {
 class PostgresDatabase implements SqlDatabase {
   readonly dialect = 'postgres' as const
   private readonly pool: pg.Pool
-  /** the connections that hold advisory locks: a lock never takes a connection statements need, and waits without a statement timeout */
-  private readonly lockPool: pg.Pool
+  /** every advisory lock of this instance, on one session of its own (see LockSession) */
+  private readonly locks: LockSession
   /** in-process waiters for a lock queue here, not on connections of their own */
   private readonly lockQueues = new Map<string, Promise<unknown>>()
   private readonly session: SqlSession
@@ -159,11 +160,9 @@ class PostgresDatabase implements SqlDatabase {
       types: portTypes(),
     }
     this.pool = new pg.Pool({ ...common, statement_timeout: options.statementTimeoutMs })
-    // SET, not the startup parameter: node-postgres sends no statement_timeout of 0, and a role's default would then apply
-    this.lockPool = new pg.Pool({ ...common, onConnect: (client) => client.query('SET statement_timeout = 0') })
+    this.locks = new LockSession({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true, application_name: APPLICATION_NAME }, translated)
     this.reportBackgroundError = (err: Error) => options.onBackgroundError?.(err)
     this.pool.on('error', this.reportBackgroundError)
-    this.lockPool.on('error', this.reportBackgroundError)
     this.session = sessionOn(() => this.pool)
   }
 
@@ -224,28 +223,18 @@ class PostgresDatabase implements SqlDatabase {
 
   /** A session lock: PostgreSQL drops it with the session, so a crashed instance never leaves it held. */
   private async holdingAdvisoryLock<T>(name: string, work: () => Promise<T>): Promise<T> {
-    const connection = new CheckedOut(await connect(this.lockPool))
-    try {
-      await connection.client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [name])
-    } catch (err) {
-      connection.failed(err)
-      connection.release()
-      throw translated(err)
-    }
+    const generation = await this.locks.take(name)
     try {
       return await work()
     } finally {
-      if (connection.failure) {
-        this.reportBackgroundError(new Error(`The connection holding the lock "${name}" was lost while its work ran`, { cause: connection.failure }))
-      } else {
-        await connection.client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [name]).catch((err: unknown) => connection.failed(err))
+      if (!(await this.locks.give(name, generation))) {
+        this.reportBackgroundError(new Error(`The connection holding the lock "${name}" was lost while its work ran`))
       }
-      connection.release()
     }
   }
 
   close(): Promise<void> {
-    this.closed ??= Promise.all([this.pool.end(), this.lockPool.end()]).then(() => undefined)
+    this.closed ??= Promise.all([this.pool.end(), this.locks.close()]).then(() => undefined)
     return this.closed
   }
 }

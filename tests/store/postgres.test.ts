@@ -160,7 +160,9 @@ describe('the PostgreSQL adapter: locks across instances', () => {
       return 'second result'
     })
     await sleep(100)
-    expect((await advisoryLocks()).map((lock) => lock.granted).sort()).toEqual([false, true])
+    // one lock held, by the first; the second asks again after a pause rather than waiting in PostgreSQL
+    expect((await advisoryLocks()).map((lock) => lock.granted)).toEqual([true])
+    expect(events).toEqual(['first in'])
     expect(await secondDone).toBe('second result')
     await firstDone
     expect(events).toEqual(['first in', 'first out', 'second in'])
@@ -323,5 +325,31 @@ describe('the PostgreSQL adapter: failures', () => {
     await db.close() // twice is harmless
     const failure = await db.get('SELECT 1').catch((err: unknown) => err)
     expect(isConnectionError(failure)).toBe(true)
+  })
+})
+
+describe('the PostgreSQL adapter: many locks held at once', () => {
+  it('when more locks are held at once than the pool has connections, then they all hold on one session and statements still get connections', async () => {
+    const db = await open({ poolSize: 2 })
+    const names = Array.from({ length: 12 }, (_, i) => `group:${i}`)
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let inside = 0
+    const holders = names.map((name) =>
+      db.withLock(name, async () => {
+        inside++
+        await held
+      }),
+    )
+    for (let i = 0; i < 100 && inside < names.length; i++) await sleep(10)
+    expect(inside).toBe(names.length)
+    const locks = await advisoryLocks()
+    expect(locks).toHaveLength(names.length)
+    expect(new Set(locks.map((lock) => lock.pid)).size).toBe(1)
+    // the pool's two connections are free for statements and transactions
+    expect(await db.transaction((tx) => tx.get('SELECT 1 AS one'))).toEqual({ one: 1 })
+    release()
+    await Promise.all(holders)
+    expect(await advisoryLocks()).toEqual([])
   })
 })
