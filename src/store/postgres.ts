@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { numberedPlaceholders } from './postgres-placeholders.js'
+import { KeyedMutex } from './keyed-mutex.js'
 import { isConnectionError } from './postgres-errors.js'
 import { LockSession } from './postgres-locks.js'
 import { StoreUnavailable, type SqlDatabase, type SqlSession, type SqlValue } from './sql.js'
@@ -145,7 +146,7 @@ class PostgresDatabase implements SqlDatabase {
   /** every advisory lock of this instance, on one session of its own (see LockSession) */
   private readonly locks: LockSession
   /** in-process waiters for a lock queue here, not on connections of their own */
-  private readonly lockQueues = new Map<string, Promise<unknown>>()
+  private readonly lockQueues = new KeyedMutex()
   private readonly session: SqlSession
   private readonly reportBackgroundError: (err: Error) => void
   private closed: Promise<void> | undefined
@@ -211,14 +212,7 @@ class PostgresDatabase implements SqlDatabase {
   }
 
   withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
-    const before = this.lockQueues.get(name) ?? Promise.resolve()
-    const mine = before.then(() => this.holdingAdvisoryLock(name, work))
-    const settled = mine.catch(() => undefined)
-    this.lockQueues.set(name, settled)
-    void settled.then(() => {
-      if (this.lockQueues.get(name) === settled) this.lockQueues.delete(name)
-    })
-    return mine
+    return this.lockQueues.run(name, () => this.holdingAdvisoryLock(name, work))
   }
 
   /** A session lock: PostgreSQL drops it with the session, so a crashed instance never leaves it held. */

@@ -1,4 +1,5 @@
 import type { Statement } from 'better-sqlite3'
+import { KeyedMutex } from './keyed-mutex.js'
 import type { Db } from './database.js'
 import { StoreUnavailable, type SqlDatabase, type SqlSession, type SqlValue } from './sql.js'
 
@@ -36,7 +37,8 @@ export class SqliteDatabase implements SqlDatabase {
   private readonly statements = new Map<string, Statement>()
   /** the end of the last queued transaction; statements outside transactions wait for it */
   private tail: Promise<unknown> = Promise.resolve()
-  private readonly locks = new Map<string, Promise<unknown>>()
+  /** one instance per DATA_DIR: the locks of this process are all there are */
+  private readonly locks = new KeyedMutex()
 
   constructor(
     /** the better-sqlite3 handle: for what is SQLite's own (pragmas, the verify thread's file, tests) */
@@ -104,19 +106,8 @@ export class SqliteDatabase implements SqlDatabase {
     return result
   }
 
-  async withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
-    const before = this.locks.get(name) ?? Promise.resolve()
-    let release = () => {}
-    const held = new Promise<void>((resolve) => (release = resolve))
-    const mine = before.then(() => held)
-    this.locks.set(name, mine)
-    await before
-    try {
-      return await work()
-    } finally {
-      release()
-      if (this.locks.get(name) === mine) this.locks.delete(name)
-    }
+  withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
+    return this.locks.run(name, work)
   }
 
   close(): Promise<void> {
