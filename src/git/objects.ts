@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { deflateSync } from 'node:zlib'
 import { RepositoryError, TreePathConflict } from './errors.js'
+import { allSettledOrThrow } from './settle.js'
 import { GitCommandError, gitInvocation, type GitIdentity } from './open.js'
 
 /**
@@ -245,7 +246,7 @@ export async function editTree(
       if (old && !isTreeMode(old.mode)) throw conflict(`${where}${name}`)
       return { mode: '40000', name, oid: await build(old?.oid ?? null, child, `${where}${name}/`) }
     })
-    for (const entry of await Promise.all(subtrees)) entries.set(entry.name, entry)
+    for (const entry of await allSettledOrThrow(subtrees)) entries.set(entry.name, entry)
     return write('tree', serializeTree([...entries.values()]))
   }
   return build(root, top, '')

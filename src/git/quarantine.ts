@@ -1,5 +1,6 @@
 import { lstat, mkdir, readdir, rename, rmdir } from 'node:fs/promises'
 import path from 'node:path'
+import { allSettledOrThrow } from './settle.js'
 
 /** What migrateObjects moved, and the folders it made, so a commit that fails before its branch moves can take them back. */
 export interface MigratedObjects {
@@ -35,11 +36,11 @@ export async function migrateObjects(quarantine: string, objects: string): Promi
     }
     // loose objects in any order, side by side; every move has ended before a failure is undone
     const fanouts = (await readdir(quarantine)).filter((name) => /^[0-9a-f]{2}$/.test(name))
-    await settled(
+    await allSettledOrThrow(
       fanouts.map(async (fanout) => {
         await folder(path.join(objects, fanout))
         const names = await readdir(path.join(quarantine, fanout))
-        await settled(names.map((name) => move(path.join(quarantine, fanout, name), path.join(objects, fanout, name))))
+        await allSettledOrThrow(names.map((name) => move(path.join(quarantine, fanout, name), path.join(objects, fanout, name))))
       }),
     )
   } catch (err) {
@@ -61,10 +62,4 @@ export async function unmigrateObjects({ moved, folders }: MigratedObjects): Pro
     if (stat?.mtimeMs === mtimeMs) await rename(to, from).catch(() => undefined)
   }
   for (const dir of [...folders].reverse()) await rmdir(dir).catch(() => undefined) // only if empty
-}
-
-/** Waits for every one of `promises`, then throws the first failure, if any. */
-async function settled(promises: Array<Promise<unknown>>): Promise<void> {
-  const failed = (await Promise.allSettled(promises)).find((r): r is PromiseRejectedResult => r.status === 'rejected')
-  if (failed) throw failed.reason
 }

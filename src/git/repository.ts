@@ -15,6 +15,7 @@ import { findCommitHooks, runHook } from './hooks.js'
 import { readIntent, writeIntent } from './intent.js'
 import { Mutex } from './mutex.js'
 import { migrateObjects, unmigrateObjects, type MigratedObjects } from './quarantine.js'
+import { allSettledOrThrow } from './settle.js'
 import { leavesWorkTree, refuseUnsafeState } from './target-safety.js'
 import { algorithmOf, commitObject, commitTree, editTree, identityIsPlain, ObjectReader, objectId, TreeReader, writeLooseObject, type GitObject, type HashAlgorithm } from './objects.js'
 import { filterDriversOff, GitCommandError, gitClient, type Git } from './open.js'
@@ -333,9 +334,10 @@ export class Repository {
     const quarantine = path.join(scratch, 'objects')
     await mkdir(quarantine)
     const write = (type: string, body: Buffer) => writeLooseObject(quarantine, type, body, algorithm)
-    const [, edited] = await Promise.all([
+    // every write has ended before a failure (a tree conflict) reaches the caller, who removes the quarantine
+    const [, edited] = await allSettledOrThrow([
       // a blob the branch head already holds at its path is in the repository: not written again
-      Promise.all(contents.map((content, i) => (snap.targets[i]?.headBlob === blobs[i] ? null : write('blob', content)))),
+      allSettledOrThrow(contents.map(async (content, i) => (snap.targets[i]?.headBlob === blobs[i] ? null : write('blob', content)))),
       editTree(look.trees, look.rootTree, paths.map((p, i) => ({ path: p, blob: blobs[i] as string })), write),
     ])
     let tree = edited

@@ -92,6 +92,31 @@ describe('objects written by the service', () => {
     }
   })
 
+  it('when one folder of the commit conflicts while another is still being written, then the refusal comes only after every write ended (the caller then removes the quarantine)', async () => {
+    const { repo, head } = await trickyRepository()
+    const reader = new ObjectReader(repo, identity)
+    try {
+      const commit = await reader.read(head)
+      const root = /^tree ([0-9a-f]+)/.exec(commit?.body.toString('utf8') ?? '')?.[1] ?? ''
+      const blob = objectId('blob', Buffer.from('x'), 'sha1')
+      let writing = 0
+      let written = 0
+      // the trees under "slow/" take long to write; "a.b/inside" conflicts (a.b is a file) at once
+      const slowWrite = async (type: string, body: Buffer) => {
+        writing++
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        written++
+        return objectId(type, body, 'sha1')
+      }
+      const files = [{ path: 'slow/deep/one.json', blob }, { path: 'a.b/inside', blob }]
+      await expect(editTree(new TreeReader(reader, 'sha1'), root, files, slowWrite)).rejects.toThrow('a.b appears as both a file and a folder')
+      expect(writing).toBeGreaterThan(0)
+      expect(written).toBe(writing) // Promise.all would reject here with the "slow/" writes still pending
+    } finally {
+      await reader.close()
+    }
+  })
+
   it('when a commit object is built, then it is byte for byte what git commit-tree makes at the same time', async () => {
     const { repo, head } = await trickyRepository()
     const tree = (await git(repo, 'rev-parse', `${head}^{tree}`)).trim()
