@@ -21,9 +21,12 @@ import { registerErrorHandling, registerNotFound } from './http/error-handler.js
 import { registerIdempotency } from './http/idempotency-hook.js'
 import { registerOpenApi } from './http/openapi.js'
 import { registerProtection } from './http/protection.js'
+import { SharedRequestCounter } from './http/shared-request-counter.js'
 import type { Services } from './services.js'
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+/** RATE_LIMIT_MAX counts requests per caller in windows of this length */
+const RATE_WINDOW_MS = 60_000
 
 /** The request as Fastify's "incoming request" log line shows it: secret-looking query values redacted, as in the audit. */
 function requestForLog(request: FastifyRequest) {
@@ -40,7 +43,7 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
   const { config } = services
   const ledger = new RefusalLedger()
   // requests that never reach a route (unmatched paths, undecodable URLs, malformed HTTP) have a limiter of their own
-  const unroutedLimiter = new FixedWindowLimiter(config.rateLimitMax, 60_000)
+  const unroutedLimiter = new FixedWindowLimiter(config.rateLimitMax, RATE_WINDOW_MS)
   const guard = { audit: services.audit, ledger, limiter: unroutedLimiter }
   const app = Fastify({
     logger: logger === false ? false : { level: services.config.logLevel, ...(typeof logger === 'object' ? logger : {}), serializers: { req: requestForLog } },
@@ -80,7 +83,9 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
   registerErrorHandling(app)
   const auditEntryOf = registerAuditHook(app)
   registerAuth(app, services.config.apiKeys, services.config.webhookKey)
-  await registerProtection(app, services.config.rateLimitMax, unroutedLimiter)
+  // several instances share one PostgreSQL: the rate limit is the cluster's, counted there
+  const sharedCounts = services.db.dialect === 'postgres' ? new SharedRequestCounter(services.db, config.rateLimitMax, RATE_WINDOW_MS, app.log) : undefined
+  await registerProtection(app, services.config.rateLimitMax, unroutedLimiter, sharedCounts)
   registerNotFound(app)
   registerIdempotency(app, services.idempotency)
   // last onSend hook: the request's writes and its audit entry, in one transaction
@@ -98,7 +103,8 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
   }
   const flushTimer = setInterval(() => {
     flushLedger(false).catch((err: unknown) => app.log.error({ err }, 'could not record the rate-limit refusal counts; they are logged instead'))
-  }, 60_000).unref()
+    sharedCounts?.prune().catch((err: unknown) => app.log.warn({ err }, 'could not remove ended rate-limit windows; the next minute tries again'))
+  }, RATE_WINDOW_MS).unref()
   // preClose: before the server's onClose hooks close the database
   app.addHook('preClose', async () => {
     clearInterval(flushTimer)

@@ -15,6 +15,11 @@ export class FixedWindowLimiter {
 
   /** True while the caller is within its allowance for the current window. */
   allow(caller: string): boolean {
+    return this.hit(caller).count <= this.max
+  }
+
+  /** Counts one request of `caller`: its count in the current window, and the time left in it. */
+  hit(caller: string): { count: number; resetInMs: number } {
     const now = this.now()
     if (now - this.windowStart >= this.windowMs) {
       this.windowStart = now
@@ -22,6 +27,6 @@ export class FixedWindowLimiter {
     }
     const count = (this.counts.get(caller) ?? 0) + 1
     this.counts.set(caller, count)
-    return count <= this.max
+    return { count, resetInMs: this.windowStart + this.windowMs - now }
   }
 }

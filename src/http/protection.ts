@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import rateLimit from '@fastify/rate-limit'
+import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import helmet, { type HelmetOptions } from 'helmet'
 import type { FixedWindowLimiter } from './fixed-window.js'
 import { ProblemError } from './problem.js'
+import type { SharedRequestCounter } from './shared-request-counter.js'
 
 /** Per API key; without one, per IP (signed webhooks apart, so key-guessing cannot starve them). */
 function bucketOf(request: FastifyRequest): string {
@@ -49,12 +50,28 @@ export function securityHeaders(options: HelmetOptions): Record<string, string> 
   return headers
 }
 
+/** The rate-limit plugin's store, counting in `counter` (the plugin's own store counts in this process). */
+function storeCounting(counter: SharedRequestCounter): FastifyRateLimitStoreCtor {
+  return class SharedStore implements FastifyRateLimitStore {
+    incr(key: string, callback: (error: Error | null, result?: { current: number; ttl: number }) => void): void {
+      counter.hit(key).then(
+        ({ count, resetInMs }) => callback(null, { current: count, ttl: resetInMs }),
+        (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+      )
+    }
+    child(): FastifyRateLimitStore {
+      return this
+    }
+  }
+}
+
 /**
  * Security headers and a per-caller rate limit. The limit is keyed by API key id (so one noisy
  * integration cannot starve the others behind the same proxy), by IP without a key.
  * Probes are exempt: an orchestrator polling /healthz must never be told to back off.
+ * With `shared` (several instances on PostgreSQL) the counts are the cluster's, not this process's.
  */
-export async function registerProtection(app: FastifyInstance, rateLimitMax: number, unmatchedLimiter: FixedWindowLimiter): Promise<void> {
+export async function registerProtection(app: FastifyInstance, rateLimitMax: number, unmatchedLimiter: FixedWindowLimiter, shared?: SharedRequestCounter): Promise<void> {
   const headers = securityHeaders(HELMET_OPTIONS)
   app.addHook('onRequest', async (_request, reply) => {
     reply.headers(headers)
@@ -64,11 +81,14 @@ export async function registerProtection(app: FastifyInstance, rateLimitMax: num
   // and a 404 (valid key) vs 401 (invalid key) difference cannot be probed faster than the limit.
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.url !== undefined) return
-    if (!unmatchedLimiter.allow(bucketOf(request))) {
+    const bucket = `unmatched:${bucketOf(request)}`
+    const count = shared ? (await shared.hit(bucket)).count : unmatchedLimiter.hit(bucket).count
+    if (count > rateLimitMax) {
       throw new ProblemError(429, 'Too Many Requests', `More than ${rateLimitMax} requests in a minute; retry after 1 minute.`, 'rate-limited')
     }
   })
   await app.register(rateLimit, {
+    ...(shared && { store: storeCounting(shared) }),
     max: rateLimitMax,
     timeWindow: 60_000,
     allowList: (request) => ['/healthz', '/readyz'].includes(request.routeOptions.url ?? ''),

@@ -150,4 +150,21 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
         FOR EACH ROW EXECUTE FUNCTION audit_high_water_follow();
     `,
   },
+  {
+    version: 3,
+    name: 'request counts for the rate limit, shared by every instance',
+    // PostgreSQL only: SQLite serves one instance, which counts in memory
+    mirrors: 12,
+    sql: `
+      -- One row per caller (API key, or IP without one): the requests counted in its current
+      -- window, which starts at its first request (milliseconds since the epoch, the database's
+      -- clock, so instances with skewed clocks still share one window). UNLOGGED: no WAL, so
+      -- counting costs no disk flush, and a database crash merely forgets the counts.
+      CREATE UNLOGGED TABLE request_counts (
+        bucket        text    PRIMARY KEY,
+        window_start  bigint  NOT NULL,
+        count         integer NOT NULL
+      );
+    `,
+  },
 ]

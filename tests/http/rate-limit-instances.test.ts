@@ -1,0 +1,135 @@
+import { rmSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pino from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { SharedRequestCounter } from '../../src/http/shared-request-counter.js'
+import { openPostgres } from '../../src/store/postgres.js'
+import { migratePostgres } from '../../src/store/postgres-migrate.js'
+import { countRequest, forgetEndedWindows } from '../../src/store/request-counts.js'
+import type { SqlDatabase } from '../../src/store/sql.js'
+import { tempDir, type TestApp } from '../helpers/app.js'
+import { freshPostgres, type FreshPostgres } from '../helpers/postgres.js'
+import { bareRemote, instance } from '../helpers/remote.js'
+
+/**
+ * RATE_LIMIT_MAX with several instances on one PostgreSQL: a caller's budget is the cluster's,
+ * not each instance's (N instances must not mean N times the allowance).
+ */
+
+const apps: TestApp[] = []
+const dirs: string[] = []
+const databases: FreshPostgres[] = []
+const opened: SqlDatabase[] = []
+afterEach(async () => {
+  for (const app of apps.splice(0)) await app.close()
+  for (const db of opened.splice(0)) await db.close()
+  for (const database of databases.splice(0)) await database.drop()
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+async function database(): Promise<FreshPostgres> {
+  const fresh = await freshPostgres()
+  databases.push(fresh)
+  return fresh
+}
+
+/** Two instances on one fresh database and one bare remote, as in production. */
+async function twoInstances(env: Record<string, string>): Promise<{ a: TestApp; b: TestApp; url: string }> {
+  const dir = tempDir('afb-rate-')
+  dirs.push(dir)
+  const bare = await bareRemote(dir)
+  const { url } = await database()
+  const a = await instance(dir, bare, 'a', { DATABASE_URL: url, ...env })
+  apps.push(a)
+  const b = await instance(dir, bare, 'b', { DATABASE_URL: url, ...env })
+  apps.push(b)
+  return { a, b, url }
+}
+
+async function openDb(url: string): Promise<SqlDatabase> {
+  const db = await openPostgres(url, { poolSize: 2, statementTimeoutMs: 5_000 })
+  opened.push(db)
+  return db
+}
+
+const countsIn = (db: SqlDatabase) => db.all<{ bucket: string; count: number }>('SELECT bucket, count FROM request_counts ORDER BY bucket')
+
+describe('the rate limit across instances', () => {
+  it('when one caller spreads its requests over two instances, then RATE_LIMIT_MAX is its budget in all, and each key keeps its own', async () => {
+    const key = (k: string) => ({ 'x-api-key': k.repeat(20) })
+    const { a, b } = await twoInstances({ RATE_LIMIT_MAX: '4', API_KEYS: `x:read:${'x'.repeat(20)},y:read:${'y'.repeat(20)}` })
+    const statuses: number[] = []
+    for (const app of [a, b, a, b, a, b]) statuses.push((await app.app.inject({ url: '/workflows', headers: key('x') })).statusCode)
+    expect(statuses).toEqual([200, 200, 200, 200, 429, 429])
+
+    const refused = await b.app.inject({ url: '/workflows', headers: key('x') })
+    expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(refused.json()).toMatchObject({ status: 429, type: 'urn:auto-feature-builder:problem:rate-limited' })
+    const retryAfter = Number(refused.headers['retry-after'])
+    expect(retryAfter).toBeGreaterThan(0)
+    expect(retryAfter).toBeLessThanOrEqual(60)
+    // another key is not touched by x's spending
+    expect((await a.app.inject({ url: '/workflows', headers: key('y') })).statusCode).toBe(200)
+    expect((await b.app.inject({ url: '/workflows', headers: key('y') })).statusCode).toBe(200)
+  })
+
+  it('when unmatched paths are probed on two instances, then they share one budget too', async () => {
+    const { a, b } = await twoInstances({ RATE_LIMIT_MAX: '2' })
+    const statuses: number[] = []
+    for (const app of [a, b, a, b]) statuses.push((await app.app.inject('/no-such-path')).statusCode)
+    expect(statuses).toEqual([404, 404, 429, 429])
+  })
+
+  it('when a caller is over its limit, then its further refusals are answered by the instance alone: the database counts no more of them', async () => {
+    const { a, b, url } = await twoInstances({ RATE_LIMIT_MAX: '2' })
+    const db = await openDb(url)
+    for (let i = 0; i < 3; i++) await a.app.inject('/workflows')
+    expect(await countsIn(db)).toEqual([{ bucket: 'anonymous:127.0.0.1', count: 3 }])
+    for (let i = 0; i < 20; i++) expect((await a.app.inject('/workflows')).statusCode).toBe(429)
+    expect(await countsIn(db)).toEqual([{ bucket: 'anonymous:127.0.0.1', count: 3 }])
+    // b has not seen the caller refused: it asks once, learns it, and then answers alone as well
+    for (let i = 0; i < 5; i++) expect((await b.app.inject('/workflows')).statusCode).toBe(429)
+    expect(await countsIn(db)).toEqual([{ bucket: 'anonymous:127.0.0.1', count: 4 }])
+  })
+})
+
+describe('the shared request counts', () => {
+  async function migrated(): Promise<SqlDatabase> {
+    const db = await openDb((await database()).url)
+    await migratePostgres(db)
+    return db
+  }
+
+  it('when a window is over, then the next request starts a new one, and ended windows are removed', async () => {
+    const db = await migrated()
+    expect(await countRequest(db, 'k', 300)).toMatchObject({ count: 1 })
+    const second = await countRequest(db, 'k', 300)
+    expect(second.count).toBe(2)
+    expect(second.resetInMs).toBeGreaterThan(0)
+    expect(second.resetInMs).toBeLessThanOrEqual(300)
+    await sleep(350)
+    await countRequest(db, 'fresh', 300)
+    expect(await forgetEndedWindows(db, 300)).toBe(1) // k's window is over, fresh's is not
+    expect(await countsIn(db)).toEqual([{ bucket: 'fresh', count: 1 }])
+    expect(await countRequest(db, 'k', 300)).toMatchObject({ count: 1 })
+  })
+
+  it('when many requests of one caller are counted at once, then none is lost', async () => {
+    const db = await migrated()
+    const counts = await Promise.all(Array.from({ length: 50 }, () => countRequest(db, 'busy', 60_000)))
+    expect(counts.map((c) => c.count).sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
+  })
+
+  it('when the database cannot count, then the instance counts on its own, and goes back to the shared counts when it can', async () => {
+    const fresh = await database()
+    const db = await openDb(fresh.url)
+    await migratePostgres(db)
+    const counter = new SharedRequestCounter(db, 2, 60_000, pino({ level: 'silent' }))
+    expect((await counter.hit('c')).count).toBe(1)
+    await db.run('ALTER TABLE request_counts RENAME TO request_counts_away')
+    // the local count starts from nothing: per instance, as with one instance, until the database counts again
+    expect([(await counter.hit('c')).count, (await counter.hit('c')).count, (await counter.hit('c')).count]).toEqual([1, 2, 3])
+    await db.run('ALTER TABLE request_counts_away RENAME TO request_counts')
+    expect((await counter.hit('c')).count).toBe(2)
+  })
+})
