@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads'
 import type { AuditHead, AuditVerification } from '../contract/audit.js'
 import type { StoreLocation } from '../store/open.js'
+import { StoreUnavailable } from '../store/sql.js'
 import { withRequestAnchor, type VerifyOutcome } from './verify.js'
 
 /** What the verifier thread is started with. */
@@ -14,7 +15,8 @@ export interface VerifyRequest {
   full: boolean
   anchors: AuditHead[]
 }
-export type VerifyResponse = { id: number; outcome: VerifyOutcome } | { id: number; error: string }
+/** `unavailable`: the StoreUnavailable code, when the database could not serve the verify (the caller answers 503) */
+export type VerifyResponse = { id: number; outcome: VerifyOutcome } | { id: number; error: string; unavailable?: string }
 
 interface Caller {
   anchor: AuditHead | undefined
@@ -106,7 +108,10 @@ export class AuditVerifier {
     if (!batch || batch.id !== id) return
     this.running = undefined
     if (response instanceof Error) this.settle(batch, response)
-    else if ('error' in response) this.settle(batch, new Error(`audit verify failed: ${response.error}`))
+    else if ('error' in response) {
+      const message = `audit verify failed: ${response.error}`
+      this.settle(batch, response.unavailable === undefined ? new Error(message) : new StoreUnavailable(response.unavailable, message))
+    }
     else for (const caller of batch.callers) caller.resolve(withRequestAnchor(response.outcome, caller.anchor))
     this.runNext()
   }
