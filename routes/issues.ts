@@ -37,7 +37,7 @@ export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
     },
     async (request, reply) => {
       // held until this request's writes are committed: concurrent detections of one group cannot both create
-      if (services.workflows.groups(request.body)) request.afterCommit(await services.groupLocks.acquire([services.workflows.groupKey(request.body)]))
+      if (services.workflows.groups(request.body)) await services.groupLocks.holdUntilCommitted(request, [services.workflows.groupKey(request.body)])
       const { record, outcome, why } = await services.workflows.detect(request.body, {
         now: new Date(),
         source: 'issues',

@@ -32,7 +32,7 @@ export const kpiRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (a
     async (request, reply) => {
       const evaluated = evaluateSnapshot(request.body, services.rules)
       const keys = evaluated.detections.filter((d) => services.workflows.groups(d)).map((d) => services.workflows.groupKey(d))
-      if (keys.length > 0) request.afterCommit(await services.groupLocks.acquire(keys))
+      if (keys.length > 0) await services.groupLocks.holdUntilCommitted(request, keys)
       const result = await applySnapshot(evaluated, services.workflows, {
         now: new Date(),
         source: 'kpis',

@@ -1,3 +1,5 @@
+import type { HeldLock } from '../store/sql.js'
+
 /**
  * Serializes async work: each call waits for the previous one to settle. One per repository,
  * so concurrent commits queue instead of racing for git's index.lock or the branch ref.
@@ -17,5 +19,5 @@ export class Mutex {
  * SqlDatabase.withLock (src/store/sql.ts): in this process with SQLite, an advisory lock that
  * every instance sharing the database honours with PostgreSQL.
  */
-export type WithLock = <T>(name: string, work: () => Promise<T>) => Promise<T>
+export type WithLock = <T>(name: string, work: (lock: HeldLock) => Promise<T>) => Promise<T>
 

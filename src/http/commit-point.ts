@@ -13,6 +13,8 @@ declare module 'fastify' {
     defer(write: (tx: SqlSession) => Promise<void>): void
     /** Runs if that transaction fails, e.g. to release an idempotency key. */
     onWriteFailure(undo: () => Promise<void>): void
+    /** Runs inside that transaction, after its writes and audit entry, just before COMMIT; throwing refuses the commit (e.g. a lock found lost). */
+    beforeCommit(check: () => void): void
     /** Runs once that transaction is over, committed or not, e.g. to release a lock held since the handler. */
     afterCommit(done: () => void): void
   }
@@ -49,14 +51,14 @@ export function registerCommitPoint(
     onAppended?: () => void
   },
 ): void {
-  type Queue = { writes: ((tx: SqlSession) => Promise<void>)[]; undos: (() => Promise<void>)[]; after: (() => void)[] }
+  type Queue = { writes: ((tx: SqlSession) => Promise<void>)[]; undos: (() => Promise<void>)[]; checks: (() => void)[]; after: (() => void)[] }
   const pending = new WeakMap<FastifyRequest, Queue>()
   const runAfter = (q: Queue | undefined) => {
     for (const done of q?.after.splice(0) ?? []) done()
   }
   const queue = (request: FastifyRequest) => {
     let q = pending.get(request)
-    if (!q) pending.set(request, (q = { writes: [], undos: [], after: [] }))
+    if (!q) pending.set(request, (q = { writes: [], undos: [], checks: [], after: [] }))
     return q
   }
   app.decorateRequest('defer', function (this: FastifyRequest, write: (tx: SqlSession) => Promise<void>) {
@@ -64,6 +66,9 @@ export function registerCommitPoint(
   })
   app.decorateRequest('onWriteFailure', function (this: FastifyRequest, undo: () => Promise<void>) {
     queue(this).undos.push(undo)
+  })
+  app.decorateRequest('beforeCommit', function (this: FastifyRequest, check: () => void) {
+    queue(this).checks.push(check)
   })
   app.decorateRequest('afterCommit', function (this: FastifyRequest, done: () => void) {
     queue(this).after.push(done)
@@ -73,7 +78,7 @@ export function registerCommitPoint(
   app.addHook('onRequestAbort', async (request) => runAfter(pending.get(request)))
 
   app.addHook('onSend', async (request, reply, payload) => {
-    const q = pending.get(request) ?? { writes: [], undos: [], after: [] }
+    const q = pending.get(request) ?? { writes: [], undos: [], checks: [], after: [] }
     const entry = deps.entryOf(request, reply)
     const deferred = q.writes.splice(0)
     // a request that failed on our side keeps nothing it deferred: only its audit entry is written
@@ -85,6 +90,8 @@ export function registerCommitPoint(
       await deps.db.transaction(async (tx) => {
         for (const write of writes) await write(tx)
         if (recorded) appended = await deps.audit.append(tx, recorded)
+        // last, so the audit append's wait for its turn is covered too
+        if (writes.length > 0) for (const check of q.checks) check()
       })
       // the entry is committed: its checkpoint (if one was due) goes to the file now
       if (appended) deps.audit.settled(appended, true)

@@ -40,6 +40,11 @@ export class LockSession {
     }
   }
 
+  /** Whether locks taken on session `generation` are still held: false once that session was lost. */
+  holds(generation: number): boolean {
+    return generation === this.generation
+  }
+
   /** Releases `name`; false when the session it was taken on was lost meanwhile (PostgreSQL released it then). */
   async give(name: string, generation: number): Promise<boolean> {
     if (generation !== this.generation) return false

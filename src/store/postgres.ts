@@ -3,7 +3,7 @@ import { numberedPlaceholders } from './postgres-placeholders.js'
 import { KeyedMutex } from './keyed-mutex.js'
 import { isConnectionError } from './postgres-errors.js'
 import { LockSession } from './postgres-locks.js'
-import { StoreUnavailable, type SqlDatabase, type SqlSession, type SqlValue } from './sql.js'
+import { StoreUnavailable, type HeldLock, type SqlDatabase, type SqlSession, type SqlValue } from './sql.js'
 
 export interface PostgresOptions {
   /** connections for statements and transactions; every advisory lock of the instance is held on one more session of its own */
@@ -211,15 +211,22 @@ class PostgresDatabase implements SqlDatabase {
     }
   }
 
-  withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
+  withLock<T>(name: string, work: (lock: HeldLock) => Promise<T>): Promise<T> {
     return this.lockQueues.run(name, () => this.holdingAdvisoryLock(name, work))
   }
 
   /** A session lock: PostgreSQL drops it with the session, so a crashed instance never leaves it held. */
-  private async holdingAdvisoryLock<T>(name: string, work: () => Promise<T>): Promise<T> {
+  private async holdingAdvisoryLock<T>(name: string, work: (lock: HeldLock) => Promise<T>): Promise<T> {
     const generation = await this.locks.take(name)
+    const lock: HeldLock = {
+      assertHeld: () => {
+        if (!this.locks.holds(generation)) {
+          throw new StoreUnavailable('lock-lost', `The database session holding the lock "${name}" ended, so another instance may hold it now; nothing was made final under it`)
+        }
+      },
+    }
     try {
-      return await work()
+      return await work(lock)
     } finally {
       if (!(await this.locks.give(name, generation))) {
         this.reportBackgroundError(new Error(`The connection holding the lock "${name}" was lost while its work ran`))

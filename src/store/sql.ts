@@ -37,10 +37,21 @@ export interface SqlDatabase extends SqlSession {
   /**
    * Runs `work` while holding the lock `name` across every instance that shares this database
    * (PostgreSQL: a session advisory lock on a connection of its own; SQLite, one instance per
-   * DATA_DIR: a lock in this process). Waits for the lock; not reentrant.
+   * DATA_DIR: a lock in this process). Waits for the lock; not reentrant. `work` can ask whether
+   * the lock is still its own before it makes its result final (HeldLock).
    */
-  withLock<T>(name: string, work: () => Promise<T>): Promise<T>
+  withLock<T>(name: string, work: (lock: HeldLock) => Promise<T>): Promise<T>
   close(): Promise<void>
+}
+
+/**
+ * A lock held by withLock's work. PostgreSQL drops a session's advisory locks with the session: if
+ * the session holding it ends (a restart, a network cut), another instance may take the lock while
+ * this work still runs. Work that makes something final under the lock asks first.
+ */
+export interface HeldLock {
+  /** Throws StoreUnavailable (code "lock-lost") once the lock is known to be lost. */
+  assertHeld(): void
 }
 
 /**

@@ -1,7 +1,10 @@
 import type { Statement } from 'better-sqlite3'
 import { KeyedMutex } from './keyed-mutex.js'
 import type { Db } from './database.js'
-import { StoreUnavailable, type SqlDatabase, type SqlSession, type SqlValue } from './sql.js'
+import { StoreUnavailable, type HeldLock, type SqlDatabase, type SqlSession, type SqlValue } from './sql.js'
+
+/** One instance per DATA_DIR: a lock in this process cannot be lost while its holder runs. */
+const IN_THIS_PROCESS: HeldLock = { assertHeld: () => undefined }
 
 /** SQLite's codes for a database that cannot serve now but may soon (busy, I/O, full, cannot open); anything else is a bug. */
 const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|NOMEM|READONLY)/
@@ -106,8 +109,8 @@ export class SqliteDatabase implements SqlDatabase {
     return result
   }
 
-  withLock<T>(name: string, work: () => Promise<T>): Promise<T> {
-    return this.locks.run(name, work)
+  withLock<T>(name: string, work: (lock: HeldLock) => Promise<T>): Promise<T> {
+    return this.locks.run(name, () => work(IN_THIS_PROCESS))
   }
 
   close(): Promise<void> {

@@ -270,13 +270,16 @@ describe('the PostgreSQL adapter: failures', () => {
     expect(await db.transaction((tx) => tx.get('SELECT count(*) AS n FROM lost'))).toEqual({ n: 0 })
   })
 
-  it("when the lock's connection dies while the work runs, then the work's result still comes back, the loss is reported, and the lock is free", async () => {
+  it("when the lock's connection dies while the work runs, then the work can tell (assertHeld throws), its result still comes back, the loss is reported, and the lock is free", async () => {
     const onBackgroundError = vi.fn()
     const [db, other] = [await open({ onBackgroundError }), await open()]
-    const result = await db.withLock('fragile', async () => {
+    const result = await db.withLock('fragile', async (lock) => {
+      lock.assertHeld()
       const [holder] = await advisoryLocks()
       await terminate(holder!.pid)
-      await sleep(100)
+      // the work can find out before it makes anything final under the lock
+      await vi.waitFor(() => expect(() => lock.assertHeld()).toThrow(StoreUnavailable))
+      expect(() => lock.assertHeld()).toThrow('The database session holding the lock "fragile" ended')
       return 'done'
     })
     expect(result).toBe('done')
