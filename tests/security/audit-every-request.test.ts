@@ -1,6 +1,6 @@
-import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+import { withStore } from '../helpers/audit.js'
 
 let t: TestApp | undefined
 afterEach(async () => {
@@ -8,14 +8,9 @@ afterEach(async () => {
   t = undefined
 })
 
-const auditRows = (t: TestApp) => {
-  const db = new Database(t.config.databaseFile, { readonly: true })
-  try {
-    return db.prepare('SELECT entry FROM audit ORDER BY seq').all().map((r) => JSON.parse((r as { entry: string }).entry))
-  } finally {
-    db.close()
-  }
-}
+/** The stored audit entries, oldest first, read on a connection of its own to the app's store (SQLite or PostgreSQL): what is committed, not what the app holds. */
+const auditRows = (t: TestApp) =>
+  withStore(t.config, async (sql) => (await sql.all<{ entry: string }>('SELECT entry FROM audit ORDER BY seq')).map((r) => JSON.parse(r.entry)))
 
 describe('safety invariant 7: one audit entry per request', () => {
   it('when requests are refused at every stage (401, 403, 413, 415, 400, 404, 422, replay, HEAD, 429), then each has exactly one entry and the chain verifies', async () => {
@@ -44,7 +39,7 @@ describe('safety invariant 7: one audit entry per request', () => {
       sent++
       if ((await t.app.inject({ url: '/workflows', headers: auth })).statusCode === 429) limited++
     }
-    const rows = auditRows(t)
+    const rows = await auditRows(t)
     expect(rows).toHaveLength(requests.length + sent)
     expect(new Set(rows.map((r) => r.request_id)).size).toBe(rows.length)
     expect(rows.map((r) => r.status).slice(0, requests.length)).toEqual(statuses)
@@ -61,7 +56,7 @@ describe('a URL Fastify cannot decode', () => {
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
     expect(res.headers['x-request-id']).toBeTruthy()
     expect(res.json()).toMatchObject({ status: 400, title: 'Invalid URL', request_id: res.headers['x-request-id'] })
-    const rows = auditRows(t)
+    const rows = await auditRows(t)
     expect(rows).toHaveLength(1)
     expect(rows[0]).toMatchObject({ status: 400, operation: 'unmatched', request_id: res.headers['x-request-id'] })
     expect((await t.services.audit.verify()).ok).toBe(true)
@@ -72,6 +67,9 @@ describe('a URL Fastify cannot decode', () => {
     const res = await t.app.inject({ url: '/%zz?api_key=SECRET-123456789' })
     expect(res.statusCode).toBe(400)
     expect(res.body).not.toContain('SECRET-123456789')
-    expect(JSON.stringify(auditRows(t))).not.toContain('SECRET-123456789')
+    const rows = await auditRows(t)
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toMatchObject({ status: 400, request_id: res.headers['x-request-id'] })
+    expect(JSON.stringify(rows)).not.toContain('SECRET-123456789')
   })
 })

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto'
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config.js'
-import { sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
+import { onPostgres, sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
+import { withStore } from '../helpers/audit.js'
 import { git } from '../helpers/git.js'
 
 const SECRETS = {
@@ -14,6 +15,27 @@ const SECRETS = {
 }
 const API_KEYS = `engine:ingest:${SECRETS.engine},ops:read+commit:${SECRETS.ops},viewer:read:${SECRETS.viewer},root:admin:${SECRETS.root}`
 const bearer = (secret: string) => ({ authorization: `Bearer ${secret}` })
+
+/**
+ * Everything the app's store holds, as text: every row of every table, read on a connection of its
+ * own (SQLite or PostgreSQL), as anyone with database access could. On SQLite also the bytes of the
+ * file and of its write-ahead log, where recent writes sit until a checkpoint and freed pages keep
+ * what was deleted.
+ */
+async function storedText(t: TestApp): Promise<string> {
+  const rows = await withStore(t.config, async (sql) => {
+    const tables =
+      sql.dialect === 'sqlite'
+        ? await sql.all<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+        : await sql.all<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`)
+    expect(tables.map((table) => table.name)).toEqual(expect.arrayContaining(['audit', 'workflows', 'idempotency_keys']))
+    const dump: Record<string, unknown[]> = {}
+    for (const { name } of tables) dump[name] = await sql.all(`SELECT * FROM "${name.replaceAll('"', '""')}"`)
+    return JSON.stringify(dump)
+  })
+  const files = onPostgres ? [] : [t.config.databaseFile, `${t.config.databaseFile}-wal`].filter((file) => existsSync(file))
+  return rows + files.map((file) => readFileSync(file).toString('latin1')).join('')
+}
 
 let t: TestApp | undefined
 afterEach(async () => {
@@ -87,7 +109,10 @@ describe('keys and roles', () => {
       ['viewer', 200],
       ['engine', 201],
     ])
-    const everything = readFileSync(t.config.databaseFile).toString('latin1') + JSON.stringify(items)
+    const stored = await storedText(t)
+    // the search below reads the entries it is about: the actors are there, their keys are not
+    for (const actor of ['engine', 'viewer']) expect(stored).toContain(`\\"actor\\":\\"${actor}\\"`)
+    const everything = stored + JSON.stringify(items)
     for (const secret of Object.values(SECRETS)) expect(everything).not.toContain(secret)
   })
 

@@ -4,7 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { MAX_FORM_PAIRS, parseForm } from '../../src/http/body-parsers.js'
 import { purgeExpired } from '../../src/store/retention.js'
-import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+import type { SqlValue } from '../../src/store/sql.js'
+import { onPostgres, sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+import { withStore } from '../helpers/audit.js'
 
 const SECRET = `whsec_${Buffer.from('a-shared-secret-of-32-bytes-long').toString('base64')}`
 const READ_KEY = 'r'.repeat(20)
@@ -26,7 +28,12 @@ async function listening(app: TestApp): Promise<string> {
   return `http://127.0.0.1:${address.port}`
 }
 
-const auditCount = (app: TestApp, where = '1 = 1') => app.sqlite.prepare(`SELECT COUNT(*) FROM audit WHERE ${where}`).pluck().get() as number
+/** One number the store answers (`SELECT (sql) AS n`), through the SQL port: the same statement on SQLite and PostgreSQL. */
+const count = async (app: TestApp, sql: string, params: SqlValue[] = []) => (await app.services.db.get<{ n: number }>(`SELECT (${sql}) AS n`, params))?.n
+const auditCount = (app: TestApp, where = '1 = 1', params: SqlValue[] = []) => count(app, `SELECT COUNT(*) FROM audit WHERE ${where}`, params)
+/** The stored audit entries matching `where`, oldest first, parsed (JSON is read in JavaScript: the dialects' JSON functions differ). */
+const auditEntries = async (app: TestApp, where = '1 = 1', params: SqlValue[] = []) =>
+  (await app.services.db.all<{ entry: string }>(`SELECT entry FROM audit WHERE ${where} ORDER BY seq`, params)).map((r) => JSON.parse(r.entry) as Record<string, unknown>)
 
 describe('parsing costs stay linear and are bounded before any work (issue: 80 000 form repeats took 85 s pre-auth)', () => {
   it('when a form repeats one key 10 000 times, then it parses into one array of 10 000', () => {
@@ -80,12 +87,12 @@ describe('unauthenticated requests are rate-limited and bounded in the audit log
 
   it('when a caller is refused again and again, then the refusals are counted in a few audit entries, not one row each', async () => {
     t = await testApp({ API_KEYS, RATE_LIMIT_MAX: '5' })
-    const before = auditCount(t)
+    const before = (await auditCount(t)) ?? 0
     for (let i = 0; i < 200; i++) await t.app.inject({ url: `/nope-${i}` })
     // 5 answers within the limit + the first 5 refusals of the minute recorded in full
-    expect(auditCount(t) - before).toBe(10)
+    expect(await auditCount(t)).toBe(before + 10)
     await t.app.close() // shutdown records what was only counted
-    expect(t.sqlite.prepare(`SELECT json_extract(entry, '$.detail') FROM audit WHERE operation = 'rate_limit.suppressed'`).pluck().all()).toEqual([
+    expect((await auditEntries(t, 'operation = ?', ['rate_limit.suppressed'])).map((e) => e.detail)).toEqual([
       expect.stringMatching(/^190 more requests from this caller were refused with 429/),
     ])
   })
@@ -100,7 +107,9 @@ describe('unauthenticated requests are rate-limited and bounded in the audit log
   it('when a URL is 8 KB long, then its audit entry stores a bounded prefix', async () => {
     t = await testApp({ API_KEYS })
     await t.app.inject({ url: `/${'x'.repeat(8192)}` })
-    const path = t.sqlite.prepare(`SELECT json_extract(entry, '$.path') FROM audit ORDER BY seq DESC LIMIT 1`).pluck().get() as string
+    const newest = (await auditEntries(t)).at(-1)
+    expect(newest).toMatchObject({ operation: 'unmatched', status: 401 })
+    const path = String(newest?.path)
     expect(path.length).toBeLessThan(600)
     expect(path).toMatch(/…\(7681 more characters\)$/)
   })
@@ -112,8 +121,10 @@ describe('stored size and retention', () => {
     const payload = JSON.stringify({ ...sampleOpportunity, affected_items: Array.from({ length: 10_000 }, (_, i) => `customer_${String(i).padStart(6, '0')}`) })
     const res = await t.app.inject({ method: 'POST', url: '/issues', payload, headers: { 'content-type': 'application/json' } })
     expect(res.statusCode).toBe(201)
-    const row = t.sqlite.prepare('SELECT length(record) + length(artifacts) FROM workflows WHERE id = ?').pluck().get(res.json().workflow_id) as number
-    // the items are kept once (the opportunity); the files read them at run time
+    const row = await count(t, 'SELECT length(record) + length(artifacts) + length(inputs) FROM workflows WHERE id = ?', [res.json().workflow_id])
+    // the items are kept once (the opportunity, in inputs); the files read them at run time. record and
+    // artifacts are '' until a commit (migration 11): inputs is what holds the row's size now
+    expect(row).toBeGreaterThan(10_000 * 'customer_000000'.length)
     expect(row).toBeLessThan(payload.length + 60_000)
     expect(res.body.length).toBeLessThan(payload.length + 30_000)
     const preview = await t.app.inject(`/workflows/${res.json().workflow_id}/preview`)
@@ -127,17 +138,17 @@ describe('stored size and retention', () => {
     const commit = await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: ids[1], dry_run: false } })
     expect(commit.statusCode).toBe(201)
     const old = new Date(Date.now() - 40 * 86_400_000).toISOString()
-    t.sqlite.prepare('UPDATE workflows SET created_at = ? WHERE id IN (?, ?)').run(old, ids[0], ids[1])
-    t.sqlite.prepare(`INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at) VALUES ('a', 'k', 'f', 'done', 0, 1)`).run()
-    const auditBefore = auditCount(t)
+    expect(await t.services.db.run('UPDATE workflows SET created_at = ? WHERE id IN (?, ?)', [old, ids[0]!, ids[1]!])).toEqual({ changes: 2 })
+    await t.services.db.run(`INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, expires_at) VALUES ('a', 'k', 'f', 'done', 0, 1)`)
+    const auditBefore = (await auditCount(t)) ?? 0
 
     expect(await purgeExpired(t.services.db, new Date(), 30)).toEqual({ workflows: 1, idempotencyKeys: 1 })
     expect((await t.app.inject(`/workflows/${ids[0]}`)).statusCode).toBe(404)
     // read through the list: a row backdated by hand no longer reproduces (its creation time is an input of the generator)
     expect((await t.app.inject('/workflows?status=committed')).json().items.map((w: { workflow_id: string }) => w.workflow_id)).toEqual([ids[1]])
     expect((await t.app.inject(`/workflows/${ids[2]}`)).statusCode).toBe(200)
-    expect(auditCount(t, `workflow_id = '${ids[0]}'`)).toBeGreaterThan(0)
-    expect(auditCount(t)).toBeGreaterThanOrEqual(auditBefore)
+    expect(await auditCount(t, 'workflow_id = ?', [ids[0]!])).toBeGreaterThan(0)
+    expect(await auditCount(t)).toBeGreaterThanOrEqual(auditBefore)
   })
 })
 
@@ -175,38 +186,98 @@ describe('connections', () => {
     })
     expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request/)
     expect(answer).toMatch(/content-type: application\/problem\+json/)
-    expect(answer).toMatch(/x-request-id: [0-9a-f-]{36}/)
-    expect(auditCount(t, `operation = 'client_error'`)).toBe(1)
+    const requestId = /x-request-id: ([0-9a-f-]{36})/.exec(answer)?.[1]
+    expect(requestId).toBeDefined()
+    expect(await auditEntries(t, 'operation = ?', ['client_error'])).toEqual([expect.objectContaining({ status: 400, operation: 'client_error', request_id: requestId })])
   })
 })
+
+/**
+ * Makes the store refuse writes as a full disk does; returns the error code the answers then name,
+ * and how to give the space back.
+ * - SQLite: the file may not grow past the pages it has (max_page_count), so SQLITE_FULL comes once
+ *   they are used up: the big workflows no longer fit, small entries still may.
+ * - PostgreSQL: a database has no size of its own to cap, so a trigger raises what a full disk raises
+ *   (53100 disk_full) when the audit entry of a POST /issues is written: the last write of that
+ *   request's transaction, after its workflow and its key's completion, which must go with it.
+ *   Other requests' small entries are still written, as on SQLite.
+ */
+async function fillTheDisk(app: TestApp): Promise<{ code: string; free(): Promise<void> }> {
+  if (!onPostgres) {
+    const db = app.sqlite
+    const pages = db.pragma('page_count', { simple: true }) as number
+    db.pragma(`max_page_count = ${pages}`) // the database file cannot grow: SQLITE_FULL on the next write that needs a page
+    return { code: 'SQLITE_FULL', free: async () => void db.pragma('max_page_count = 1073741823') }
+  }
+  const sql = app.services.db
+  await sql.run(`
+    CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full';
+    END
+    $$`)
+  await sql.run(`CREATE TRIGGER disk_full AFTER INSERT ON audit FOR EACH ROW WHEN (NEW.operation = 'issue.create') EXECUTE FUNCTION disk_full()`)
+  return { code: '53100', free: async () => void (await sql.run('DROP TRIGGER disk_full ON audit')) }
+}
+
+/**
+ * Runs `work` while another writer holds the store; returns what `work` returned and the error
+ * code the answers then name.
+ * - SQLite: a second connection holds the write lock (BEGIN IMMEDIATE) and the app waits for none
+ *   (busy_timeout 0): SQLITE_BUSY.
+ * - PostgreSQL: a second session holds every table a POST /issues writes in EXCLUSIVE mode (reads
+ *   go on, writes wait, as under SQLite's write lock) and the app's statements wait at most
+ *   DATABASE_STATEMENT_TIMEOUT_MS (1 s in the test): 57014, the statement cancelled.
+ */
+async function whileAnotherWriterHoldsTheStore<T>(app: TestApp, work: () => Promise<T>): Promise<{ code: string; result: T }> {
+  if (!onPostgres) {
+    app.sqlite.pragma('busy_timeout = 0')
+    const other = new Database(app.config.databaseFile)
+    try {
+      other.exec('BEGIN IMMEDIATE')
+      const result = await work()
+      other.exec('ROLLBACK')
+      return { code: 'SQLITE_BUSY', result }
+    } finally {
+      other.close()
+    }
+  }
+  const result = await withStore(app.config, (other) =>
+    other.transaction(async (tx) => {
+      await tx.run('LOCK TABLE workflows, idempotency_keys, occurrences, audit, audit_high_water IN EXCLUSIVE MODE')
+      return work()
+    }),
+  )
+  return { code: '57014', result }
+}
 
 describe('one transaction per request', () => {
   it('when the store refuses writes (a full disk), then answers are 503 problems, nothing half-written is kept, /readyz says so, and it recovers', async () => {
     t = await testApp()
-    const db = t.sqlite
-    const pages = db.pragma('page_count', { simple: true }) as number
-    db.pragma(`max_page_count = ${pages}`) // the database file cannot grow: SQLITE_FULL on the next write
-    const workflowsBefore = db.prepare('SELECT COUNT(*) FROM workflows').pluck().get()
-    const headers = { 'idempotency-key': 'full-disk-1' }
-    let res = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, description: 'x'.repeat(2000) }, headers })
+    const workflowsBefore = (await count(t, 'SELECT COUNT(*) FROM workflows')) ?? 0
+    const disk = await fillTheDisk(t)
+    let key = 'full-disk-1'
+    let res = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, description: 'x'.repeat(2000) }, headers: { 'idempotency-key': key } })
     for (let i = 0; i < 20 && res.statusCode === 201; i++) {
-      res = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, description: 'y'.repeat(2000) }, headers: { 'idempotency-key': `fill-${i}` } })
+      key = `fill-${i}`
+      res = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, description: 'y'.repeat(2000) }, headers: { 'idempotency-key': key } })
     }
     expect(res.statusCode).toBe(503)
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
     expect(res.headers['retry-after']).toBe('30')
     expect(res.headers.location).toBeUndefined()
-    expect(res.json().detail).toMatch(/could not record this request \(SQLITE_FULL\); nothing was stored/)
+    expect(res.json().detail).toContain(`could not record this request (${disk.code}); nothing was stored`)
     const ready = await t.app.inject('/readyz')
     expect(ready.statusCode).toBe(503)
-    expect(ready.json().detail).toMatch(/store refuses writes: SQLITE_FULL/)
+    expect(ready.json().detail).toContain(`store refuses writes: ${disk.code}`)
     // every stored workflow has its audit entry and its key marked done: none is half-written
-    const orphans = db.prepare(`SELECT COUNT(*) FROM workflows w WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE a.workflow_id = w.id)`).pluck().get()
-    expect(orphans).toBe(0)
-    expect(db.prepare(`SELECT COUNT(*) FROM idempotency_keys WHERE state = 'running'`).pluck().get()).toBe(0)
-    expect(db.prepare('SELECT COUNT(*) FROM workflows').pluck().get()).toBeGreaterThanOrEqual(workflowsBefore as number)
+    expect(await count(t, `SELECT COUNT(*) FROM workflows w WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE a.workflow_id = w.id)`)).toBe(0)
+    expect(await count(t, `SELECT COUNT(*) FROM idempotency_keys WHERE state = 'running'`)).toBe(0)
+    expect(await count(t, 'SELECT COUNT(*) FROM workflows')).toBeGreaterThanOrEqual(workflowsBefore)
+    // the refused request's key was let go: its retry runs again instead of replaying the 503
+    expect(await count(t, 'SELECT COUNT(*) FROM idempotency_keys WHERE key = ?', [key])).toBe(0)
 
-    db.pragma('max_page_count = 1073741823')
+    await disk.free()
     const retried = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'after-full' } })
     expect(retried.statusCode).toBe(201)
     expect((await t.app.inject('/readyz')).statusCode).toBe(200)
@@ -216,10 +287,9 @@ describe('one transaction per request', () => {
     t = await testApp()
     const res = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'together-1' } })
     const id = res.json().workflow_id
-    const db = t.sqlite
-    expect(db.prepare('SELECT COUNT(*) FROM workflows WHERE id = ?').pluck().get(id)).toBe(1)
-    expect(db.prepare(`SELECT COUNT(*) FROM audit WHERE workflow_id = ? AND operation = 'issue.create'`).pluck().get(id)).toBe(1)
-    expect(db.prepare(`SELECT state FROM idempotency_keys WHERE key = 'together-1'`).pluck().get()).toBe('done')
+    expect(await count(t, 'SELECT COUNT(*) FROM workflows WHERE id = ?', [id])).toBe(1)
+    expect(await count(t, `SELECT COUNT(*) FROM audit WHERE workflow_id = ? AND operation = 'issue.create'`, [id])).toBe(1)
+    expect(await t.services.db.get(`SELECT state FROM idempotency_keys WHERE key = 'together-1'`)).toEqual({ state: 'done' })
   })
 })
 
@@ -241,21 +311,17 @@ describe('friction', () => {
 
 describe('a database that cannot serve', () => {
   it('when another writer holds the database, then a keyed POST is a 503 store-unavailable problem with retry-after, never a 500, and works once it is free', async () => {
-    t = await testApp()
-    t.sqlite.pragma('busy_timeout = 0')
-    const other = new Database(t.config.databaseFile)
-    try {
-      other.exec('BEGIN IMMEDIATE')
-      const res = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'busy-1' } })
-      expect(res.statusCode).toBe(503)
-      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
-      expect(res.headers['retry-after']).toMatch(/^\d+$/)
-      expect(res.json()).toMatchObject({ type: 'urn:auto-feature-builder:problem:store-unavailable', status: 503 })
-      expect(res.json().detail).toContain('SQLITE_BUSY')
-      other.exec('ROLLBACK')
-    } finally {
-      other.close()
-    }
+    t = await testApp({ DATABASE_STATEMENT_TIMEOUT_MS: '1000' })
+    const app = t
+    const { code, result: res } = await whileAnotherWriterHoldsTheStore(app, () =>
+      app.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'busy-1' } }),
+    )
+    expect(res.statusCode).toBe(503)
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(res.headers['retry-after']).toMatch(/^\d+$/)
+    expect(res.json()).toMatchObject({ type: 'urn:auto-feature-builder:problem:store-unavailable', status: 503 })
+    expect(res.json().detail).toContain(code)
+    expect(await count(t, 'SELECT COUNT(*) FROM workflows')).toBe(0)
     const retried = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'busy-1' } })
     expect(retried.statusCode).toBe(201)
   })
