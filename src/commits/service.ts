@@ -48,20 +48,30 @@ export class CommitService {
     audit.files = files.map((f) => f.path)
     log.warn({ workflow_id: id, repo: this.repository.options.path, push }, 'REAL COMMIT requested (dry_run: false)')
     if (this.repository instanceof RemoteTruthRepository) return this.commitToRemote(this.repository, record, files, message, audit, log)
-    const outcome = await this.repository.commit(files, message)
-    if (!outcome) {
-      const info = await this.repository.info()
-      audit.pushed = false
+    let replaces = null as CommitResult['replaces'] // set by the record callback (TypeScript cannot see that)
+    // recorded before the next commit may start, so commits are recorded in the order they were made
+    const outcome = await this.repository.commit(files, message, async (made) => {
+      if (made) {
+        audit.commit_sha = made.sha
+        replaces = await this.store.live(record.workflow.issue_type, made.branch, id)
+        await this.store.markCommitted(id, { sha: made.sha, branch: made.branch, committed_at: new Date().toISOString() })
+        return
+      }
       // The branch already holds exactly this workflow's files (their content names its id), so it
       // was committed; if the store missed that — the process died between moving the branch and
       // markCommitted — record the commit that wrote them, or the workflow stays "generated" for good.
-      if (record.status !== 'committed' && info.branch) {
-        const made = await this.repository.lastCommitTouching(`refs/heads/${info.branch}`, files.map((f) => f.path))
-        if (made) {
-          await this.store.markCommitted(id, { sha: made.sha, branch: info.branch, committed_at: made.committedAt })
-          log.warn({ workflow_id: id, sha: made.sha }, 'workflow found already committed; its commit is now recorded')
+      const branch = (await this.repository.info()).branch
+      if (record.status !== 'committed' && branch) {
+        const found = await this.repository.lastCommitTouching(`refs/heads/${branch}`, files.map((f) => f.path))
+        if (found) {
+          await this.store.markCommitted(id, { sha: found.sha, branch, committed_at: found.committedAt })
+          log.warn({ workflow_id: id, sha: found.sha }, 'workflow found already committed; its commit is now recorded')
         }
       }
+    })
+    if (!outcome) {
+      const info = await this.repository.info()
+      audit.pushed = false
       // a commit whose push was refused earlier is pushed now: the retry of a rejected push
       if (push && info.branch && info.head) {
         await this.repository.push(info.branch, info.head)
@@ -77,11 +87,7 @@ export class CommitService {
         ...(push && { pushed: true }),
       }
     }
-    audit.commit_sha = outcome.sha
-    const replaces = await this.store.live(record.workflow.issue_type, outcome.branch, id)
     if (replaces) audit.detail = `replaces workflow ${replaces.workflow_id}, now superseded`
-    const committedAt = new Date().toISOString()
-    await this.store.markCommitted(id, { sha: outcome.sha, branch: outcome.branch, committed_at: committedAt })
     log.warn({ workflow_id: id, sha: outcome.sha, branch: outcome.branch }, 'REAL COMMIT made')
     let pushed = false
     if (push) {
@@ -121,15 +127,25 @@ export class CommitService {
     const id = record.workflow_id
     const remoteBranch = (branch: string) => `${repository.options.remote}/${branch}`
     audit.pushed = false
-    const outcome = await repository.commitToRemote(files, message)
-    if (outcome.kind === 'unchanged') {
+    let replaces = null as CommitResult['replaces'] // set by the record callback (TypeScript cannot see that)
+    // recorded under the remote branch's lock, so instances record commits in the order they were pushed
+    const outcome = await repository.commitToRemote(files, message, async (made) => {
+      if (made.kind === 'committed') {
+        audit.commit_sha = made.sha
+        audit.pushed = true
+        replaces = await this.store.live(record.workflow.issue_type, made.branch, id)
+        await this.store.markCommitted(id, { sha: made.sha, branch: made.branch, committed_at: new Date().toISOString() })
+        return
+      }
       if (record.status !== 'committed') {
-        const made = await repository.lastCommitTouching(outcome.head, files.map((f) => f.path))
-        if (made) {
-          await this.store.markCommitted(id, { sha: made.sha, branch: outcome.branch, committed_at: made.committedAt })
-          log.warn({ workflow_id: id, sha: made.sha }, 'workflow found already committed on the remote; its commit is now recorded')
+        const found = await repository.lastCommitTouching(made.head, files.map((f) => f.path))
+        if (found) {
+          await this.store.markCommitted(id, { sha: found.sha, branch: made.branch, committed_at: found.committedAt })
+          log.warn({ workflow_id: id, sha: found.sha }, 'workflow found already committed on the remote; its commit is now recorded')
         }
       }
+    })
+    if (outcome.kind === 'unchanged') {
       return {
         status: 'unchanged',
         workflow_id: id,
@@ -139,15 +155,11 @@ export class CommitService {
         detail: `${remoteBranch(outcome.branch)} already holds these files; no empty commit was made.`,
       }
     }
-    audit.commit_sha = outcome.sha
-    audit.pushed = true
-    const replaces = await this.store.live(record.workflow.issue_type, outcome.branch, id)
     const notes = [
       ...(replaces ? [`replaces workflow ${replaces.workflow_id}, now superseded`] : []),
       ...(outcome.localNotFollowed ? [`pushed to ${remoteBranch(outcome.branch)}; the local clone did not follow: ${outcome.localNotFollowed}`] : []),
     ]
     if (notes.length > 0) audit.detail = notes.join('; ')
-    await this.store.markCommitted(id, { sha: outcome.sha, branch: outcome.branch, committed_at: new Date().toISOString() })
     log.warn({ workflow_id: id, sha: outcome.sha, branch: outcome.branch, remote: repository.options.remote }, 'REAL COMMIT made and pushed')
     if (outcome.localNotFollowed) log.warn({ workflow_id: id, sha: outcome.sha, reason: outcome.localNotFollowed }, 'the local clone did not follow the pushed commit')
     return {

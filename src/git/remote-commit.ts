@@ -66,7 +66,7 @@ export class RemoteTruthRepository extends Repository {
   }
 
   /** Not in this mode: a commit that is not pushed does not count (commitToRemote). */
-  override commit(_files: FileToWrite[], _message: string): Promise<CommitOutcome | null> {
+  override commit(_files: FileToWrite[], _message: string, _record?: (outcome: CommitOutcome | null) => Promise<void>): Promise<CommitOutcome | null> {
     return Promise.reject(new Error('with GIT_REMOTE_IS_TRUTH commits are made by commitToRemote'))
   }
 
@@ -83,11 +83,17 @@ export class RemoteTruthRepository extends Repository {
    * remote branch (one commit at a time across the instances sharing it). A push that loses a race
    * anyway (a writer outside the lock) is built again, once, on the new head — unless the remote
    * changed the paths this commit writes (CommitConflict). Nothing counts before the push succeeded.
+   * `record` runs under the same lock: instances record their commits in the order they were
+   * pushed, so a later commit at the same paths is never superseded by an earlier one recorded after it.
    */
-  commitToRemote(files: FileToWrite[], message: string): Promise<RemoteCommitOutcome> {
+  commitToRemote(files: FileToWrite[], message: string, record: (outcome: RemoteCommitOutcome) => Promise<void> = async () => undefined): Promise<RemoteCommitOutcome> {
     return this.mutex.run(async () => {
       const branch = await this.branch()
-      return this.cluster.withLock(`auto-feature-builder commit ${this.options.remote} ${branch}`, () => this.pushCommit(files, message, branch))
+      return this.cluster.withLock(`auto-feature-builder commit ${this.options.remote} ${branch}`, async () => {
+        const outcome = await this.pushCommit(files, message, branch)
+        await record(outcome)
+        return outcome
+      })
     })
   }
 

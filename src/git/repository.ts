@@ -277,8 +277,17 @@ export class Repository {
    * Nothing is written to the branch, index or work tree unless every step before has succeeded;
    * a failure before the branch moves leaves .git as it was, one after puts the branch back.
    */
-  commit(files: FileToWrite[], message: string): Promise<CommitOutcome | null> {
-    return this.mutex.run(() => this.commitLocked(files, message))
+  /**
+   * `record` runs before the next commit may start (the outcome is null when the branch already
+   * holds the files): the store then records commits in the order they were made, so a later
+   * commit at the same paths is never superseded by an earlier one recorded after it.
+   */
+  commit(files: FileToWrite[], message: string, record: (outcome: CommitOutcome | null) => Promise<void> = async () => undefined): Promise<CommitOutcome | null> {
+    return this.mutex.run(async () => {
+      const outcome = await this.commitLocked(files, message)
+      await record(outcome)
+      return outcome
+    })
   }
 
   private async commitLocked(files: FileToWrite[], message: string): Promise<CommitOutcome | null> {
