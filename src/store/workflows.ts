@@ -260,7 +260,14 @@ export class WorkflowStore {
         commit.branch,
         id,
       ])
-      await tx.run(`UPDATE workflows SET status = 'committed', commit_sha = ?, commit_branch = ?, committed_at = ? WHERE id = ?`, [commit.sha, commit.branch, commit.committed_at, id])
+      // A more severe detection may have superseded it while it was being committed: the commit
+      // stands (its files are in the repository), so it is not superseded until the newer one is committed.
+      await tx.run(`UPDATE workflows SET status = 'committed', superseded_by = NULL, commit_sha = ?, commit_branch = ?, committed_at = ? WHERE id = ?`, [
+        commit.sha,
+        commit.branch,
+        commit.committed_at,
+        id,
+      ])
     })
   }
 

@@ -1,4 +1,4 @@
-import { chmodSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -282,5 +282,30 @@ describe('one live automation per type', () => {
     expect(res.json().replaces).toEqual({ workflow_id: first, commit_sha: firstSha })
     expect((await t.app.inject(`/workflows/${first}`)).json()).toMatchObject({ status: 'superseded', superseded_by: second })
     expect((await t.app.inject('/workflows?status=live')).json().items.map((w: { workflow_id: string }) => w.workflow_id)).toEqual([second])
+  })
+  it('when a more severe detection supersedes a workflow while that workflow is being committed, then the commit stands: it is committed and not marked superseded, and the new one stays open to replace it', async () => {
+    t = await testApp({ GROUP_WINDOW: '24h' })
+    const repo = t.config.repoPath
+    const started = path.join(t.dir, 'hook-started')
+    const proceed = path.join(t.dir, 'hook-proceed')
+    // the hook holds the commit midway until the test has sent the detection (at most 20 s)
+    const hook = path.join(repo, '.git', 'hooks', 'pre-commit')
+    await writeFile(hook, `#!/bin/sh\ntouch '${started}'\ni=0\nwhile [ ! -f '${proceed}' ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\n`)
+    await chmod(hook, 0o755)
+    const first = await newWorkflow(t, { severity: 'medium' })
+
+    const committing = commit(t, first)
+    while (!existsSync(started)) await new Promise((resolve) => setTimeout(resolve, 20))
+    const rose = await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity: 'critical' } })
+    expect(rose.statusCode).toBe(201)
+    expect(rose.json()).toMatchObject({ supersedes: first })
+    writeFileSync(proceed, '')
+    const res = await committing
+
+    expect(res.statusCode).toBe(201)
+    const committed = (await t.app.inject(`/workflows/${first}`)).json()
+    expect(committed).toMatchObject({ status: 'committed', commit: { sha: res.json().commit.sha } })
+    expect(committed.superseded_by ?? null).toBeNull()
+    expect((await t.app.inject(`/workflows/${rose.json().workflow_id}`)).json()).toMatchObject({ status: 'generated', supersedes: first })
   })
 })
