@@ -46,7 +46,8 @@ export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
       })
       request.audit.workflow_id = record.workflow_id
       request.audit.issue_type = record.workflow.issue_type
-      services.metrics.detections.inc({ issue_type: record.workflow.issue_type, outcome })
+      // counted once stored: a detection whose transaction fails (a 503) stored nothing
+      request.onCommitted(() => services.metrics.detections.inc({ issue_type: record.workflow.issue_type, outcome }))
       if (outcome === 'grouped') {
         request.audit.operation = 'issue.grouped'
         request.audit.detail = `occurrence ${record.occurrences?.count ?? 0} of the open workflow`

@@ -39,7 +39,10 @@ export const kpiRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (a
         requestId: String(request.id),
         persist: (write) => request.defer(write),
       })
-      for (const { record, outcome } of result.detections) services.metrics.detections.inc({ issue_type: record.workflow.issue_type, outcome })
+      // counted once stored: a detection whose transaction fails (a 503) stored nothing
+      request.onCommitted(() => {
+        for (const { record, outcome } of result.detections) services.metrics.detections.inc({ issue_type: record.workflow.issue_type, outcome })
+      })
       const first = result.detections[0]?.record
       request.audit.workflow_id = first?.workflow_id
       request.audit.issue_type = first?.workflow.issue_type

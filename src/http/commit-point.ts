@@ -17,6 +17,8 @@ declare module 'fastify' {
     beforeCommit(check: () => void): void
     /** Runs once that transaction is over, committed or not, e.g. to release a lock held since the handler. */
     afterCommit(done: () => void): void
+    /** Runs only once that transaction is committed, e.g. to count what it stored. */
+    onCommitted(done: () => void): void
   }
 }
 
@@ -51,14 +53,14 @@ export function registerCommitPoint(
     onAppended?: () => void
   },
 ): void {
-  type Queue = { writes: ((tx: SqlSession) => Promise<void>)[]; undos: (() => Promise<void>)[]; checks: (() => void)[]; after: (() => void)[] }
+  type Queue = { writes: ((tx: SqlSession) => Promise<void>)[]; undos: (() => Promise<void>)[]; checks: (() => void)[]; committed: (() => void)[]; after: (() => void)[] }
   const pending = new WeakMap<FastifyRequest, Queue>()
   const runAfter = (q: Queue | undefined) => {
     for (const done of q?.after.splice(0) ?? []) done()
   }
   const queue = (request: FastifyRequest) => {
     let q = pending.get(request)
-    if (!q) pending.set(request, (q = { writes: [], undos: [], checks: [], after: [] }))
+    if (!q) pending.set(request, (q = { writes: [], undos: [], checks: [], committed: [], after: [] }))
     return q
   }
   app.decorateRequest('defer', function (this: FastifyRequest, write: (tx: SqlSession) => Promise<void>) {
@@ -70,6 +72,9 @@ export function registerCommitPoint(
   app.decorateRequest('beforeCommit', function (this: FastifyRequest, check: () => void) {
     queue(this).checks.push(check)
   })
+  app.decorateRequest('onCommitted', function (this: FastifyRequest, done: () => void) {
+    queue(this).committed.push(done)
+  })
   app.decorateRequest('afterCommit', function (this: FastifyRequest, done: () => void) {
     queue(this).after.push(done)
   })
@@ -78,7 +83,7 @@ export function registerCommitPoint(
   app.addHook('onRequestAbort', async (request) => runAfter(pending.get(request)))
 
   app.addHook('onSend', async (request, reply, payload) => {
-    const q = pending.get(request) ?? { writes: [], undos: [], checks: [], after: [] }
+    const q = pending.get(request) ?? { writes: [], undos: [], checks: [], committed: [], after: [] }
     const entry = deps.entryOf(request, reply)
     const deferred = q.writes.splice(0)
     // a request that failed on our side keeps nothing it deferred: only its audit entry is written
@@ -96,6 +101,7 @@ export function registerCommitPoint(
       // the entry is committed: its checkpoint (if one was due) goes to the file now
       if (appended) deps.audit.settled(appended, true)
       deps.health.lastWriteError = null
+      if (writes.length > 0) for (const done of q.committed.splice(0)) done()
       if (appended) {
         deps.onAppended?.()
         request.log.info({ audit: appended }, 'audit')

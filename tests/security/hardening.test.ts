@@ -277,11 +277,15 @@ describe('one transaction per request', () => {
     expect(await count(t, 'SELECT COUNT(*) FROM workflows')).toBeGreaterThanOrEqual(workflowsBefore)
     // the refused request's key was let go: its retry runs again instead of replaying the 503
     expect(await count(t, 'SELECT COUNT(*) FROM idempotency_keys WHERE key = ?', [key])).toBe(0)
+    // the metrics count what was stored, not the refused detection
+    const detectionsCounted = async () => (await t!.services.metrics.detections.get()).values.reduce((sum, v) => sum + v.value, 0)
+    expect(await detectionsCounted()).toBe(((await count(t, 'SELECT COUNT(*) FROM workflows')) ?? 0) - workflowsBefore)
 
     await disk.free()
     const retried = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity, headers: { 'idempotency-key': 'after-full' } })
     expect(retried.statusCode).toBe(201)
     expect((await t.app.inject('/readyz')).statusCode).toBe(200)
+    expect(await detectionsCounted()).toBe(((await count(t, 'SELECT COUNT(*) FROM workflows')) ?? 0) - workflowsBefore)
   })
 
   it('when a keyed request succeeds, then its workflow, its audit entry and its key completion are stored together', async () => {
