@@ -7,11 +7,21 @@ export interface GitIdentity {
   email: string
 }
 
+/**
+ * What git may take from the service's environment: the basics, and what reaching a remote needs —
+ * an ssh command or agent (a deploy key), proxies, CA certificates, a non-interactive askpass
+ * helper. Nothing else (no GIT_DIR, GIT_INDEX_FILE or GIT_CONFIG_* a parent process may have set).
+ */
+const INHERITED = [
+  ...['PATH', 'HOME', 'LANG', 'TMPDIR'],
+  ...['GIT_SSH_COMMAND', 'GIT_SSH', 'GIT_SSH_VARIANT', 'SSH_AUTH_SOCK', 'GIT_ASKPASS'],
+  ...['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'all_proxy'],
+  ...['GIT_SSL_CAINFO', 'GIT_SSL_CAPATH', 'SSL_CERT_FILE', 'SSL_CERT_DIR'],
+]
+
 /** A small, explicit environment: no editor, no pager, no prompts, the identity for this command only. */
 function gitEnvironment(identity: GitIdentity): Record<string, string> {
-  const inherited = Object.fromEntries(
-    ['PATH', 'HOME', 'LANG', 'TMPDIR'].flatMap((k) => (process.env[k] ? [[k, process.env[k] as string]] : [])),
-  )
+  const inherited = Object.fromEntries(INHERITED.flatMap((k) => (process.env[k] ? [[k, process.env[k] as string]] : [])))
   return {
     ...inherited,
     GIT_TERMINAL_PROMPT: '0',

@@ -233,6 +233,31 @@ describe('a real commit with the remote as the truth', () => {
     await expectNothingRecorded(t, id, 409)
   })
 
+  it('when the remote is reached over ssh, then git uses the GIT_SSH_COMMAND the service was started with (a deploy key), as the operations guide says', async () => {
+    const { dir, bare } = await setUp()
+    const t = await start(dir, bare, 'a')
+    const called = path.join(dir, 'ssh-called')
+    const fakeSsh = path.join(dir, 'fake-ssh')
+    writeFileSync(fakeSsh, `#!/bin/sh\necho "$@" > '${called}'\necho "no route to host" >&2\nexit 255\n`)
+    chmodSync(fakeSsh, 0o755)
+    await git(t.config.repoPath, 'remote', 'set-url', 'origin', 'ssh://git@example.invalid/team/automations.git')
+    const id = await newWorkflow(t)
+    const before = process.env.GIT_SSH_COMMAND
+    process.env.GIT_SSH_COMMAND = `${fakeSsh} -i /run/secrets/deploy_key`
+    try {
+      const res = await commit(t, id)
+      expect(res.statusCode).toBe(503)
+      expect(res.json()).toMatchObject({ type: 'urn:auto-feature-builder:problem:remote-unavailable' })
+    } finally {
+      if (before === undefined) delete process.env.GIT_SSH_COMMAND
+      else process.env.GIT_SSH_COMMAND = before
+    }
+    const args = readFileSync(called, 'utf8')
+    expect(args).toContain('-i /run/secrets/deploy_key')
+    expect(args).toContain('example.invalid')
+    expect(args).toContain('git-upload-pack')
+  })
+
   it('when the remote cannot be reached, then 503 remote-unavailable with Retry-After, for the commit and the preview, and nothing is recorded', async () => {
     const { dir, bare } = await setUp()
     const t = await start(dir, bare, 'a')
