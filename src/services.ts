@@ -59,9 +59,9 @@ export async function buildServices(config: Config, db: SqlDatabase, playbooks: 
   await audit.load()
   const idempotency = new IdempotencyStore(db, config.idempotencyTtlMs)
   await idempotency.clearAbandoned()
-  const repositoryOptions = { path: config.repoPath, branch: config.commitBranch, identity: config.gitAuthor, remote: config.gitRemote }
+  const repositoryOptions = { path: config.repoPath, branch: config.commitBranch, identity: config.gitAuthor, remote: config.gitRemote, remoteTimeoutMs: config.gitRemoteTimeoutMs }
   const repository = config.gitRemoteIsTruth
-    ? new RemoteTruthRepository(repositoryOptions, { withLock: options.withLock ?? ((name, work) => db.withLock(name, work)), timeoutMs: config.gitRemoteTimeoutMs })
+    ? new RemoteTruthRepository(repositoryOptions, { withLock: options.withLock ?? ((name, work) => db.withLock(name, work)) })
     : new Repository(repositoryOptions)
   return {
     config,

@@ -47,10 +47,10 @@ export class RemoteTruthRepository extends Repository {
 
   constructor(
     options: RepositoryOptions,
-    private readonly cluster: { withLock: WithLock; timeoutMs: number },
+    private readonly cluster: { withLock: WithLock },
   ) {
     super(options)
-    this.remote = new Remote(options.path, options.identity, options.remote, cluster.timeoutMs)
+    this.remote = new Remote(options.path, options.identity, options.remote, options.remoteTimeoutMs)
   }
 
   /** Start-up: REPO_PATH must be a clone that knows GIT_REMOTE (nothing here clones it). */

@@ -16,7 +16,7 @@ class GitTimedOut extends Error {
  * transport (ssh, a remote helper) and, for a remote on this machine, the receive-pack and the
  * remote's hooks. `LC_ALL=C`: git's words are matched below, so they must not be translated.
  */
-function runBounded(repoPath: string, identity: GitIdentity, args: readonly string[], timeoutMs: number, settings: readonly string[] = []): Promise<string> {
+export function runBounded(repoPath: string, identity: GitIdentity, args: readonly string[], timeoutMs: number, settings: readonly string[] = []): Promise<string> {
   const { args: config, env } = gitInvocation(identity, { LC_ALL: 'C' })
   return new Promise((resolve, reject) => {
     const child = spawn('git', [...config, ...settings, ...args], { cwd: repoPath, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })

@@ -21,6 +21,7 @@ import { algorithmOf, commitObject, commitTree, editTree, identityIsPlain, Objec
 import { filterDriversOff, GitCommandError, gitClient, type Git } from './open.js'
 import type { CommitOutcome, RepositoryInfo, RepositoryOptions, Snapshot, TargetState } from './snapshot.js'
 import { readFilterAttributes, readRepositoryConfig, readTreeEntries, type RepositoryConfig } from './reads.js'
+import { runBounded } from './remote.js'
 import { parsePorcelainV2 } from './status.js'
 import { fastForwardWorkTree, updateIndex, writeWorkTree, type GitWithout } from './work-tree.js'
 
@@ -555,10 +556,11 @@ export class Repository {
   }
 
   /** Pushes the branch without force; a refusal keeps the local commit and says why. */
+  /** Bounded like the remote-truth mode's network commands: after GIT_REMOTE_TIMEOUT_MS git is killed with what it started (ssh, the remote's hooks). */
   async push(branch: string, commitSha: string): Promise<void> {
     const ref = `refs/heads/${branch}`
     try {
-      await this.git.raw(['push', '--porcelain', this.options.remote, `${ref}:${ref}`])
+      await runBounded(this.options.path, this.options.identity, ['push', '--porcelain', '--', this.options.remote, `${ref}:${ref}`], this.options.remoteTimeoutMs)
     } catch (err) {
       throw new PushRejected(commitSha, this.options.remote, err instanceof Error ? err.message : String(err))
     }

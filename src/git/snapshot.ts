@@ -9,6 +9,8 @@ export interface RepositoryOptions {
   branch: string | undefined
   identity: GitIdentity
   remote: string
+  /** GIT_REMOTE_TIMEOUT_MS: a push (or fetch) is killed after this long, with everything it started */
+  remoteTimeoutMs: number
 }
 
 export interface RepositoryInfo {

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -225,6 +225,40 @@ describe('push', () => {
     expect((await git(repo, 'rev-parse', 'HEAD')).trim()).toBe(record.commit.sha)
     const [entry] = (await t.app.inject(`/audit?workflow_id=${id}&operation=commit.create`)).json().items
     expect(entry).toMatchObject({ status: 409, pushed: false, commit_sha: record.commit.sha })
+  })
+
+  it('when the remote hangs in a hook, then the push is stopped after GIT_REMOTE_TIMEOUT_MS with everything it started, 409 push-rejected, the commit kept locally', async () => {
+    const { bare, dir } = await withBareRemote()
+    t = await testApp({ GIT_REMOTE_TIMEOUT_MS: '1500' }, dir)
+    const repo = t.config.repoPath
+    await git(repo, 'remote', 'add', 'origin', bare)
+    await git(repo, 'push', '-u', 'origin', 'main')
+    const remoteBefore = (await git(bare, 'rev-parse', 'refs/heads/main')).trim()
+    const pidFile = path.join(dir, 'hook.pid')
+    const hook = path.join(bare, 'hooks', 'pre-receive')
+    writeFileSync(hook, `#!/bin/sh\necho $$ > '${pidFile}'\nexec sleep 60\n`)
+    chmodSync(hook, 0o755)
+    const id = await newWorkflow(t)
+
+    const started = Date.now()
+    const res = await commit(t, id, { push: true })
+
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(res.statusCode).toBe(409)
+    expect(res.json()).toMatchObject({ title: 'Push rejected' })
+    expect(res.json().detail).toContain('did not finish within 1500 ms')
+    expect((await git(bare, 'rev-parse', 'refs/heads/main')).trim()).toBe(remoteBefore)
+    expect((await t.app.inject(`/workflows/${id}`)).json().status).toBe('committed')
+    // the remote's hook was killed with the push (its process group), not left running
+    const pid = Number(readFileSync(pidFile, 'utf8'))
+    const state = (() => {
+      try {
+        return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^\d+ \(.*\) /, '')[0]
+      } catch {
+        return 'gone'
+      }
+    })()
+    expect(['gone', 'Z']).toContain(state) // ended (a zombie until its parent, killed too, is reaped)
   })
 
   it('when a rejected push is retried after the remote is sorted out, then the same commit request pushes, and /status shows the distance to the remote', async () => {
