@@ -1,10 +1,8 @@
-import { rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
-import pg from 'pg'
-import { afterEach, describe, expect, it } from 'vitest'
-import { sampleOpportunity, tempDir, type TestApp } from '../helpers/app.js'
-import { freshPostgres, type FreshPostgres } from '../helpers/postgres.js'
-import { bareRemote, instance, revParse } from '../helpers/remote.js'
+import { describe, expect, it } from 'vitest'
+import { sampleOpportunity, type TestApp } from '../helpers/app.js'
+import { clusters, outside } from '../helpers/cluster.js'
+import { revParse } from '../helpers/remote.js'
 
 /**
  * Two instances commit workflows of one type (the same paths) to one remote branch: the later
@@ -12,58 +10,36 @@ import { bareRemote, instance, revParse } from '../helpers/remote.js'
  * earlier one superseded — whichever instance gets to its database write first.
  */
 
-const apps: TestApp[] = []
-const dirs: string[] = []
-const databases: FreshPostgres[] = []
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close()
-  for (const database of databases.splice(0)) await database.drop()
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
-})
-
-async function sql(url: string, text: string): Promise<void> {
-  const client = new pg.Client(url)
-  await client.connect()
-  try {
-    await client.query(text)
-  } finally {
-    await client.end()
-  }
-}
+const cluster = clusters()
 
 describe('recording commits made through one remote', () => {
   it('when the first instance is slow to record its pushed commit, then the second waits for it, and the later commit is the one recorded as live', async () => {
-    const dir = tempDir('afb-record-order-')
-    dirs.push(dir)
-    const bare = await bareRemote(dir)
-    const database = await freshPostgres()
-    databases.push(database)
-    const a = await instance(dir, bare, 'a', { DATABASE_URL: database.url })
-    apps.push(a)
-    const b = await instance(dir, bare, 'b', { DATABASE_URL: database.url })
-    apps.push(b)
+    const {
+      apps: [a, b],
+      url,
+      bare,
+    } = await cluster.start(2)
     const detect = async (app: TestApp) => (await app.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })).json().workflow_id as string
-    const [first, second] = [await detect(a), await detect(b)]
+    const [first, second] = [await detect(a!), await detect(b!)]
     // recording `first` as committed takes a second: long after its push
-    await sql(
-      database.url,
-      `CREATE FUNCTION slow_record() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
+    await outside(url, (client) =>
+      client.query(`CREATE FUNCTION slow_record() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
        CREATE TRIGGER slow_record BEFORE UPDATE ON workflows FOR EACH ROW
-         WHEN (NEW.status = 'committed' AND OLD.status <> 'committed' AND NEW.id = '${first}') EXECUTE FUNCTION slow_record();`,
+         WHEN (NEW.status = 'committed' AND OLD.status <> 'committed' AND NEW.id = '${first}') EXECUTE FUNCTION slow_record();`),
     )
     const headBefore = await revParse(bare, 'refs/heads/main')
     const commit = (app: TestApp, id: string) => app.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: id, dry_run: false } })
 
-    const firstCommit = commit(a, first)
+    const firstCommit = commit(a!, first)
     while ((await revParse(bare, 'refs/heads/main')) === headBefore) await sleep(10) // pushed, not yet recorded
-    const secondCommit = commit(b, second)
+    const secondCommit = commit(b!, second)
     const [one, two] = await Promise.all([firstCommit, secondCommit])
 
     expect([one.statusCode, two.statusCode]).toEqual([201, 201])
     expect(two.json().commit.parent).toBe(one.json().commit.sha)
     expect(await revParse(bare, 'refs/heads/main')).toBe(two.json().commit.sha)
     expect(two.json().replaces).toMatchObject({ workflow_id: first })
-    expect((await a.app.inject(`/workflows/${second}`)).json()).toMatchObject({ status: 'committed' })
-    expect((await a.app.inject(`/workflows/${first}`)).json()).toMatchObject({ status: 'superseded', superseded_by: second })
+    expect((await a!.app.inject(`/workflows/${second}`)).json()).toMatchObject({ status: 'committed' })
+    expect((await a!.app.inject(`/workflows/${first}`)).json()).toMatchObject({ status: 'superseded', superseded_by: second })
   })
 })

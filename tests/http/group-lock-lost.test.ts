@@ -1,10 +1,7 @@
-import { rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
-import pg from 'pg'
-import { afterEach, describe, expect, it } from 'vitest'
-import { sampleOpportunity, tempDir, type TestApp } from '../helpers/app.js'
-import { freshPostgres, type FreshPostgres } from '../helpers/postgres.js'
-import { bareRemote, instance } from '../helpers/remote.js'
+import { describe, expect, it } from 'vitest'
+import { sampleOpportunity } from '../helpers/app.js'
+import { clusters, outside } from '../helpers/cluster.js'
 
 /**
  * A detection decides "group or create" under its group's advisory lock and commits under it.
@@ -12,44 +9,24 @@ import { bareRemote, instance } from '../helpers/remote.js'
  * another instance may decide for the same group meanwhile, so the request must not commit.
  */
 
-const apps: TestApp[] = []
-const dirs: string[] = []
-const databases: FreshPostgres[] = []
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close()
-  for (const database of databases.splice(0)) await database.drop()
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
-})
-
-async function outside<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: 'afb-test' })
-  await client.connect()
-  try {
-    return await work(client)
-  } finally {
-    await client.end()
-  }
-}
+const cluster = clusters()
 
 describe('a group lock lost before the commit', () => {
   it('when the session holding it ends while the detection is being written, then 503 store-unavailable, nothing stored, and the retry makes the workflow', async () => {
-    const dir = tempDir('afb-group-lock-')
-    dirs.push(dir)
-    const bare = await bareRemote(dir)
-    const database = await freshPostgres()
-    databases.push(database)
-    const t = await instance(dir, bare, 'a', { DATABASE_URL: database.url, GROUP_WINDOW: '24h' })
-    apps.push(t)
+    const {
+      apps: [t],
+      url,
+    } = await cluster.start(1, { GROUP_WINDOW: '24h' })
     // every workflow insert takes a while, so the test can end the lock's session in the middle of the write
-    await outside(database.url, (client) =>
+    await outside(url, (client) =>
       client.query(`
         CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$;
         CREATE TRIGGER slow_insert BEFORE INSERT ON workflows FOR EACH ROW EXECUTE FUNCTION slow_insert();`),
     )
     const detection = { ...sampleOpportunity, dedup_key: 'acme' }
 
-    const answer = t.app.inject({ method: 'POST', url: '/issues', payload: detection })
-    await outside(database.url, async (client) => {
+    const answer = t!.app.inject({ method: 'POST', url: '/issues', payload: detection })
+    await outside(url, async (client) => {
       // the insert is sleeping in its trigger: the group lock is held on the instance's lock session
       for (;;) {
         const sleeping = await client.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'INSERT INTO workflows%' AND state = 'active'")
@@ -66,14 +43,14 @@ describe('a group lock lost before the commit', () => {
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/)
     expect(res.json()).toMatchObject({ type: 'urn:auto-feature-builder:problem:store-unavailable' })
     expect(res.json().detail).toContain('lock-lost')
-    const stored = await outside(database.url, (client) => client.query('SELECT count(*)::int AS n FROM workflows'))
+    const stored = await outside(url, (client) => client.query('SELECT count(*)::int AS n FROM workflows'))
     expect(stored.rows[0].n).toBe(0)
 
-    const retry = await t.app.inject({ method: 'POST', url: '/issues', payload: detection })
+    const retry = await t!.app.inject({ method: 'POST', url: '/issues', payload: detection })
     expect(retry.statusCode).toBe(201)
-    expect((await outside(database.url, (client) => client.query('SELECT count(*)::int AS n FROM workflows'))).rows[0].n).toBe(1)
+    expect((await outside(url, (client) => client.query('SELECT count(*)::int AS n FROM workflows'))).rows[0].n).toBe(1)
     // the refused request is audited all the same, and the chain verifies
-    const verify = await t.app.inject('/audit/verify')
+    const verify = await t!.app.inject('/audit/verify')
     expect(verify.json()).toMatchObject({ ok: true })
   })
 })

@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -7,43 +6,27 @@ import { openPostgres } from '../../src/store/postgres.js'
 import { migratePostgres } from '../../src/store/postgres-migrate.js'
 import { countRequest, forgetEndedWindows } from '../../src/store/request-counts.js'
 import type { SqlDatabase } from '../../src/store/sql.js'
-import { tempDir, type TestApp } from '../helpers/app.js'
-import { freshPostgres, type FreshPostgres } from '../helpers/postgres.js'
-import { bareRemote, instance } from '../helpers/remote.js'
+import type { TestApp } from '../helpers/app.js'
+import { clusters } from '../helpers/cluster.js'
 
 /**
  * RATE_LIMIT_MAX with several instances on one PostgreSQL: a caller's budget is the cluster's,
  * not each instance's (N instances must not mean N times the allowance).
  */
 
-const apps: TestApp[] = []
-const dirs: string[] = []
-const databases: FreshPostgres[] = []
+const cluster = clusters()
 const opened: SqlDatabase[] = []
 afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close()
   for (const db of opened.splice(0)) await db.close()
-  for (const database of databases.splice(0)) await database.drop()
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
-
-async function database(): Promise<FreshPostgres> {
-  const fresh = await freshPostgres()
-  databases.push(fresh)
-  return fresh
-}
 
 /** Two instances on one fresh database and one bare remote, as in production. */
 async function twoInstances(env: Record<string, string>): Promise<{ a: TestApp; b: TestApp; url: string }> {
-  const dir = tempDir('afb-rate-')
-  dirs.push(dir)
-  const bare = await bareRemote(dir)
-  const { url } = await database()
-  const a = await instance(dir, bare, 'a', { DATABASE_URL: url, ...env })
-  apps.push(a)
-  const b = await instance(dir, bare, 'b', { DATABASE_URL: url, ...env })
-  apps.push(b)
-  return { a, b, url }
+  const {
+    apps: [a, b],
+    url,
+  } = await cluster.start(2, env)
+  return { a: a!, b: b!, url }
 }
 
 async function openDb(url: string): Promise<SqlDatabase> {
@@ -95,7 +78,7 @@ describe('the rate limit across instances', () => {
 
 describe('the shared request counts', () => {
   async function migrated(): Promise<SqlDatabase> {
-    const db = await openDb((await database()).url)
+    const db = await openDb((await cluster.database()).url)
     await migratePostgres(db)
     return db
   }
@@ -121,7 +104,7 @@ describe('the shared request counts', () => {
   })
 
   it('when the database cannot count, then the instance counts on its own, and goes back to the shared counts when it can', async () => {
-    const fresh = await database()
+    const fresh = await cluster.database()
     const db = await openDb(fresh.url)
     await migratePostgres(db)
     const counter = new SharedRequestCounter(db, 2, 60_000, pino({ level: 'silent' }))
