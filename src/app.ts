@@ -84,7 +84,7 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
   const auditEntryOf = registerAuditHook(app)
   registerAuth(app, services.config.apiKeys, services.config.webhookKey)
   // several instances share one PostgreSQL: the rate limit is the cluster's, counted there
-  const sharedCounts = services.db.dialect === 'postgres' ? new SharedRequestCounter(services.db, config.rateLimitMax, RATE_WINDOW_MS, app.log) : undefined
+  const sharedCounts = services.db.dialect === 'postgres' ? new SharedRequestCounter(services.db, config.rateLimitMax, RATE_WINDOW_MS, app.log, { maxInFlight: Math.max(1, Math.floor(config.database.poolSize / 4)) }) : undefined
   await registerProtection(app, services.config.rateLimitMax, unroutedLimiter, sharedCounts)
   registerNotFound(app)
   registerIdempotency(app, services.idempotency)

@@ -82,7 +82,7 @@ export interface Config {
   apiKeys: ApiKey[]
   /** HMAC key of WEBHOOK_SECRET, when signed webhooks are enabled */
   webhookKey: Buffer | undefined
-  /** requests per minute per key (or per IP without one) */
+  /** requests per minute per key (or, without one, per IPv4 address or IPv6 /64) */
   rateLimitMax: number
   idempotencyTtlMs: number
   /** the platform exports generated and committed with each workflow */

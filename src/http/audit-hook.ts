@@ -6,6 +6,7 @@ import { problemType } from './problem.js'
 import type { AuditFacts } from '../audit/log.js'
 import type { UnroutedGuard } from './client-error.js'
 import type { AuditContext } from './types.js'
+import { clientNetwork } from './client-network.js'
 
 const SECRET_QUERY_KEY = /key|token|secret|password|passwd|signature|sig|auth|credential/i
 
@@ -83,7 +84,7 @@ function entryOf(request: FastifyRequest, status: number, durationMs: number, fa
  */
 export function answerUnroutable(error: FastifyError, request: FastifyRequest, reply: FastifyReply, guard: UnroutedGuard): void {
   // rate-limited like routed requests; the message quotes the URL redacted and bounded, so no query secret reaches audit or log
-  const limited = !guard.limiter.allow(request.ip ?? '')
+  const limited = !guard.limiter.allow(clientNetwork(request.ip ?? ''))
   const status = limited ? 429 : 400
   const detail = limited ? 'Too many requests with invalid URLs in a minute; retry later' : `The URL is not valid percent-encoding: ${boundedPath(redactedPath(request.url))}`
   const problem = {
@@ -99,7 +100,7 @@ export function answerUnroutable(error: FastifyError, request: FastifyRequest, r
     reply.raw.end(JSON.stringify(problem))
   }
   const entry = entryOf(request, status, 0, { operation: 'unmatched', detail })
-  const recorded = limited ? guard.ledger.admit(`unrouted:${request.ip ?? ''}`, entry) : entry
+  const recorded = limited ? guard.ledger.admit(`unrouted:${clientNetwork(request.ip ?? '')}`, entry) : entry
   if (!recorded) return answer()
   // stored before the answer leaves, like every routed request's entry
   guard.audit.record(recorded).then(answer, (err: unknown) => {

@@ -6,6 +6,7 @@ import { PROBLEM_CONTENT_TYPE } from './error-handler.js'
 import type { FixedWindowLimiter } from './fixed-window.js'
 import { problemType } from './problem.js'
 import type { RefusalLedger } from './refusal-ledger.js'
+import { clientNetwork } from './client-network.js'
 
 export interface UnroutedGuard {
   audit: AuditLog
@@ -29,7 +30,7 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
   const requestId = randomUUID()
   const ip = socket.remoteAddress ?? null
   const entry = systemAuditEntry('client_error', answer.status, `${answer.detail} (${error.code ?? 'no code'})`, ip, requestId)
-  const recorded = guard.ledger.admit(`client-error:${ip ?? ''}`, entry)
+  const recorded = guard.ledger.admit(`client-error:${clientNetwork(ip ?? '')}`, entry)
   if (!recorded) return respond(socket, answer, requestId)
   // stored before the answer leaves; a full disk must not keep the socket open: the answer still goes out
   guard.audit.record(recorded).then(

@@ -6,6 +6,7 @@ import { PROBLEM_CONTENT_TYPE } from './error-handler.js'
 import { problemType } from './problem.js'
 import type { RefusalLedger } from './refusal-ledger.js'
 import './types.js'
+import { clientNetwork } from './client-network.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -89,7 +90,7 @@ export function registerCommitPoint(
     // a request that failed on our side keeps nothing it deferred: only its audit entry is written
     const writes = reply.statusCode >= 500 ? [] : deferred
     // a caller over its rate limit is counted, not recorded once per refusal (see RefusalLedger)
-    const recorded = reply.statusCode === 429 ? deps.ledger.admit(`${entry.actor ?? 'anonymous'}:${entry.ip ?? ''}`, entry) : entry
+    const recorded = reply.statusCode === 429 ? deps.ledger.admit(`${entry.actor ?? 'anonymous'}:${clientNetwork(entry.ip ?? '')}`, entry) : entry
     let appended: AuditEntry | null = null
     try {
       await deps.db.transaction(async (tx) => {

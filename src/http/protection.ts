@@ -2,13 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import helmet, { type HelmetOptions } from 'helmet'
+import { clientNetwork } from './client-network.js'
 import type { FixedWindowLimiter } from './fixed-window.js'
 import { ProblemError } from './problem.js'
 import type { SharedRequestCounter } from './shared-request-counter.js'
 
-/** Per API key; without one, per IP (signed webhooks apart, so key-guessing cannot starve them). */
+/** Per API key; without one, per IPv4 address or IPv6 /64 (signed webhooks apart, so key-guessing cannot starve them). */
 function bucketOf(request: FastifyRequest): string {
-  return request.caller?.actor ? `key:${request.caller.actor}` : `${request.headers['webhook-signature'] ? 'webhook' : 'anonymous'}:${request.ip}`
+  return request.caller?.actor ? `key:${request.caller.actor}` : `${request.headers['webhook-signature'] ? 'webhook' : 'anonymous'}:${clientNetwork(request.ip)}`
 }
 
 const HELMET_OPTIONS: HelmetOptions = {

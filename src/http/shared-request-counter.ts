@@ -6,27 +6,50 @@ import { FixedWindowLimiter } from './fixed-window.js'
 /** Callers over their limit remembered here at most; beyond that the oldest verdicts are dropped. */
 const MAX_REMEMBERED_VERDICTS = 10_000
 
+export interface SharedCountingOptions {
+  /** statements counting at once, at most: the rest wait here, so counting never takes more of the pool */
+  maxInFlight: number
+  /** how long a request waits for its count (a slot and the statement) before it is counted here instead */
+  waitMs?: number
+  /** after a failure or a count too slow, how long this instance counts on its own before asking again */
+  backOffMs?: number
+  now?: () => number
+}
+
 /**
  * Request counts that every instance on one PostgreSQL shares (DATABASE_URL): RATE_LIMIT_MAX is
  * a budget per caller across the cluster, not per instance. Each request costs one statement on
  * an UNLOGGED table — except a caller already over its limit: that verdict is remembered here
  * until its window ends, so a flood of refused requests never reaches the database at all.
- * While the database cannot count, each instance counts on its own (per-instance budgets, as
- * with one instance) rather than letting every request through or refusing them all.
+ *
+ * Counting runs before authentication, so it must never make a request wait long on the
+ * database: at most `maxInFlight` statements at once, each request waits at most `waitMs`, and a
+ * database that fails or is too slow is left alone for `backOffMs`. Meanwhile each instance
+ * counts on its own (per-instance budgets, as with one instance) rather than letting every
+ * request through or refusing them all.
  */
 export class SharedRequestCounter {
   private readonly overLimit = new Map<string, { until: number; count: number }>()
   private readonly fallback: FixedWindowLimiter
-  private degraded = false
+  private readonly waitMs: number
+  private readonly backOffMs: number
+  private readonly now: () => number
+  private inFlight = 0
+  private readonly waiting: { grant: () => void; cancelled: boolean }[] = []
+  /** until when this instance counts on its own (0: it asks the database) */
+  private aloneUntil = 0
 
   constructor(
     private readonly db: SqlDatabase,
     private readonly max: number,
     private readonly windowMs: number,
     private readonly log: FastifyBaseLogger,
-    private readonly now: () => number = Date.now,
+    private readonly options: SharedCountingOptions,
   ) {
-    this.fallback = new FixedWindowLimiter(max, windowMs, now)
+    this.waitMs = options.waitMs ?? 100
+    this.backOffMs = options.backOffMs ?? 5_000
+    this.now = options.now ?? Date.now
+    this.fallback = new FixedWindowLimiter(max, windowMs, this.now)
   }
 
   /** Counts one request of `bucket`: its count in the current window, and the time left in it. */
@@ -38,22 +61,66 @@ export class SharedRequestCounter {
       return { count: known.count, resetInMs: known.until - now }
     }
     if (known) this.overLimit.delete(bucket)
-    try {
-      const counted = await countRequest(this.db, bucket, this.windowMs)
-      if (this.degraded) this.log.info('the shared rate-limit counts are reachable again')
-      this.degraded = false
-      if (counted.count > this.max) this.remember(bucket, now + counted.resetInMs, counted.count)
-      return counted
-    } catch (err) {
-      if (!this.degraded) this.log.warn({ err }, 'the shared rate-limit counts cannot be reached; this instance counts on its own until they can')
-      this.degraded = true
+    if (now < this.aloneUntil) return this.fallback.hit(bucket)
+    const counted = await this.countInTime(bucket)
+    if (counted instanceof Error) {
+      if (this.aloneUntil === 0) this.log.warn({ err: counted }, `the shared rate-limit counts cannot be reached in time; this instance counts on its own, asking again every ${this.backOffMs} ms`)
+      this.aloneUntil = this.now() + this.backOffMs
       return this.fallback.hit(bucket)
     }
+    if (this.aloneUntil !== 0) this.log.info('the shared rate-limit counts are reachable again')
+    this.aloneUntil = 0
+    if (counted.count > this.max) this.remember(bucket, now + counted.resetInMs, counted.count)
+    return counted
   }
 
   /** Removes the counts of ended windows (every instance runs this now and then; it is idempotent). */
   async prune(): Promise<void> {
     await forgetEndedWindows(this.db, this.windowMs)
+  }
+
+  /** The shared count, or the reason there is none within waitMs (a failure, or the time is up). */
+  private async countInTime(bucket: string): Promise<WindowCount | Error> {
+    let timer: NodeJS.Timeout | undefined
+    const timeUp = new Promise<Error>((resolve) => {
+      timer = setTimeout(() => resolve(new Error(`no count within ${this.waitMs} ms`)), this.waitMs)
+    })
+    const slot = this.slot()
+    const counting = slot.granted.then(async () => {
+      try {
+        return await countRequest(this.db, bucket, this.windowMs)
+      } finally {
+        this.release()
+      }
+    })
+    try {
+      const outcome = await Promise.race([counting.catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))), timeUp])
+      // still waiting for a slot: it never runs; a statement already sent still counts, only this request does not wait for it
+      if (outcome instanceof Error) slot.cancel()
+      return outcome
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** One of the maxInFlight slots: granted at once or when a holder releases it; a cancelled wait never gets it. */
+  private slot(): { granted: Promise<void>; cancel(): void } {
+    if (this.inFlight < this.options.maxInFlight) {
+      this.inFlight += 1
+      return { granted: Promise.resolve(), cancel: () => undefined }
+    }
+    let waiter!: { grant: () => void; cancelled: boolean }
+    const granted = new Promise<void>((resolve) => (waiter = { grant: resolve, cancelled: false }))
+    this.waiting.push(waiter)
+    return { granted, cancel: () => (waiter.cancelled = true) }
+  }
+
+  /** The slot passes straight to the next waiter still waiting (inFlight stays), or is given back. */
+  private release(): void {
+    for (let next = this.waiting.shift(); next; next = this.waiting.shift()) {
+      if (!next.cancelled) return next.grant()
+    }
+    this.inFlight -= 1
   }
 
   private remember(bucket: string, until: number, count: number): void {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { SharedRequestCounter } from '../../src/http/shared-request-counter.js'
 import { openPostgres } from '../../src/store/postgres.js'
 import { migratePostgres } from '../../src/store/postgres-migrate.js'
@@ -76,6 +76,8 @@ describe('the rate limit across instances', () => {
   })
 })
 
+const silent = pino({ level: 'silent' })
+
 describe('the shared request counts', () => {
   async function migrated(): Promise<SqlDatabase> {
     const db = await openDb((await cluster.database()).url)
@@ -103,16 +105,43 @@ describe('the shared request counts', () => {
     expect(counts.map((c) => c.count).sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
   })
 
-  it('when the database cannot count, then the instance counts on its own, and goes back to the shared counts when it can', async () => {
-    const fresh = await cluster.database()
-    const db = await openDb(fresh.url)
-    await migratePostgres(db)
-    const counter = new SharedRequestCounter(db, 2, 60_000, pino({ level: 'silent' }))
+  it('when the database cannot count, then the instance counts on its own, leaves the database alone for the back-off, then goes back to the shared counts', async () => {
+    const db = await migrated()
+    const counter = new SharedRequestCounter(db, 2, 60_000, silent, { maxInFlight: 2, backOffMs: 300 })
     expect((await counter.hit('c')).count).toBe(1)
     await db.run('ALTER TABLE request_counts RENAME TO request_counts_away')
     // the local count starts from nothing: per instance, as with one instance, until the database counts again
-    expect([(await counter.hit('c')).count, (await counter.hit('c')).count, (await counter.hit('c')).count]).toEqual([1, 2, 3])
+    expect((await counter.hit('c')).count).toBe(1)
     await db.run('ALTER TABLE request_counts_away RENAME TO request_counts')
+    // within the back-off the database is not asked, although it could count again
+    expect([(await counter.hit('c')).count, (await counter.hit('c')).count]).toEqual([2, 3])
+    expect(await countsIn(db)).toEqual([{ bucket: 'c', count: 1 }])
+    await sleep(350)
     expect((await counter.hit('c')).count).toBe(2)
+    expect(await countsIn(db)).toEqual([{ bucket: 'c', count: 2 }])
+  })
+
+  it('when the pool has no connection to spare (a request before authentication), then the count does not wait for one: it is counted here', async () => {
+    const db = await migrated() // a pool of 2
+    const counter = new SharedRequestCounter(db, 5, 60_000, silent, { maxInFlight: 1, waitMs: 100, backOffMs: 60_000 })
+    let held = true
+    const holders = [0, 1].map(() => db.transaction((tx) => tx.run('SELECT pg_sleep(2)')).finally(() => (held = false)))
+    await sleep(100) // both connections are taken
+    const counted = await counter.hit('early')
+    expect(held).toBe(true) // answered while the pool was still busy
+    expect(counted.count).toBe(1)
+    // and while backing off, nothing more queues for the pool
+    for (let i = 0; i < 20; i++) await counter.hit('early')
+    await Promise.all(holders)
+    // the one statement that had a slot ran once a connection was free; none of the 20 others was sent
+    await vi.waitFor(async () => expect(await countsIn(db)).toEqual([{ bucket: 'early', count: 1 }]))
+  })
+
+  it('when more requests are counted at once than maxInFlight, then the rest wait for a slot and every one is counted in the database', async () => {
+    const db = await migrated()
+    const counter = new SharedRequestCounter(db, 1000, 60_000, silent, { maxInFlight: 1, waitMs: 5_000 })
+    const counts = await Promise.all(Array.from({ length: 30 }, () => counter.hit('queue')))
+    expect(counts.map((c) => c.count).sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
+    expect(await countsIn(db)).toEqual([{ bucket: 'queue', count: 30 }])
   })
 })

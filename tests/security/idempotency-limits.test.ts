@@ -157,6 +157,17 @@ describe('limits and headers', () => {
     for (const res of guesses) expect(res.headers['x-content-type-options']).toBe('nosniff')
   })
 
+  it('when a caller without a key changes its IPv6 address within its /64, then it keeps one budget; another /64 has its own', async () => {
+    t = await testApp({ RATE_LIMIT_MAX: '2', API_KEYS: `a:read:${'a'.repeat(20)}` })
+    const from = (remoteAddress: string) => t!.app.inject({ url: '/workflows', remoteAddress })
+    const statuses = []
+    for (const address of ['2001:db8:0:7::1', '2001:db8:0:7::2', '2001:db8:0:7:ffff:1:2:3', '2001:db8:0:7::9:9']) statuses.push((await from(address)).statusCode)
+    expect(statuses).toEqual([401, 401, 429, 429])
+    expect((await from('2001:db8:0:8::1')).statusCode).toBe(401)
+    // IPv4 addresses count one by one, as before
+    expect((await from('192.0.2.1')).statusCode).toBe(401)
+  })
+
   it('when keys are used, then each key has its own budget', async () => {
     t = await testApp({ RATE_LIMIT_MAX: '2', API_KEYS: `a:read:${'a'.repeat(20)},b:read:${'b'.repeat(20)}` })
     const as = (k: string) => t!.app.inject({ url: '/workflows', headers: { 'x-api-key': k.repeat(20) } })
