@@ -129,18 +129,20 @@ export class CommitService {
     audit.pushed = false
     let replaces = null as CommitResult['replaces'] // set by the record callback (TypeScript cannot see that)
     // recorded under the remote branch's lock, so instances record commits in the order they were pushed
-    const outcome = await repository.commitToRemote(files, message, async (made) => {
+    // a lock lost meanwhile (another instance may be recording a later commit): nothing recorded, a 503; the retry finds the commit on the remote
+    const outcome = await repository.commitToRemote(files, message, async (made, lock) => {
+      const stillHeld = () => lock.assertHeld()
       if (made.kind === 'committed') {
         audit.commit_sha = made.sha
         audit.pushed = true
         replaces = await this.store.live(record.workflow.issue_type, made.branch, id)
-        await this.store.markCommitted(id, { sha: made.sha, branch: made.branch, committed_at: new Date().toISOString() })
+        await this.store.markCommitted(id, { sha: made.sha, branch: made.branch, committed_at: new Date().toISOString() }, stillHeld)
         return
       }
       if (record.status !== 'committed') {
         const found = await repository.lastCommitTouching(made.head, files.map((f) => f.path))
         if (found) {
-          await this.store.markCommitted(id, { sha: found.sha, branch: made.branch, committed_at: found.committedAt })
+          await this.store.markCommitted(id, { sha: found.sha, branch: made.branch, committed_at: found.committedAt }, stillHeld)
           log.warn({ workflow_id: id, sha: found.sha }, 'workflow found already committed on the remote; its commit is now recorded')
         }
       }

@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises'
 import { CommitConflict, RemoteBusy, RemoteRejected, RemoteTreeConflict, RepositoryChanged, RepositoryError, TreePathConflict } from './errors.js'
+import type { HeldLock } from '../store/sql.js'
 import type { WithLock } from './mutex.js'
 import type { GitObject, ObjectReader } from './objects.js'
 import { GitCommandError } from './open.js'
@@ -84,14 +85,19 @@ export class RemoteTruthRepository extends Repository {
    * anyway (a writer outside the lock) is built again, once, on the new head — unless the remote
    * changed the paths this commit writes (CommitConflict). Nothing counts before the push succeeded.
    * `record` runs under the same lock: instances record their commits in the order they were
-   * pushed, so a later commit at the same paths is never superseded by an earlier one recorded after it.
+   * pushed, so a later commit at the same paths is never superseded by an earlier one recorded
+   * after it. It gets the lock, to check it is still held before its record is final.
    */
-  commitToRemote(files: FileToWrite[], message: string, record: (outcome: RemoteCommitOutcome) => Promise<void> = async () => undefined): Promise<RemoteCommitOutcome> {
+  commitToRemote(
+    files: FileToWrite[],
+    message: string,
+    record: (outcome: RemoteCommitOutcome, lock: HeldLock) => Promise<void> = async () => undefined,
+  ): Promise<RemoteCommitOutcome> {
     return this.mutex.run(async () => {
       const branch = await this.branch()
-      return this.cluster.withLock(`auto-feature-builder commit ${this.options.remote} ${branch}`, async () => {
+      return this.cluster.withLock(`auto-feature-builder commit ${this.options.remote} ${branch}`, async (lock) => {
         const outcome = await this.pushCommit(files, message, branch)
-        await record(outcome)
+        await record(outcome, lock)
         return outcome
       })
     })

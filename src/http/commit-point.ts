@@ -120,7 +120,8 @@ export function registerCommitPoint(
       if (appended) deps.audit.settled(appended, false) // rolled back: nothing to publish
       runAfter(q)
       const code = (err as { code?: string }).code ?? 'unknown'
-      deps.health.lastWriteError = `${code}: ${(err as Error).message}`
+      // a lost lock says nothing of whether the store takes writes (/readyz)
+      if (code !== 'lock-lost') deps.health.lastWriteError = `${code}: ${(err as Error).message}`
       // the entry could not be stored: the log keeps it, so the request is not unrecorded
       request.log.error({ err, audit: entry }, 'the request could not be committed; answering 503')
       reply.code(503).header('retry-after', '30').header('content-type', `${PROBLEM_CONTENT_TYPE}; charset=utf-8`)

@@ -20,6 +20,8 @@ export interface PostgresOptions {
 
 /** A database that does not answer is reported (503) instead of holding requests until the OS gives up. */
 const CONNECT_TIMEOUT_MS = 5_000
+/** TCP keep-alive probes start after this much silence on a connection */
+const KEEP_ALIVE_AFTER_MS = 10_000
 
 /** Shown in pg_stat_activity, so an operator can tell the service's sessions apart. */
 const APPLICATION_NAME = 'auto-feature-builder'
@@ -156,12 +158,18 @@ class PostgresDatabase implements SqlDatabase {
       connectionString: url,
       max: options.poolSize,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      // a connection cut without a word (a network partition) is found out within about a minute, not the OS's two hours
       keepAlive: true,
+      keepAliveInitialDelayMillis: KEEP_ALIVE_AFTER_MS,
       application_name: APPLICATION_NAME,
       types: portTypes(),
     }
     this.pool = new pg.Pool({ ...common, statement_timeout: options.statementTimeoutMs })
-    this.locks = new LockSession({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true, application_name: APPLICATION_NAME }, translated)
+    // above all the lock session: a lock on a dead session is a lock another instance can take
+    this.locks = new LockSession(
+      { connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true, keepAliveInitialDelayMillis: KEEP_ALIVE_AFTER_MS, application_name: APPLICATION_NAME },
+      translated,
+    )
     this.reportBackgroundError = (err: Error) => options.onBackgroundError?.(err)
     this.pool.on('error', this.reportBackgroundError)
     this.session = sessionOn(() => this.pool)

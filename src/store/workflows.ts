@@ -241,7 +241,7 @@ export class WorkflowStore {
    * (about 6 KB): it stays readable after the playbooks or the generator change. Its files are in
    * the repository.
    */
-  markCommitted(id: string, commit: CommitInfo): Promise<void> {
+  markCommitted(id: string, commit: CommitInfo, beforeCommit: () => void = () => undefined): Promise<void> {
     return this.db.transaction(async (tx) => {
       const row = await this.row(tx, id)
       if (!row) return
@@ -268,6 +268,7 @@ export class WorkflowStore {
         commit.committed_at,
         id,
       ])
+      beforeCommit() // last: e.g. that the lock this record is made under is still held
     })
   }
 

@@ -42,4 +42,40 @@ describe('recording commits made through one remote', () => {
     expect((await a!.app.inject(`/workflows/${second}`)).json()).toMatchObject({ status: 'committed' })
     expect((await a!.app.inject(`/workflows/${first}`)).json()).toMatchObject({ status: 'superseded', superseded_by: second })
   })
+
+  it('when the commit lock is lost between the push and the record, then nothing is recorded (a 503), and the retry records the pushed commit', async () => {
+    const {
+      apps: [a],
+      url,
+      bare,
+    } = await cluster.start(1)
+    const id = (await a!.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })).json().workflow_id as string
+    await outside(url, (client) =>
+      client.query(`CREATE FUNCTION slow_record() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
+       CREATE TRIGGER slow_record BEFORE UPDATE ON workflows FOR EACH ROW
+         WHEN (NEW.status = 'committed' AND OLD.status <> 'committed') EXECUTE FUNCTION slow_record();`),
+    )
+    const headBefore = await revParse(bare, 'refs/heads/main')
+
+    const committing = a!.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: id, dry_run: false } })
+    while ((await revParse(bare, 'refs/heads/main')) === headBefore) await sleep(10) // pushed, now being recorded
+    await outside(url, async (client) => {
+      const holders = await client.query("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+      expect(holders.rowCount).toBe(1)
+      await client.query('SELECT pg_terminate_backend($1)', [holders.rows[0].pid])
+    })
+    const res = await committing
+
+    expect(res.statusCode).toBe(503)
+    expect(res.json()).toMatchObject({ type: 'urn:auto-feature-builder:problem:store-unavailable' })
+    expect((await a!.app.inject(`/workflows/${id}`)).json().status).toBe('generated')
+    const pushed = await revParse(bare, 'refs/heads/main')
+    expect(pushed).not.toBe(headBefore)
+
+    await outside(url, (client) => client.query('DROP TRIGGER slow_record ON workflows'))
+    const retry = await a!.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: id, dry_run: false } })
+    expect(retry.statusCode).toBe(200)
+    expect(retry.json()).toMatchObject({ status: 'unchanged', head: pushed })
+    expect((await a!.app.inject(`/workflows/${id}`)).json()).toMatchObject({ status: 'committed', commit: { sha: pushed } })
+  })
 })

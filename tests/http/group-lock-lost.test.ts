@@ -45,6 +45,8 @@ describe('a group lock lost before the commit', () => {
     expect(res.json().detail).toContain('lock-lost')
     const stored = await outside(url, (client) => client.query('SELECT count(*)::int AS n FROM workflows'))
     expect(stored.rows[0].n).toBe(0)
+    // a lost lock is no sign the store refuses writes
+    expect((await t!.app.inject('/readyz')).statusCode).toBe(200)
 
     const retry = await t!.app.inject({ method: 'POST', url: '/issues', payload: detection })
     expect(retry.statusCode).toBe(201)
