@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
-import { linearHistory, postIssue, sendJson, startInstances, unhandledErrors } from '../helpers/instances.js'
+import { linearHistory, postIssue, sendJson, startInstances, unhandledErrors, type JsonAnswer } from '../helpers/instances.js'
 import { git } from '../helpers/git.js'
 import { freshPostgres, type FreshPostgres } from '../helpers/postgres.js'
 import { cleanupServers, type RunningServer } from '../helpers/server.js'
@@ -10,7 +10,8 @@ import { cleanupServers, type RunningServer } from '../helpers/server.js'
 /**
  * Several real service processes on one PostgreSQL and one bare remote (the scale-out issue):
  * keyed ingest sent to every instance at once, commits from different instances at once, a
- * SIGKILL of one instance under load — each with two instances and with three.
+ * SIGKILL of one instance under load, and identical KPI snapshots spread over the instances —
+ * each with two instances and with three.
  */
 
 let database: FreshPostgres | undefined
@@ -191,6 +192,22 @@ describe.each([2, 3])('%i instances on one PostgreSQL and one remote', { timeout
     // nothing acknowledged is lost, nothing is stored twice
     await expectOneStore(survivors, stored.size)
     for (const server of survivors) expect(unhandledErrors(server)).toEqual([])
+  })
+
+  it(`when 20 identical KPI snapshots are spread over ${n} instances at once, then exactly one workflow stands for all 20: one 201, nineteen 200s naming it, and the chain verifies`, async () => {
+    const { servers } = await instances(n, { GROUP_WINDOW: '24h' })
+    const snapshot = { source: 'make', metrics: { cart_abandonment_rate: 0.27 } }
+    const answers: JsonAnswer[] = await Promise.all(Array.from({ length: 20 }, (_, i) => sendJson(servers[i % n]!.url, 'POST', '/kpis', {}, snapshot)))
+    expect(answers.map((a) => a.status).sort()).toEqual([...Array(19).fill(200), 201])
+    const detections = answers.map((a) => (a.body.workflows as { workflow_id: string; outcome: string; grouped: boolean }[])[0])
+    const id = detections.find((d) => d?.outcome === 'created')?.workflow_id
+    expect(detections.map((d) => d?.workflow_id)).toEqual(Array(20).fill(id))
+    expect(detections.filter((d) => d?.outcome === 'grouped' && d.grouped)).toHaveLength(19)
+    await expectOneStore(servers, 1)
+    for (const server of servers) {
+      expect((await sendJson(server.url, 'GET', `/workflows/${id}`)).body).toMatchObject({ status: 'generated', occurrences: { count: 20 } })
+    }
+    expect(((await sendJson(servers[0]!.url, 'GET', '/audit?operation=kpi.evaluate&limit=100')).body.items as unknown[]).length).toBe(20)
   })
 })
 
