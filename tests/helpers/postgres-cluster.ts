@@ -18,12 +18,32 @@ import pg from 'pg'
  * Everything lives in one temp folder. postgres runs under a small sh guard that holds the other
  * end of a pipe to this process: when the pipe closes — stop(), or this process ending any way at
  * all, even SIGKILL — the guard stops postgres and removes the folder. So no run leaves a server
- * or a folder behind.
+ * or a folder behind. Through the same pipe the guard takes the server down and starts it again
+ * on the same data and port (shutDown, startAgain): a database restart, with the folder kept.
  */
 export interface PostgresCluster {
   /** postgres://postgres:…@127.0.0.1:<port>/postgres, a superuser */
   adminUrl: string
+  /** stops the server and removes everything */
   stop(): Promise<void>
+  /**
+   * Stops the server, keeping its data: `fast` (SIGINT) ends every session and checkpoints, as a
+   * `pg_ctl stop` does; `immediate` (SIGQUIT) ends everything at once, as a crash would, and the
+   * next start recovers from the WAL. Resolves once postgres has exited.
+   */
+  shutDown(mode: 'fast' | 'immediate'): Promise<void>
+  /** After shutDown: starts the server again on the same data directory and port; resolves once it accepts connections. */
+  startAgain(): Promise<void>
+}
+
+export interface ClusterOptions {
+  /**
+   * synchronous_commit on: a commit is answered only once its WAL is written. The suite's cluster
+   * turns it off (speed), which loses the last commits when postgres is stopped with `immediate`;
+   * a test that restarts the server that way and counts acknowledged writes needs it on. (fsync
+   * stays off: the operating system keeps what was written, only a machine crash would lose it.)
+   */
+  synchronousCommit?: boolean
 }
 
 interface Binaries {
@@ -36,25 +56,57 @@ const UNPRIVILEGED_USER = 'nobody'
 const START_TIMEOUT_MS = 30_000
 const STOP_TIMEOUT_MS = 15_000
 
-/** argv: the folder to remove, then postgres and its arguments. Detached, so a Ctrl-C reaches it only through the pipe. */
+/**
+ * argv: the folder to remove, then postgres and its arguments. Detached, so a Ctrl-C reaches it
+ * only through the pipe. postgres runs in a watcher subshell that writes its pid to server.pid
+ * ("none" once it ended, so no later signal reaches a process that took the pid over) and says
+ * "exited <status>" when it ends. The guard reads commands from the pipe — INT or QUIT (stop
+ * postgres with that signal and wait for it to end), start (stop it if it still runs, then run it
+ * again) — and answers "done <command>" to each. At the end of the pipe it stops postgres with
+ * SIGINT, waits for it, and removes the folder.
+ */
 const GUARD = `
 trap '' PIPE
 run_dir=$1; shift
-"$@" >"$run_dir/postgres.log" 2>&1 </dev/null &
-server=$!
-exec 3<&0
-{ read -r _ <&3; kill -INT "$server" 2>/dev/null; } &
-wait "$server"
-echo "exited $?"
+pid_file=$run_dir/server.pid
+running=0
+halt() {
+  [ "$running" = 1 ] || return 0
+  while [ ! -s "$pid_file" ]; do sleep 0.01; done
+  kill -"$1" "$(cat "$pid_file")" 2>/dev/null
+  wait "$watcher"
+  running=0
+}
+start() {
+  halt INT
+  rm -f "$pid_file"
+  ( "$@" >>"$run_dir/postgres.log" 2>&1 </dev/null &
+    echo $! >"$pid_file"
+    wait $!
+    status=$?
+    echo none >"$pid_file"
+    echo "exited $status" ) &
+  watcher=$!
+  running=1
+}
+start "$@"
+while read -r command; do
+  case $command in
+    INT|QUIT) halt "$command" ;;
+    start) start "$@" ;;
+  esac
+  echo "done $command"
+done
+halt INT
 wait
 rm -rf "$run_dir"
 `
 
-export async function startPostgresCluster(): Promise<PostgresCluster> {
+export async function startPostgresCluster(options: ClusterOptions = {}): Promise<PostgresCluster> {
   // postgres may lose the race for the port another process takes between our probe and its bind
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce()
+      return await startOnce(options)
     } catch (err) {
       if (!(err instanceof PortTaken) || attempt === 3) throw err
     }
@@ -63,7 +115,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
 
 class PortTaken extends Error {}
 
-async function startOnce(): Promise<PostgresCluster> {
+async function startOnce(options: ClusterOptions): Promise<PostgresCluster> {
   const user = unprivilegedUser()
   const runDir = await fs.mkdtemp(path.join(os.tmpdir(), 'afb-postgres-'))
   // while starting, the folder is also removed if the run ends (a Ctrl-C during initdb, before the guard runs)
@@ -83,7 +135,7 @@ async function startOnce(): Promise<PostgresCluster> {
     const server = [
       binaries.postgres,
       ...['-D', 'data', '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-      ...['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+      ...['-c', 'fsync=off', '-c', `synchronous_commit=${options.synchronousCommit ? 'on' : 'off'}`, '-c', 'full_page_writes=off'],
     ]
     const guard = spawn('sh', ['-c', GUARD, 'postgres-guard', runDir, ...server], {
       cwd: runDir,
@@ -93,8 +145,21 @@ async function startOnce(): Promise<PostgresCluster> {
       ...user,
     })
     const guardExited = once(guard, 'exit')
+    // a command written after the guard ended (EPIPE) must not end this process; the command's wait fails instead
+    guard.stdin.on('error', () => undefined)
     let serverExited = false
-    createInterface({ input: guard.stdout }).on('line', (line) => (serverExited ||= line.startsWith('exited')))
+    const answers: Array<{ line: string; done: () => void }> = []
+    createInterface({ input: guard.stdout }).on('line', (line) => {
+      if (line.startsWith('exited')) serverExited = true
+      const waiting = answers.findIndex((a) => a.line === line)
+      if (waiting >= 0) answers.splice(waiting, 1)[0]?.done()
+    })
+    /** Writes `command` to the guard and resolves on its "done <command>" (a guard that ended fails it). */
+    const command = async (name: string) => {
+      const done = new Promise<boolean>((resolve) => answers.push({ line: `done ${name}`, done: () => resolve(true) }))
+      guard.stdin.write(`${name}\n`)
+      if (!(await Promise.race([done, guardExited.then(() => false)]))) throw new Error(`the postgres guard ended before it did "${name}"`)
+    }
     const stop = async () => {
       guard.stdin.end()
       const timer = setTimeout(() => process.kill(-(guard.pid ?? 0), 'SIGKILL'), STOP_TIMEOUT_MS)
@@ -110,7 +175,25 @@ async function startOnce(): Promise<PostgresCluster> {
       if (/could not bind|Address already in use/.test(log)) throw new PortTaken(log)
       throw new Error(`postgres did not start: ${(err as Error).message}\n${log.slice(-3000)}`, { cause: err })
     }
-    return { adminUrl, stop }
+    let down = false
+    const shutDown = async (mode: 'fast' | 'immediate') => {
+      await command(mode === 'fast' ? 'INT' : 'QUIT')
+      down = true
+    }
+    const startAgain = async () => {
+      // after shutDown, so the only "exited" to come is the new server's
+      if (!down) throw new Error('startAgain() starts a server that shutDown() stopped')
+      down = false
+      serverExited = false
+      await command('start')
+      try {
+        await untilAccepting(adminUrl, () => serverExited)
+      } catch (err) {
+        const log = await fs.readFile(path.join(runDir, 'postgres.log'), 'utf8').catch(() => '')
+        throw new Error(`postgres did not start again: ${(err as Error).message}\n${log.slice(-3000)}`, { cause: err })
+      }
+    }
+    return { adminUrl, stop, shutDown, startAgain }
   } catch (err) {
     await fs.rm(runDir, { recursive: true, force: true })
     throw err
