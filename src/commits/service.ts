@@ -4,13 +4,29 @@ import type { AuditHead } from '../contract/audit.js'
 import type { WorkflowRecord } from '../contract/workflow.js'
 import type { CommitResult, Preview, Unchanged } from '../contract/commit.js'
 import { PushRejected } from '../git/errors.js'
-import { NotFound } from '../http/problem.js'
+import { NotFound, ServiceUnavailable } from '../http/problem.js'
 import type { FileToWrite, Repository } from '../git/repository.js'
 import { RemoteTruthRepository } from '../git/remote-commit.js'
 import type { AuditContext } from '../http/types.js'
+import { StoreUnavailable } from '../store/sql.js'
 import type { WorkflowStore } from '../store/workflows.js'
 import { commitMessage } from './message.js'
 import { buildPreview } from './preview.js'
+
+/**
+ * The commit is made (pushed, with the remote as the truth) but the database could not record it:
+ * the answer must not say that nothing changed. A retry finds the files there and records it.
+ */
+class CommitNotRecorded extends ServiceUnavailable {
+  constructor(sha: string, where: string, cause: StoreUnavailable) {
+    super(
+      'Store unavailable',
+      `The commit ${sha} is on ${where}, but the database could not record it (${cause.code}). Retry the commit: it finds the commit there and records it.`,
+      'store-unavailable',
+      5,
+    )
+  }
+}
 
 /** The use cases behind /workflows/{id}/preview and /commits. */
 export class CommitService {
@@ -53,8 +69,7 @@ export class CommitService {
     const outcome = await this.repository.commit(files, message, async (made) => {
       if (made) {
         audit.commit_sha = made.sha
-        replaces = await this.store.live(record.workflow.issue_type, made.branch, id)
-        await this.store.markCommitted(id, { sha: made.sha, branch: made.branch, committed_at: new Date().toISOString() })
+        replaces = await this.recordMade(record, made, `the branch ${made.branch}`)
         return
       }
       // The branch already holds exactly this workflow's files (their content names its id), so it
@@ -135,8 +150,7 @@ export class CommitService {
       if (made.kind === 'committed') {
         audit.commit_sha = made.sha
         audit.pushed = true
-        replaces = await this.store.live(record.workflow.issue_type, made.branch, id)
-        await this.store.markCommitted(id, { sha: made.sha, branch: made.branch, committed_at: new Date().toISOString() }, stillHeld)
+        replaces = await this.recordMade(record, made, remoteBranch(made.branch), stillHeld)
         return
       }
       if (record.status !== 'committed') {
@@ -170,6 +184,21 @@ export class CommitService {
       replaces,
       commit: { sha: outcome.sha, branch: outcome.branch, parent: outcome.parent, message, files: files.map((f) => f.path) },
       pushed: true,
+    }
+  }
+
+  /**
+   * Records the commit just made and returns the workflow it replaces. The commit stands whatever
+   * happens here: the store failing now is CommitNotRecorded, whose answer says so.
+   */
+  private async recordMade(record: WorkflowRecord, made: { sha: string; branch: string }, where: string, beforeCommit?: () => void): Promise<CommitResult['replaces']> {
+    try {
+      const replaces = await this.store.live(record.workflow.issue_type, made.branch, record.workflow_id)
+      await this.store.markCommitted(record.workflow_id, { sha: made.sha, branch: made.branch, committed_at: new Date().toISOString() }, beforeCommit)
+      return replaces
+    } catch (err) {
+      if (err instanceof StoreUnavailable) throw new CommitNotRecorded(made.sha, where, err)
+      throw err
     }
   }
 }

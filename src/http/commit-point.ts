@@ -130,7 +130,10 @@ export function registerCommitPoint(
         type: problemType('store-unavailable'),
         title: 'Store unavailable',
         status: 503,
-        detail: `The service could not record this request (${code}); nothing was stored. Retry later — /readyz says when the store accepts writes again.`,
+        // a real commit is made (and recorded) before the request's own transaction: that must not read "nothing was stored"
+        detail: entry.commit_sha
+          ? `The commit ${entry.commit_sha} was made, but this request's audit entry could not be stored (${code}); the service's log holds it. Retry later — /readyz says when the store accepts writes again.`
+          : `The service could not record this request (${code}); nothing was stored. Retry later — /readyz says when the store accepts writes again.`,
         instance: request.url.split('?')[0] ?? request.url,
         request_id: String(request.id),
       })

@@ -227,6 +227,18 @@ describe('push', () => {
     expect(entry).toMatchObject({ status: 409, pushed: false, commit_sha: record.commit.sha })
   })
 
+  it("when the commit is made but the request's audit entry cannot be stored, then the 503 names the commit instead of saying nothing was stored", async () => {
+    t = await testApp()
+    const id = await newWorkflow(t)
+    await t.services.db.run(`CREATE TRIGGER no_commit_audit BEFORE INSERT ON audit WHEN NEW.operation = 'commit.create' BEGIN SELECT RAISE(ABORT, 'the audit cannot take this entry'); END`)
+    const res = await commit(t, id)
+    expect(res.statusCode).toBe(503)
+    const record = (await t.app.inject(`/workflows/${id}`)).json()
+    expect(record.status).toBe('committed')
+    expect(res.json().detail).toMatch(new RegExp(`^The commit ${record.commit.sha} was made, but this request's audit entry could not be stored`))
+    expect(res.json().detail).not.toContain('nothing was stored')
+  })
+
   it('when the remote hangs in a hook, then the push is stopped after GIT_REMOTE_TIMEOUT_MS with everything it started, 409 push-rejected, the commit kept locally', async () => {
     const { bare, dir } = await withBareRemote()
     t = await testApp({ GIT_REMOTE_TIMEOUT_MS: '1500' }, dir)

@@ -68,8 +68,10 @@ describe('recording commits made through one remote', () => {
 
     expect(res.statusCode).toBe(503)
     expect(res.json()).toMatchObject({ type: 'urn:auto-feature-builder:problem:store-unavailable' })
-    expect((await a!.app.inject(`/workflows/${id}`)).json().status).toBe('generated')
     const pushed = await revParse(bare, 'refs/heads/main')
+    // the answer must not say nothing changed: the commit is on the remote
+    expect(res.json().detail).toBe(`The commit ${pushed} is on origin/main, but the database could not record it (lock-lost). Retry the commit: it finds the commit there and records it.`)
+    expect((await a!.app.inject(`/workflows/${id}`)).json().status).toBe('generated')
     expect(pushed).not.toBe(headBefore)
 
     await outside(url, (client) => client.query('DROP TRIGGER slow_record ON workflows'))
