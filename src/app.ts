@@ -110,6 +110,8 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
     clearInterval(flushTimer)
     await flushLedger(true)
   })
+  // after the last request: releases still waiting for the database are left to the key's lease
+  app.addHook('onClose', async () => services.idempotency.stopRetries())
   await registerOpenApi(app)
 
   await app.register(issueRoutes, { services })

@@ -73,7 +73,7 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
     // 409 (repository locked or changed, local changes, hook) and 429 describe a passing state: a retry
     // with the same key must run again rather than replay the refusal for a day
     if (typeof payload !== 'string' || reply.statusCode >= 500 || (TRANSIENT.has(reply.statusCode) && !payload.includes(FINAL_CONFLICT))) {
-      await store.release(claim.scope, claim.key, claim.claimedAt)
+      await store.releaseEventually(claim.scope, claim.key, claim.claimedAt)
       return payload
     }
     const headers: Record<string, string> = {}
@@ -86,7 +86,7 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
     // marked done in the same transaction as the workflow it created and the audit entry (commit point):
     // after a crash the key is either done with its workflow stored, or free with nothing stored
     request.defer((tx) => store.complete(tx, claim.scope, claim.key, claim.claimedAt, { status: reply.statusCode, headers, body: payload, audit }))
-    request.onWriteFailure(() => store.release(claim.scope, claim.key, claim.claimedAt))
+    request.onWriteFailure(() => store.releaseEventually(claim.scope, claim.key, claim.claimedAt))
     return payload
   })
 }

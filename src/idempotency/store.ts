@@ -1,4 +1,4 @@
-import type { SqlDatabase, SqlSession } from '../store/sql.js'
+import { StoreUnavailable, type SqlDatabase, type SqlSession } from '../store/sql.js'
 
 export interface StoredResponse {
   status: number
@@ -32,8 +32,15 @@ interface Row {
   audit: string | null
 }
 
+/** Releases that failed while the database was away, tried again at most this many at a time (beyond, the lease frees the key). */
+const MAX_PENDING_RELEASES = 10_000
+const RELEASE_RETRY_FIRST_MS = 1_000
+const RELEASE_RETRY_LAST_MS = 60_000
+
 /** Idempotency keys in the database, so a retry is recognized across restarts too. */
 export class IdempotencyStore {
+  private readonly pendingReleases = new Map<string, NodeJS.Timeout>()
+
   constructor(
     private readonly db: SqlDatabase,
     private readonly ttlMs: number,
@@ -101,5 +108,41 @@ export class IdempotencyStore {
   /** Forgets a key whose request failed on our side (5xx) or met a passing state (409, 429), so the retry runs again; a key taken over meanwhile is left to its new claim. */
   async release(scope: string, key: string, claimedAt: number): Promise<void> {
     await this.db.run(`DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND state = 'running' AND created_at = ?`, [scope, key, claimedAt])
+  }
+
+  /**
+   * release(), and if the database cannot take it now (the request failed because the database
+   * went away), again in the background after a growing pause until it can: the sender's retry
+   * after the outage then runs, instead of meeting "in progress" until the lease ends.
+   */
+  async releaseEventually(scope: string, key: string, claimedAt: number): Promise<void> {
+    try {
+      await this.release(scope, key, claimedAt)
+    } catch (err) {
+      if (!(err instanceof StoreUnavailable)) throw err
+      this.retryRelease(scope, key, claimedAt, RELEASE_RETRY_FIRST_MS)
+    }
+  }
+
+  /** Ends the background releases (shutdown): the lease frees what they would have. */
+  stopRetries(): void {
+    for (const timer of this.pendingReleases.values()) clearTimeout(timer)
+    this.pendingReleases.clear()
+  }
+
+  private retryRelease(scope: string, key: string, claimedAt: number, pauseMs: number): void {
+    const id = JSON.stringify([scope, key, claimedAt])
+    if (!this.pendingReleases.has(id) && this.pendingReleases.size >= MAX_PENDING_RELEASES) return
+    const timer = setTimeout(() => {
+      this.release(scope, key, claimedAt).then(
+        () => this.pendingReleases.delete(id),
+        () => {
+          // until the lease would free the key anyway
+          if (Date.now() - claimedAt < ABANDONED_AFTER_MS) this.retryRelease(scope, key, claimedAt, Math.min(pauseMs * 2, RELEASE_RETRY_LAST_MS))
+          else this.pendingReleases.delete(id)
+        },
+      )
+    }, pauseMs).unref()
+    this.pendingReleases.set(id, timer)
   }
 }
