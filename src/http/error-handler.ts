@@ -81,7 +81,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
       })
     }
     if ((error as unknown) instanceof StoreUnavailable) {
-      request.log.error({ err: error }, 'the database cannot serve this request now; answering 503')
+      // expected while the database is away: one line per request, without a stack (an outage would bury the log in them)
+      request.log.warn({ code: error.code, reason: error.message }, 'the database cannot serve this request now; answering 503')
       reply.header('retry-after', '5')
       return sendProblem(request, reply, {
         type: problemType('store-unavailable'),
