@@ -124,13 +124,15 @@ export function registerCommitPoint(
       if (code !== 'lock-lost') deps.health.lastWriteError = `${code}: ${(err as Error).message}`
       // the entry could not be stored: the log keeps it, so the request is not unrecorded
       request.log.error({ err, audit: entry }, 'the request could not be committed; answering 503')
+      // already a failure's answer (it wrote nothing of its own): it says more than a second one would, e.g. which commit is made but unrecorded
+      if (reply.statusCode >= 500) return payload
       reply.code(503).header('retry-after', '30').header('content-type', `${PROBLEM_CONTENT_TYPE}; charset=utf-8`)
       reply.removeHeader('location')
       return JSON.stringify({
         type: problemType('store-unavailable'),
         title: 'Store unavailable',
         status: 503,
-        // a real commit is made (and recorded) before the request's own transaction: that must not read "nothing was stored"
+        // a real commit that answered 2xx was made and recorded before the request's own transaction: that must not read "nothing was stored"
         detail: entry.commit_sha
           ? `The commit ${entry.commit_sha} was made, but this request's audit entry could not be stored (${code}); the service's log holds it. Retry later — /readyz says when the store accepts writes again.`
           : `The service could not record this request (${code}); nothing was stored. Retry later — /readyz says when the store accepts writes again.`,

@@ -81,8 +81,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
       })
     }
     if ((error as unknown) instanceof StoreUnavailable) {
-      // expected while the database is away: one line per request, without a stack (an outage would bury the log in them)
-      request.log.warn({ code: error.code, reason: error.message }, 'the database cannot serve this request now; answering 503')
+      // expected while the database is away: one line per request, without a stack (an outage would bury the log in
+      // them); a deadlock, a timeout or a refused login keeps its cause, to be looked into
+      const away = /^(08|57P|55000$|E[A-Z]+$|connection$|SQLITE_)/.test(error.code)
+      request.log.warn({ code: error.code, reason: error.message, ...(!away && { err: error }) }, 'the database cannot serve this request now; answering 503')
       reply.header('retry-after', '5')
       return sendProblem(request, reply, {
         type: problemType('store-unavailable'),

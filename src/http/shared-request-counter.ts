@@ -35,7 +35,8 @@ export class SharedRequestCounter {
   private readonly backOffMs: number
   private readonly now: () => number
   private inFlight = 0
-  private readonly waiting: { grant: () => void; cancelled: boolean }[] = []
+  /** waiters for a slot, in order; a request that stops waiting leaves at once (a Set keeps insertion order), so there are never more than requests in flight */
+  private readonly waiting = new Set<() => void>()
   /** until when this instance counts on its own (0: it asks the database) */
   private aloneUntil = 0
 
@@ -64,12 +65,15 @@ export class SharedRequestCounter {
     if (now < this.aloneUntil) return this.fallback.hit(bucket)
     const counted = await this.countInTime(bucket)
     if (counted instanceof Error) {
-      if (this.aloneUntil === 0) this.log.warn({ err: counted }, `the shared rate-limit counts cannot be reached in time; this instance counts on its own, asking again every ${this.backOffMs} ms`)
+      if (this.aloneUntil === 0) this.log.warn({ reason: counted.message }, `the shared rate-limit counts cannot be reached in time; this instance counts on its own, asking again every ${this.backOffMs} ms`)
       this.aloneUntil = this.now() + this.backOffMs
       return this.fallback.hit(bucket)
     }
-    if (this.aloneUntil !== 0) this.log.info('the shared rate-limit counts are reachable again')
-    this.aloneUntil = 0
+    // only a count that began after the back-off ended says the database is back (a late answer from before does not)
+    if (this.aloneUntil !== 0 && now >= this.aloneUntil) {
+      this.log.info('the shared rate-limit counts are reachable again')
+      this.aloneUntil = 0
+    }
     if (counted.count > this.max) this.remember(bucket, now + counted.resetInMs, counted.count)
     return counted
   }
@@ -103,24 +107,27 @@ export class SharedRequestCounter {
     }
   }
 
-  /** One of the maxInFlight slots: granted at once or when a holder releases it; a cancelled wait never gets it. */
+  /** One of the maxInFlight slots: granted at once or when a holder releases it; a cancelled wait leaves the queue and never gets it. */
   private slot(): { granted: Promise<void>; cancel(): void } {
     if (this.inFlight < this.options.maxInFlight) {
       this.inFlight += 1
       return { granted: Promise.resolve(), cancel: () => undefined }
     }
-    let waiter!: { grant: () => void; cancelled: boolean }
-    const granted = new Promise<void>((resolve) => (waiter = { grant: resolve, cancelled: false }))
-    this.waiting.push(waiter)
-    return { granted, cancel: () => (waiter.cancelled = true) }
+    let grant!: () => void
+    const granted = new Promise<void>((resolve) => (grant = resolve))
+    this.waiting.add(grant)
+    return { granted, cancel: () => this.waiting.delete(grant) }
   }
 
-  /** The slot passes straight to the next waiter still waiting (inFlight stays), or is given back. */
+  /** The slot passes straight to the next waiter (inFlight stays), or is given back. */
   private release(): void {
-    for (let next = this.waiting.shift(); next; next = this.waiting.shift()) {
-      if (!next.cancelled) return next.grant()
+    const [next] = this.waiting
+    if (next === undefined) {
+      this.inFlight -= 1
+      return
     }
-    this.inFlight -= 1
+    this.waiting.delete(next)
+    next()
   }
 
   private remember(bucket: string, until: number, count: number): void {

@@ -40,6 +40,7 @@ const RELEASE_RETRY_LAST_MS = 60_000
 /** Idempotency keys in the database, so a retry is recognized across restarts too. */
 export class IdempotencyStore {
   private readonly pendingReleases = new Map<string, NodeJS.Timeout>()
+  private retriesStopped = false
 
   constructor(
     private readonly db: SqlDatabase,
@@ -126,19 +127,21 @@ export class IdempotencyStore {
 
   /** Ends the background releases (shutdown): the lease frees what they would have. */
   stopRetries(): void {
+    this.retriesStopped = true
     for (const timer of this.pendingReleases.values()) clearTimeout(timer)
     this.pendingReleases.clear()
   }
 
   private retryRelease(scope: string, key: string, claimedAt: number, pauseMs: number): void {
     const id = JSON.stringify([scope, key, claimedAt])
+    if (this.retriesStopped) return
     if (!this.pendingReleases.has(id) && this.pendingReleases.size >= MAX_PENDING_RELEASES) return
     const timer = setTimeout(() => {
       this.release(scope, key, claimedAt).then(
         () => this.pendingReleases.delete(id),
-        () => {
-          // until the lease would free the key anyway
-          if (Date.now() - claimedAt < ABANDONED_AFTER_MS) this.retryRelease(scope, key, claimedAt, Math.min(pauseMs * 2, RELEASE_RETRY_LAST_MS))
+        (err: unknown) => {
+          // while the database is away, until the lease would free the key anyway; any other error is no outage to wait out
+          if (err instanceof StoreUnavailable && Date.now() - claimedAt < ABANDONED_AFTER_MS) this.retryRelease(scope, key, claimedAt, Math.min(pauseMs * 2, RELEASE_RETRY_LAST_MS))
           else this.pendingReleases.delete(id)
         },
       )

@@ -144,4 +144,25 @@ describe('the shared request counts', () => {
     expect(counts.map((c) => c.count).sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
     expect(await countsIn(db)).toEqual([{ bucket: 'queue', count: 30 }])
   })
+
+  it('when requests stop waiting for a slot (their 100 ms are up), then they leave the queue: no statement is ever sent for them', async () => {
+    const db = await migrated()
+    await countRequest(db, 'slow', 60_000)
+    const counter = new SharedRequestCounter(db, 1000, 60_000, silent, { maxInFlight: 1, waitMs: 50, backOffMs: 0 })
+    // another session holds the caller's row: the first count waits on it, holding the only slot
+    let unlock!: () => void
+    const holding = db.transaction(async (tx) => {
+      await tx.run("SELECT count FROM request_counts WHERE bucket = 'slow' FOR UPDATE")
+      await new Promise<void>((resolve) => (unlock = resolve))
+    })
+    await vi.waitFor(() => expect(unlock).toBeTypeOf('function'))
+    const answers = await Promise.all(Array.from({ length: 20 }, () => counter.hit('slow')))
+    expect(answers.every((a) => a.count <= 20)).toBe(true) // counted here, each
+    unlock()
+    await holding
+    // the one statement that held the slot ran; the 19 that gave up waiting sent nothing
+    await vi.waitFor(async () => expect(await countsIn(db)).toEqual([{ bucket: 'slow', count: 2 }]))
+    await sleep(200)
+    expect(await countsIn(db)).toEqual([{ bucket: 'slow', count: 2 }])
+  })
 })
