@@ -1,9 +1,9 @@
-import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 import { AuditVerifier } from '../../src/audit/verifier.js'
 import { openPostgres } from '../../src/store/postgres.js'
 import { migratePostgres } from '../../src/store/postgres-migrate.js'
 import { StoreUnavailable } from '../../src/store/sql.js'
+import { reachable } from '../helpers/cluster.js'
 import { freshPostgres, type FreshPostgres } from '../helpers/postgres.js'
 
 /** The verifier thread has a connection of its own: a database it cannot reach is the store being unavailable (503), not a 500. */
@@ -15,18 +15,6 @@ afterEach(async () => {
   for (const database of databases.splice(0)) await database.drop()
 })
 
-/** Closes the database to new connections (as during a restart), or opens it again. */
-async function allowConnections(database: FreshPostgres, allow: boolean): Promise<void> {
-  const name = new URL(database.url).pathname.slice(1)
-  const admin = new pg.Client(database.url.replace(`/${name}`, '/postgres'))
-  await admin.connect()
-  try {
-    await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS ${allow}`)
-  } finally {
-    await admin.end()
-  }
-}
-
 describe('the audit verifier thread', () => {
   it('when its database refuses connections, then each verify fails as StoreUnavailable, and verifies work again once it accepts them', async () => {
     const database = await freshPostgres()
@@ -37,13 +25,13 @@ describe('the audit verifier thread', () => {
     const verifier = new AuditVerifier({ store: { kind: 'postgres', url: database.url }, publicKeyPem: undefined, checkpointFile: undefined })
     verifiers.push(verifier)
 
-    await allowConnections(database, false)
+    await reachable(database.url, false)
     for (let i = 0; i < 2; i++) {
       const failure = await verifier.verify({ full: true }).catch((err: unknown) => err)
       expect(failure).toBeInstanceOf(StoreUnavailable) // a plain Error here is a 500
       expect((failure as Error).message).toMatch(/^audit verify failed: .*not currently accepting connections/)
     }
-    await allowConnections(database, true)
+    await reachable(database.url, true)
     expect(await verifier.verify({ full: true })).toMatchObject({ ok: true, entries: 0 })
   })
 })

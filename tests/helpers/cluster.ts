@@ -63,3 +63,17 @@ export async function outside<T>(url: string, work: (client: pg.Client) => Promi
     await client.end()
   }
 }
+
+/**
+ * Closes the database at `url` to new sessions and ends the service's (as a restart does), or opens
+ * it again. Run as the cluster's superuser, from the postgres database.
+ */
+export async function reachable(url: string, yes: boolean): Promise<void> {
+  const name = new URL(url).pathname.slice(1)
+  const admin = new URL(url)
+  admin.pathname = '/postgres'
+  await outside(admin.toString(), async (client) => {
+    await client.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS ${yes}`)
+    if (!yes) await client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'auto-feature-builder'", [name])
+  })
+}

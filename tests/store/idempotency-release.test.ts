@@ -3,7 +3,7 @@ import { IdempotencyStore } from '../../src/idempotency/store.js'
 import { openPostgres } from '../../src/store/postgres.js'
 import { migratePostgres } from '../../src/store/postgres-migrate.js'
 import type { SqlDatabase } from '../../src/store/sql.js'
-import { outside } from '../helpers/cluster.js'
+import { reachable } from '../helpers/cluster.js'
 import { freshPostgres, type FreshPostgres } from '../helpers/postgres.js'
 
 /**
@@ -21,15 +21,6 @@ afterEach(async () => {
   for (const database of databases.splice(0)) await database.drop()
 })
 
-/** Closes the database to new sessions and ends the pool's, as a restart does; or opens it again. */
-async function reachable(database: FreshPostgres, yes: boolean): Promise<void> {
-  const name = new URL(database.url).pathname.slice(1)
-  await outside(database.url.replace(`/${name}`, '/postgres'), async (client) => {
-    await client.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS ${yes}`)
-    if (!yes) await client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'auto-feature-builder'", [name])
-  })
-}
-
 describe('releasing an Idempotency-Key while the database is away', () => {
   it('when the release fails because the database cannot be reached, then it is tried again until the key is free', async () => {
     const database = await freshPostgres()
@@ -42,10 +33,10 @@ describe('releasing an Idempotency-Key while the database is away', () => {
     expect(claim.kind).toBe('reserved')
     const claimedAt = claim.kind === 'reserved' ? claim.claimedAt : 0
 
-    await reachable(database, false)
+    await reachable(database.url, false)
     await expect(store.release('scope', 'key-1', claimedAt)).rejects.toThrow() // as the request's own release fails
     await store.releaseEventually('scope', 'key-1', claimedAt) // does not throw: it is left to the retries
-    await reachable(database, true)
+    await reachable(database.url, true)
 
     await vi.waitFor(async () => expect(await db.all('SELECT key FROM idempotency_keys')).toEqual([]), { timeout: 10_000, interval: 200 })
     expect((await store.reserve('scope', 'key-1', 'fingerprint')).kind).toBe('reserved')
