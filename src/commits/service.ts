@@ -5,7 +5,7 @@ import type { WorkflowRecord } from '../contract/workflow.js'
 import type { CommitResult, Preview, Unchanged } from '../contract/commit.js'
 import { PushRejected } from '../git/errors.js'
 import { NotFound, ServiceUnavailable } from '../http/problem.js'
-import type { FileToWrite, Repository } from '../git/repository.js'
+import type { FileToWrite, Repository, RepositoryInfo } from '../git/repository.js'
 import { RemoteTruthRepository } from '../git/remote-commit.js'
 import type { AuditContext } from '../http/types.js'
 import { StoreUnavailable } from '../store/sql.js'
@@ -64,7 +64,9 @@ export class CommitService {
     audit.files = files.map((f) => f.path)
     log.warn({ workflow_id: id, repo: this.repository.options.path, push }, 'REAL COMMIT requested (dry_run: false)')
     if (this.repository instanceof RemoteTruthRepository) return this.commitToRemote(this.repository, record, files, message, audit, log)
-    let replaces = null as CommitResult['replaces'] // set by the record callback (TypeScript cannot see that)
+    // set by the record callback (TypeScript cannot see that)
+    let replaces = null as CommitResult['replaces']
+    let info: RepositoryInfo | undefined
     // recorded before the next commit may start, so commits are recorded in the order they were made
     const outcome = await this.repository.commit(files, message, async (made) => {
       if (made) {
@@ -72,20 +74,11 @@ export class CommitService {
         replaces = await this.recordMade(record, made, `the branch ${made.branch}`)
         return
       }
-      // The branch already holds exactly this workflow's files (their content names its id), so it
-      // was committed; if the store missed that — the process died between moving the branch and
-      // markCommitted — record the commit that wrote them, or the workflow stays "generated" for good.
-      const branch = (await this.repository.info()).branch
-      if (record.status !== 'committed' && branch) {
-        const found = await this.repository.lastCommitTouching(`refs/heads/${branch}`, files.map((f) => f.path))
-        if (found) {
-          await this.store.markCommitted(id, { sha: found.sha, branch, committed_at: found.committedAt })
-          log.warn({ workflow_id: id, sha: found.sha }, 'workflow found already committed; its commit is now recorded')
-        }
-      }
+      info = await this.repository.info()
+      if (info.branch) await this.recordFound(record, files, `refs/heads/${info.branch}`, info.branch, log)
     })
     if (!outcome) {
-      const info = await this.repository.info()
+      info ??= await this.repository.info()
       audit.pushed = false
       // a commit whose push was refused earlier is pushed now: the retry of a rejected push
       if (push && info.branch && info.head) {
@@ -153,13 +146,7 @@ export class CommitService {
         replaces = await this.recordMade(record, made, remoteBranch(made.branch), stillHeld)
         return
       }
-      if (record.status !== 'committed') {
-        const found = await repository.lastCommitTouching(made.head, files.map((f) => f.path))
-        if (found) {
-          await this.store.markCommitted(id, { sha: found.sha, branch: made.branch, committed_at: found.committedAt }, stillHeld)
-          log.warn({ workflow_id: id, sha: found.sha }, 'workflow found already committed on the remote; its commit is now recorded')
-        }
-      }
+      await this.recordFound(record, files, made.head, made.branch, log, stillHeld)
     })
     if (outcome.kind === 'unchanged') {
       return {
@@ -185,6 +172,20 @@ export class CommitService {
       commit: { sha: outcome.sha, branch: outcome.branch, parent: outcome.parent, message, files: files.map((f) => f.path) },
       pushed: true,
     }
+  }
+
+  /**
+   * "Unchanged": `revision` (the branch head, or the remote's) already holds exactly this workflow's
+   * files (their content names its id), so it was committed. If the store missed that — the process
+   * died between the commit (or push) and its record, or another instance made it — the commit that
+   * wrote them is recorded, or the workflow would stay "generated" for good.
+   */
+  private async recordFound(record: WorkflowRecord, files: FileToWrite[], revision: string, branch: string, log: FastifyBaseLogger, beforeCommit?: () => void): Promise<void> {
+    if (record.status === 'committed') return
+    const found = await this.repository.lastCommitTouching(revision, files.map((f) => f.path))
+    if (!found) return
+    await this.store.markCommitted(record.workflow_id, { sha: found.sha, branch, committed_at: found.committedAt }, beforeCommit)
+    log.warn({ workflow_id: record.workflow_id, sha: found.sha, revision }, 'workflow found already committed; its commit is now recorded')
   }
 
   /**

@@ -91,7 +91,7 @@ export class RemoteTruthRepository extends Repository {
   commitToRemote(
     files: FileToWrite[],
     message: string,
-    record: (outcome: RemoteCommitOutcome, lock: HeldLock) => Promise<void> = async () => undefined,
+    record: (outcome: RemoteCommitOutcome, lock: HeldLock) => Promise<void>,
   ): Promise<RemoteCommitOutcome> {
     return this.mutex.run(async () => {
       const branch = await this.branch()

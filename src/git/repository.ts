@@ -69,7 +69,7 @@ export class Repository extends RepositoryReads {
    * holds the files): the store then records commits in the order they were made, so a later
    * commit at the same paths is never superseded by an earlier one recorded after it.
    */
-  commit(files: FileToWrite[], message: string, record: (outcome: CommitOutcome | null) => Promise<void> = async () => undefined): Promise<CommitOutcome | null> {
+  commit(files: FileToWrite[], message: string, record: (outcome: CommitOutcome | null) => Promise<void>): Promise<CommitOutcome | null> {
     return this.mutex.run(async () => {
       const outcome = await this.commitLocked(files, message)
       await record(outcome)

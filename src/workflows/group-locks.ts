@@ -35,7 +35,7 @@ export class GroupLocks {
   }
 
   /** Waits for every key (taken in sorted order, so two requests never wait on each other). */
-  async acquire(keys: readonly string[]): Promise<GroupHold> {
+  private async acquire(keys: readonly string[]): Promise<GroupHold> {
     const held: { lock: HeldLock; release: () => void }[] = []
     try {
       for (const key of [...new Set(keys)].sort()) held.push(await this.hold(`group:${key}`))
