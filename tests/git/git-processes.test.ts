@@ -25,14 +25,20 @@ async function newWorkflow(app: TestApp, severity = 'high'): Promise<string> {
   return (await app.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity } })).json().workflow_id
 }
 
+/** Two workflows of one type (the second replaces the first's files), then git counted from a warm process on. */
+async function twoWorkflowsCounted(app: TestApp): Promise<{ first: string; second: string; taken: () => string[] }> {
+  const first = await newWorkflow(app)
+  const second = await newWorkflow(app, 'low')
+  const taken = countGitProcesses(app.dir)
+  await app.app.inject(`/workflows/${first}/preview`) // warm: the git dir is asked of git once per process
+  taken()
+  return { first, second, taken }
+}
+
 describe('git processes per operation', () => {
   it('when a workflow is previewed, dry-run committed and really committed (five files, no hooks), then the preview takes at most 4 git processes and the commit at most 6', async () => {
     t = await testApp()
-    const first = await newWorkflow(t)
-    const second = await newWorkflow(t, 'low')
-    const taken = countGitProcesses(t.dir)
-    await t.app.inject(`/workflows/${first}/preview`) // warm: the git dir is asked of git once per process
-    taken()
+    const { first, second, taken } = await twoWorkflowsCounted(t)
 
     expect((await t.app.inject(`/workflows/${first}/preview`)).json().can_commit).toBe(true)
     const preview = taken()
@@ -55,11 +61,7 @@ describe('git processes per operation', () => {
   it('when the remote is the truth, then a preview takes at most 5 git processes (the fetch added) and a commit at most 9 (the branch named for the lock, the fetch and the push added)', async () => {
     remoteDir = tempDir('afb-remote-')
     t = await instance(remoteDir, await bareRemote(remoteDir), 'a')
-    const first = await newWorkflow(t)
-    const second = await newWorkflow(t, 'low')
-    const taken = countGitProcesses(t.dir)
-    await t.app.inject(`/workflows/${first}/preview`) // warm: the git dir is asked of git once per process
-    taken()
+    const { first, second, taken } = await twoWorkflowsCounted(t)
 
     expect((await t.app.inject(`/workflows/${first}/preview`)).json().can_commit).toBe(true)
     const preview = taken()
