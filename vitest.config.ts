@@ -24,6 +24,7 @@ export const ON_POSTGRES = [
   'tests/http/listening.test.ts',
   'tests/http/logs.test.ts',
   'tests/http/metrics.test.ts',
+  'tests/http/number-rules.test.ts',
   'tests/http/serialization.test.ts',
   'tests/http/workflows.test.ts',
   'tests/security/audit-every-request.test.ts',

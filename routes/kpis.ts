@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { IngestHeaders } from '../src/contract/headers.js'
 import { kpiSnapshotInput, KpiResult, ThresholdList } from '../src/contract/kpis.js'
 import { problems } from '../src/contract/problem.js'
-import { kpiFormFields } from '../src/http/form-body.js'
+import { kpiBodyCoercion } from '../src/http/form-body.js'
 import { applySnapshot, evaluateSnapshot } from '../src/kpis/service.js'
 import type { Services } from '../src/services.js'
 
@@ -13,7 +13,7 @@ export const kpiRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (a
     '/kpis',
     {
       config: { operation: 'kpi.evaluate', access: 'ingest', idempotent: true },
-      preValidation: kpiFormFields(body, services.rules.map((r) => r.metric)),
+      preValidation: kpiBodyCoercion(body, services.rules.map((r) => r.metric)),
       schema: {
         tags: ['issues'],
         summary: 'Evaluate a KPI snapshot against every playbook rule; breaches become workflows (or occurrences of open ones)',

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { DetectionRule } from '../kpis/rules.js'
+import { notANumber } from './numbers.js'
 import { GroupingFields, MAX_AFFECTED_ITEMS, MAX_UNIX_SECONDS, Severity } from './opportunity.js'
 
 /** How to say a metric's value, for the 400 that names a value outside its range. */
@@ -7,6 +8,14 @@ function rangeHint(rule: Pick<DetectionRule, 'metric' | 'range'>): string {
   const [min, max] = rule.range
   if (min === 0 && max === 1) return `${rule.metric} is a fraction between 0 and 1: send 0.08 for 8%`
   return `${rule.metric} is a fraction between ${min} and ${max}: send -0.18 for a drop of 18%, 0.05 for a rise of 5%`
+}
+
+/** One metric of a snapshot: a number (a decimal string is made one before validation, as for metric_value on POST /issues). */
+function metricValue(rule: Pick<DetectionRule, 'metric' | 'range'>) {
+  return z
+    .number({ error: (issue) => notANumber(rule.metric, issue.input, `${rule.metric} must be a number: ${rangeHint(rule)}`) })
+    .optional()
+    .describe(rangeHint(rule))
 }
 
 /**
@@ -17,7 +26,7 @@ export function kpiSnapshotInput(rules: readonly DetectionRule[]) {
   const byMetric = new Map(rules.map((r) => [r.metric, r]))
   const metricNames = [...byMetric.keys()] as [string, ...string[]]
   const metrics = z
-    .strictObject(Object.fromEntries(metricNames.map((m) => [m, z.number().optional().describe(rangeHint(byMetric.get(m) as DetectionRule))])))
+    .strictObject(Object.fromEntries(rules.map((rule) => [rule.metric, metricValue(rule)])))
     .superRefine((values, ctx) => {
       for (const [metric, value] of Object.entries(values)) {
         const rule = byMetric.get(metric)

@@ -1,10 +1,13 @@
 import { z } from 'zod'
+import { notANumber } from './numbers.js'
 
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const
 export const Severity = z.enum(SEVERITIES)
 export type Severity = z.infer<typeof Severity>
 
 export const MAX_AFFECTED_ITEMS = 10_000
+
+const METRIC_VALUE_HINT = 'metric_value must be a number, e.g. 0.08 for a rate of 8% or 527 for 527 abandoned carts'
 
 /** How a detection groups with an open workflow of its type (POST /issues and POST /kpis alike). */
 export const GroupingFields = {
@@ -31,7 +34,9 @@ export function opportunityInput(issueTypes: readonly string[]) {
       issue_type: z.enum(issueTypes as [string, ...string[]]).describe('Which playbook to run; one folder under templates/'),
       severity: Severity,
       description: z.string().min(1).max(2000),
-      metric_value: z.number({ error: 'metric_value must be a number such as 0.08 (8 %)' }).describe('The measured value, e.g. 0.08 for 8% churn; finite'),
+      metric_value: z
+        .number({ error: (issue) => notANumber('metric_value', issue.input, METRIC_VALUE_HINT) })
+        .describe("The engine's own figure, e.g. 0.08 for 8% churn or 527 for 527 abandoned carts; finite, not range-checked (POST /kpis carries the measured rates)"),
       affected_items: z.array(z.string().min(1).max(256)).max(MAX_AFFECTED_ITEMS).default([]),
       timestamp: z
         .union([z.number().nonnegative().max(MAX_UNIX_SECONDS).describe('unix seconds'), z.iso.datetime({ offset: true })])

@@ -1,11 +1,9 @@
 import type { preValidationHookHandler } from 'fastify'
 import { z } from 'zod'
+import { decimalAsNumber } from '../contract/numbers.js'
 import { BadRequest } from './problem.js'
 
 type FieldKind = 'number' | 'boolean' | 'array' | 'number-or-string' | 'other'
-// no two parts can match the same digits (linear, never backtracking over a long run); tested only on short strings
-const DECIMAL = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
-const MAX_DECIMAL_LENGTH = 64
 
 function kindOf(schema: Record<string, unknown>): FieldKind {
   const types = new Set<string>()
@@ -29,7 +27,7 @@ function coerce(value: unknown, kind: FieldKind): unknown {
   switch (kind) {
     case 'number':
     case 'number-or-string':
-      return value.length <= MAX_DECIMAL_LENGTH && DECIMAL.test(value.trim()) ? Number(value.trim()) : value
+      return decimalAsNumber(value)
     case 'boolean':
       // exactly "true"/"false": anything else stays a string and fails validation, never a silent true/false
       return value === 'true' ? true : value === 'false' ? false : value
@@ -131,25 +129,43 @@ export function formBodyCoercion(schema: z.ZodType): preValidationHookHandler {
 }
 
 /**
- * POST /kpis from a form: the metrics arrive as flat fields (churn_rate=0.08, or metrics[churn_rate]=0.08)
- * and are gathered into `metrics` as numbers; the rest is coerced like any form body.
+ * POST /kpis, JSON or form, made to follow the same rules as POST /issues: in a form the metrics
+ * arrive as flat fields (churn_rate=0.08, or metrics[churn_rate]=0.08) and are gathered into
+ * `metrics`; in either encoding a metric sent as a decimal string is that number, and the top level
+ * is coerced (and its unknown fields refused) like any body. A metric named twice — two spellings,
+ * or one field repeated — is a 400, never last-wins.
  */
-export function kpiFormFields(schema: z.ZodType, metricNames: readonly string[]): preValidationHookHandler {
+export function kpiBodyCoercion(schema: z.ZodType, metricNames: readonly string[]): preValidationHookHandler {
   const coerceTopLevel = formBodyCoercion(schema)
   return async function (request, reply) {
-    if (!request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded')) return
-    const fields = request.body as Record<string, unknown>
-    if (fields === null || typeof fields !== 'object') return
-    const metrics: Record<string, unknown> = {}
-    for (const name of metricNames) {
-      for (const key of [name, `metrics[${name}]`, `metrics.${name}`]) {
-        if (!Object.hasOwn(fields, key)) continue
-        const value = fields[key]
-        metrics[name] = typeof value === 'string' ? coerce(value, 'number') : value
-        delete fields[key]
-      }
+    const fields = request.body as Record<string, unknown> | null
+    if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) return
+    const isForm = request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded') ?? false
+    if (isForm) fields.metrics = gatherFormMetrics(fields, metricNames)
+    const metrics = fields.metrics
+    if (metrics !== null && typeof metrics === 'object' && !Array.isArray(metrics)) {
+      for (const [name, value] of Object.entries(metrics)) (metrics as Record<string, unknown>)[name] = decimalAsNumber(value)
     }
-    fields.metrics = metrics
     await coerceTopLevel.call(this, request, reply, () => {})
   }
+}
+
+/** The metrics of a form body, taken out of its flat fields; a metric given twice is refused. */
+function gatherFormMetrics(fields: Record<string, unknown>, metricNames: readonly string[]): Record<string, unknown> {
+  const metrics: Record<string, unknown> = {}
+  const twice: string[] = []
+  for (const name of metricNames) {
+    const spellings = [name, `metrics[${name}]`, `metrics.${name}`].filter((key) => Object.hasOwn(fields, key))
+    const values = spellings.flatMap((key) => [fields[key]].flat())
+    for (const key of spellings) delete fields[key]
+    if (values.length > 1) twice.push(`${name} (${spellings.length > 1 ? `as ${spellings.join(' and ')}` : 'repeated'})`)
+    else if (values.length === 1) metrics[name] = values[0]
+  }
+  if (twice.length > 0) {
+    throw new BadRequest(
+      `A metric is sent more than once in the form body: ${twice.join(', ')}`,
+      twice.map((what) => ({ path: `metrics.${what.split(' ')[0] as string}`, in: 'body' as const, message: 'sent more than once; send each metric once' })),
+    )
+  }
+  return metrics
 }

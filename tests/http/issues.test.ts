@@ -70,7 +70,7 @@ describe('POST /issues with JSON', () => {
     expect(dry.statusCode).toBe(400)
     expect(dry.json().errors[0].message).toBe('dry_run must be a boolean: use JSON false without quotes, or exactly false in a form')
     const word = await post({ ...sampleOpportunity, metric_value: 'eight percent' })
-    expect(word.json().errors[0].message).toBe('metric_value must be a number such as 0.08 (8 %)')
+    expect(word.json().errors[0].message).toBe('metric_value must be a number, e.g. 0.08 for a rate of 8% or 527 for 527 abandoned carts')
   })
 
   it('when several fields are wrong, then 400 problem+json names every one', async () => {

@@ -1,0 +1,35 @@
+/**
+ * One set of rules for the numbers a detection carries, shared by POST /issues (`metric_value`)
+ * and POST /kpis (each metric), in JSON and form bodies alike: a number, or a decimal string that
+ * means one (form bodies carry only strings, and Zapier and Make send "0.08" in JSON too).
+ * A percentage ("8%") is refused with the fraction to send instead, never read as 8.
+ */
+
+// no two parts can match the same digits (linear, never backtracking over a long run); tested only on short strings
+const DECIMAL = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
+const PERCENT = /^(-?(?:\d+(?:\.\d*)?|\.\d+))\s*%$/
+const MAX_DECIMAL_LENGTH = 64
+
+/** A decimal string as the number it means; anything else (a percentage, a word, a non-string) unchanged, for the schema to refuse. */
+export function decimalAsNumber(value: unknown): unknown {
+  if (typeof value !== 'string' || value.length > MAX_DECIMAL_LENGTH) return value
+  const trimmed = value.trim()
+  return DECIMAL.test(trimmed) ? Number(trimmed) : value
+}
+
+/** "send 0.08 for 8%" when `input` is a percentage, else undefined. */
+export function percentHint(input: unknown): string | undefined {
+  if (typeof input !== 'string' || input.length > MAX_DECIMAL_LENGTH) return undefined
+  const percent = PERCENT.exec(input.trim())
+  if (!percent) return undefined
+  const digits = percent[1] as string
+  // 12.5 / 100 is 0.125, but 14.1 / 100 is 0.14100000000000001: round away float noise for the hint
+  const fraction = Number((Number(digits) / 100).toPrecision(12))
+  return `send ${fraction} for ${digits}%`
+}
+
+/** The message for a value that is not a number: the fraction to send when it is a percentage, else `otherwise`. */
+export function notANumber(field: string, input: unknown, otherwise: string): string {
+  const hint = percentHint(input)
+  return hint === undefined ? otherwise : `${field} is a fraction, not a percentage: ${hint}`
+}
