@@ -261,13 +261,16 @@ export class WorkflowStore {
         id,
       ])
       // A more severe detection may have superseded it while it was being committed: the commit
-      // stands (its files are in the repository), so it is not superseded until the newer one is committed.
+      // stands (its files are in the repository), so it is not superseded until the newer one is
+      // committed — and the newer one no longer says it supersedes it, so the two links agree (both
+      // or neither). Committing the newer one replaces it at the same paths, and links it then.
       await tx.run(`UPDATE workflows SET status = 'committed', superseded_by = NULL, commit_sha = ?, commit_branch = ?, committed_at = ? WHERE id = ?`, [
         commit.sha,
         commit.branch,
         commit.committed_at,
         id,
       ])
+      await tx.run(`UPDATE workflows SET supersedes = NULL WHERE supersedes = ? AND status = 'generated'`, [id])
       beforeCommit() // last: e.g. that the lock this record is made under is still held
     })
   }

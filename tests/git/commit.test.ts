@@ -329,7 +329,7 @@ describe('one live automation per type', () => {
     expect((await t.app.inject(`/workflows/${first}`)).json()).toMatchObject({ status: 'superseded', superseded_by: second })
     expect((await t.app.inject('/workflows?status=live')).json().items.map((w: { workflow_id: string }) => w.workflow_id)).toEqual([second])
   })
-  it('when a more severe detection supersedes a workflow while that workflow is being committed, then the commit stands: it is committed and not marked superseded, and the new one stays open to replace it', async () => {
+  it('when a more severe detection supersedes a workflow while that workflow is being committed, then the commit stands: it is committed and not marked superseded, the new one stays open and no longer says it supersedes it, and committing the new one links them', async () => {
     t = await testApp({ GROUP_WINDOW: '24h' })
     const repo = t.config.repoPath
     const started = path.join(t.dir, 'hook-started')
@@ -352,6 +352,13 @@ describe('one live automation per type', () => {
     const committed = (await t.app.inject(`/workflows/${first}`)).json()
     expect(committed).toMatchObject({ status: 'committed', commit: { sha: res.json().commit.sha } })
     expect(committed.superseded_by ?? null).toBeNull()
-    expect((await t.app.inject(`/workflows/${rose.json().workflow_id}`)).json()).toMatchObject({ status: 'generated', supersedes: first })
+    // both links or neither: the commit stands, so the newer workflow does not (yet) supersede it
+    expect((await t.app.inject(`/workflows/${rose.json().workflow_id}`)).json()).toMatchObject({ status: 'generated', supersedes: null })
+
+    await writeFile(proceed, '')
+    const replacing = await commit(t, rose.json().workflow_id)
+    expect(replacing.statusCode).toBe(201)
+    expect(replacing.json().replaces).toEqual({ workflow_id: first, commit_sha: res.json().commit.sha })
+    expect((await t.app.inject(`/workflows/${first}`)).json()).toMatchObject({ status: 'superseded', superseded_by: rose.json().workflow_id })
   })
 })
