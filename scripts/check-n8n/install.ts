@@ -6,7 +6,7 @@ import { run, tail } from './run.js'
 /**
  * n8n is far too big (≈1.9k packages, 1.8 GB) to be a devDependency of this service, so the
  * check installs it once into a cache folder outside the repository and reuses it. The recipe
- * is the one verified in /work/notes/n8n-runtime.md.
+ * is described in docs/exports.md ("How the exports are checked"); the steps below say why each is there.
  */
 export const N8N_VERSION = '1.123.81'
 

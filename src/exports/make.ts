@@ -89,7 +89,7 @@ export function toMake(workflow: Workflow, prompt: PromptTemplate, mappings: Rec
     },
   ]
   const setup: SetupItem[] = [
-    { kind: 'step', text: 'Module 1 (Webhooks → Custom webhook): add a webhook, copy its address, and send it one opportunity (the curl in the README) so Make learns the fields' },
+    { kind: 'step', text: 'Module 1 (Webhooks → Custom webhook): add a webhook, copy its address, and send it one opportunity (the curl under "Testing a trigger" in docs/exports.md) so Make learns the fields' },
     ...settingItems(workflow, 'Module 2 (Set multiple variables)'),
   ]
   const titles = stepTitles(workflow.steps)
