@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { checkMakeBlueprint } from '../../src/exports/check-make.js'
+import { checkMakeBlueprint } from '../helpers/check-make.js'
 import { everyTypeAndSeverity, exportOf } from './fixtures.js'
 
 type Blueprint = { flow: Record<string, unknown>[]; [key: string]: unknown }
