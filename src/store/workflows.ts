@@ -62,7 +62,7 @@ export interface OccurrenceFacts {
   /** the API key's name (or webhook) that sent it */
   actor: string | null
   description: string
-  /** the first KEPT_AFFECTED_ITEMS items, as sent */
+  /** the first KEPT_AFFECTED_ITEMS items, as sent (duplicates too) */
   affectedItems: string[]
   affectedCount: number
   /** the detection's own `source` field */

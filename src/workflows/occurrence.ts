@@ -1,14 +1,8 @@
 import { KEPT_AFFECTED_ITEMS, SHOWN_UNION_ITEMS } from '../contract/workflow.js'
+import type { OccurrenceFacts } from '../store/workflows.js'
 
 /** What a detection said, as its occurrence keeps it: the items bounded, their full count beside them. */
-export interface DetectionWords {
-  description: string
-  /** the first KEPT_AFFECTED_ITEMS items, as sent (duplicates too) */
-  affectedItems: string[]
-  affectedCount: number
-  /** the detection's own `source` field */
-  opportunitySource: string | null
-}
+export type DetectionWords = Pick<OccurrenceFacts, 'description' | 'affectedItems' | 'affectedCount' | 'opportunitySource'>
 
 /** PURE: what an occurrence keeps of a detection — a 10 000-item list costs 100 items of storage, not 10 000. */
 export function detectionWords(input: { description: string; affected_items: readonly string[]; source?: string | null | undefined }): DetectionWords {
