@@ -85,10 +85,38 @@ export const CommitInfo = z
   .meta({ id: 'CommitInfo' })
 export type CommitInfo = z.infer<typeof CommitInfo>
 
+/** Affected items an occurrence keeps of those its detection named (`affected_count` says how many there were). */
+export const KEPT_AFFECTED_ITEMS = 100
+/** Items a workflow shows of the union of its occurrences' items (`affected_item_count` says how many the union holds). */
+export const SHOWN_UNION_ITEMS = 1000
+
+const OccurrenceSource = z.string().describe('The endpoint that received the detection: issues or kpis')
+
 export const Occurrence = z
-  .object({ at: z.string(), source: z.string(), observed: z.number(), severity: Severity })
+  .object({ at: z.string(), source: OccurrenceSource, observed: z.number(), severity: Severity })
   .meta({ id: 'Occurrence' })
 export type Occurrence = z.infer<typeof Occurrence>
+
+/** One detection a workflow stands for, with everything its caller said (GET /workflows/{id}/occurrences). */
+export const OccurrenceDetail = z
+  .object({
+    at: z.string(),
+    source: OccurrenceSource,
+    observed: z.number(),
+    severity: Severity,
+    description: z.string().nullable().describe('The detection\'s description; null when recorded before occurrences kept it'),
+    affected_items: z.array(z.string()).describe(`The first ${KEPT_AFFECTED_ITEMS} of the items it named, as sent`),
+    affected_count: z.number().int().nullable().describe('How many items it named in all; null when recorded before occurrences kept them'),
+    opportunity_source: z.string().nullable().describe('Its own `source` field: who it says sent it, e.g. income-engine (POST /kpis: the snapshot\'s source, else kpis)'),
+    actor: z.string().nullable().describe('The API key (by name, never its secret) that sent it; webhook for a signed webhook; null without keys (protected mode)'),
+    request_id: z.string().nullable().describe('The request that sent it: its audit entry has this request_id'),
+  })
+  .meta({ id: 'OccurrenceDetail' })
+export type OccurrenceDetail = z.infer<typeof OccurrenceDetail>
+
+export const OccurrenceList = z
+  .object({ items: z.array(OccurrenceDetail).describe('Newest first'), next_cursor: z.string().nullable() })
+  .meta({ id: 'OccurrenceList' })
 
 export const Occurrences = z
   .object({
@@ -97,7 +125,11 @@ export const Occurrences = z
     last_seen: z.string(),
     last_observed: z.number(),
     highest_severity: Severity,
-    recent: z.array(Occurrence).describe('The latest occurrences, newest first (at most 20)'),
+    recent: z.array(Occurrence).describe('The latest occurrences, newest first (at most 20); GET /workflows/{id}/occurrences pages through all of them with what each said'),
+    affected_items: z
+      .array(z.string())
+      .describe(`The union of the affected items its occurrences keep, first seen first: at most ${SHOWN_UNION_ITEMS} shown`),
+    affected_item_count: z.number().int().describe('How many distinct items that union holds, shown or not'),
   })
   .meta({ id: 'Occurrences' })
 
@@ -163,6 +195,8 @@ export const WorkflowList = z
   .meta({ id: 'WorkflowList' })
 
 export const WorkflowIdParams = z.object({ id: z.uuid().describe('A workflow id (UUID)') })
+
+export const OccurrenceListQuery = z.object({ limit: Limit, cursor: Cursor.optional() })
 
 export const RenderPromptBody = z
   .object({
