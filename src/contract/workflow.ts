@@ -92,8 +92,18 @@ export const SHOWN_UNION_ITEMS = 1000
 
 const OccurrenceSource = z.string().describe('The endpoint that received the detection: issues or kpis')
 
+/**
+ * The number a detection carried, named for what it is: POST /kpis measures the playbook's metric
+ * (a rate, range-checked); POST /issues sends the engine's own figure (`metric_value`: a rate, or a
+ * count such as 527 abandoned carts), which is never shown as a measured value.
+ */
+const DetectionValues = {
+  observed: z.number().nullable().describe("The playbook's metric as POST /kpis measured it; null for a detection from POST /issues"),
+  reported_value: z.number().nullable().describe("The engine's own figure, POST /issues's metric_value (e.g. 527 abandoned carts); null for a detection from POST /kpis"),
+}
+
 export const Occurrence = z
-  .object({ at: z.string(), source: OccurrenceSource, observed: z.number(), severity: Severity })
+  .object({ at: z.string(), source: OccurrenceSource, ...DetectionValues, severity: Severity })
   .meta({ id: 'Occurrence' })
 export type Occurrence = z.infer<typeof Occurrence>
 
@@ -102,7 +112,7 @@ export const OccurrenceDetail = z
   .object({
     at: z.string(),
     source: OccurrenceSource,
-    observed: z.number(),
+    ...DetectionValues,
     severity: Severity,
     description: z.string().nullable().describe('The detection\'s description; null when recorded before occurrences kept it'),
     affected_items: z.array(z.string()).describe(`The first ${KEPT_AFFECTED_ITEMS} of the items it named, as sent`),
@@ -123,7 +133,11 @@ export const Occurrences = z
     count: z.number().int().describe('How many detections this workflow stands for (1 = only the one that created it)'),
     first_seen: z.string(),
     last_seen: z.string(),
-    last_observed: z.number(),
+    last_observed: z.number().nullable().describe("The playbook's metric as the latest POST /kpis breach measured it; null when only POST /issues reported this problem"),
+    last_reported_value: z
+      .number()
+      .nullable()
+      .describe("The metric_value of the latest POST /issues detection: the engine's own figure (a rate or a count), kept apart from measured values; null when only POST /kpis reported it"),
     highest_severity: Severity,
     recent: z.array(Occurrence).describe('The latest occurrences, newest first (at most 20); GET /workflows/{id}/occurrences pages through all of them with what each said'),
     affected_items: z

@@ -194,4 +194,15 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX affected_items_by_workflow ON affected_items (workflow_id, seq);
     `,
   },
+  {
+    version: 14,
+    name: "an engine's own figure is kept apart from the metric's measured values",
+    sql: `
+      -- POST /issues's metric_value is the engine's own figure (527 for 527 abandoned carts); it was
+      -- shown as last_observed beside the rates POST /kpis measures. It gets a column of its own.
+      ALTER TABLE workflows ADD COLUMN last_reported_value REAL;
+      UPDATE workflows SET last_reported_value = last_observed, last_observed = NULL
+        WHERE (SELECT source FROM occurrences o WHERE o.workflow_id = workflows.id ORDER BY seq DESC LIMIT 1) = 'issues';
+    `,
+  },
 ]

@@ -188,4 +188,15 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       CREATE INDEX affected_items_by_workflow ON affected_items (workflow_id, seq);
     `,
   },
+  {
+    version: 5,
+    name: "an engine's own figure is kept apart from the metric's measured values",
+    mirrors: 14,
+    sql: `
+      -- as SQLite's migration 14: POST /issues's metric_value is last_reported_value, never last_observed
+      ALTER TABLE workflows ADD COLUMN last_reported_value double precision;
+      UPDATE workflows SET last_reported_value = last_observed, last_observed = NULL
+        WHERE (SELECT source FROM occurrences o WHERE o.workflow_id = workflows.id ORDER BY seq DESC LIMIT 1) = 'issues';
+    `,
+  },
 ]

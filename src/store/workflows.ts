@@ -12,6 +12,7 @@ import {
 import type { ArtifactFile, Artifacts } from '../generate/generate.js'
 import type { Dialect, SqlDatabase, SqlSession } from './sql.js'
 import { selectPage } from './page.js'
+import { detectionValues } from '../workflows/occurrence.js'
 
 interface WorkflowRow {
   seq: number
@@ -35,6 +36,7 @@ interface WorkflowRow {
   occurrence_count: number
   last_seen: string | null
   last_observed: number | null
+  last_reported_value: number | null
   highest_severity: Severity | null
   affected_item_count: number
 }
@@ -42,7 +44,8 @@ interface WorkflowRow {
 interface OccurrenceRow {
   seq: number
   at: string
-  source: string
+  source: OccurrenceFacts['source']
+  /** the number the detection carried: see detectionValues */
   observed: number
   severity: Severity
   /** Said as JSON; NULL in rows recorded before migration 13 */
@@ -56,7 +59,8 @@ interface OccurrenceRow {
 export interface OccurrenceFacts {
   at: string
   source: 'issues' | 'kpis'
-  observed: number
+  /** the number it carried: the measured metric (kpis) or the engine's own figure (issues), see detectionValues */
+  value: number
   severity: Severity
   requestId: string | null
   /** the API key's name (or webhook) that sent it */
@@ -154,7 +158,8 @@ function withColumns(record: WorkflowRecord, row: WorkflowRow, recent: Occurrenc
     count: row.occurrence_count,
     first_seen: row.created_at,
     last_seen: row.last_seen ?? row.created_at,
-    last_observed: row.last_observed ?? record.opportunity.metric_value,
+    last_observed: row.last_observed,
+    last_reported_value: row.last_reported_value,
     highest_severity: row.highest_severity ?? record.workflow.severity,
     recent,
     affected_items: union,
@@ -165,8 +170,8 @@ function withColumns(record: WorkflowRecord, row: WorkflowRow, recent: Occurrenc
 
 const SEVERITY_RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 }
 
-const INSERT_SQL = `INSERT INTO workflows (id, issue_type, severity, status, created_at, record, artifacts, inputs, name, group_key, dedup_key, supersedes, last_seen, last_observed, highest_severity)
-  VALUES (?, ?, ?, ?, ?, '', '', ?, ?, ?, ?, ?, ?, ?, ?)`
+const INSERT_SQL = `INSERT INTO workflows (id, issue_type, severity, status, created_at, record, artifacts, inputs, name, group_key, dedup_key, supersedes, last_seen, last_observed, last_reported_value, highest_severity)
+  VALUES (?, ?, ?, ?, ?, '', '', ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 const INSERT_OCCURRENCE_SQL = `INSERT INTO occurrences (workflow_id, at, source, observed, severity, request_id, said, affected_count, actor)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 const RECENT_SQL = `SELECT at, source, observed, severity FROM occurrences WHERE workflow_id = ? ORDER BY seq DESC LIMIT ${RECENT_OCCURRENCES}`
@@ -183,7 +188,7 @@ const occurrenceParams = (workflowId: string, o: OccurrenceFacts) => [
   workflowId,
   o.at,
   o.source,
-  o.observed,
+  o.value,
   o.severity,
   o.requestId,
   JSON.stringify({ description: o.description, affected_items: o.affectedItems, source: o.opportunitySource } satisfies Said),
@@ -196,7 +201,7 @@ function occurrenceDetail(row: OccurrenceRow): OccurrenceDetail {
   return {
     at: row.at,
     source: row.source,
-    observed: row.observed,
+    ...detectionValues(row.source, row.observed),
     severity: row.severity,
     description: said?.description ?? null,
     affected_items: said?.affected_items ?? [],
@@ -222,6 +227,8 @@ export class WorkflowStore {
   async insert(tx: SqlSession, record: WorkflowRecord, group?: GroupFacts): Promise<void> {
     const inputs: StoredInputs = { opportunity: record.opportunity, files: record.files }
     const { severity } = record.workflow
+    // without a detection (no group facts) the number is the opportunity's metric_value, an engine's figure
+    const values = detectionValues(group?.occurrence.source ?? 'issues', group?.occurrence.value ?? record.opportunity.metric_value)
     await tx.run(INSERT_SQL, [
       record.workflow_id,
       record.workflow.issue_type,
@@ -234,7 +241,8 @@ export class WorkflowStore {
       group?.dedupKey ?? null,
       group?.supersedes ?? null,
       record.created_at,
-      record.opportunity.metric_value,
+      values.observed,
+      values.reported_value,
       severity,
     ])
     if (!group) return
@@ -260,9 +268,14 @@ export class WorkflowStore {
     const current = await tx.get<{ highest_severity: Severity | null; severity: Severity }>('SELECT highest_severity, severity FROM workflows WHERE id = ?', [workflowId])
     if (!current) return
     const highest = current.highest_severity ?? current.severity
-    await tx.run('UPDATE workflows SET occurrence_count = occurrence_count + 1, last_seen = ?, last_observed = ?, highest_severity = ? WHERE id = ?', [
+    const values = detectionValues(occurrence.source, occurrence.value)
+    // each column follows only its own kind of detection: a POST /issues figure never overwrites a measured value
+    const sql = `UPDATE workflows SET occurrence_count = occurrence_count + 1, last_seen = ?,
+      last_observed = COALESCE(?, last_observed), last_reported_value = COALESCE(?, last_reported_value), highest_severity = ? WHERE id = ?`
+    await tx.run(sql, [
       occurrence.at,
-      occurrence.observed,
+      values.observed,
+      values.reported_value,
       SEVERITY_RANK[occurrence.severity] > SEVERITY_RANK[highest] ? occurrence.severity : highest,
       workflowId,
     ])
@@ -300,8 +313,9 @@ export class WorkflowStore {
     return db.get<WorkflowRow>('SELECT * FROM workflows WHERE id = ?', [id])
   }
 
-  private recent(id: string): Promise<Occurrence[]> {
-    return this.db.all<Occurrence>(RECENT_SQL, [id])
+  private async recent(id: string): Promise<Occurrence[]> {
+    const rows = await this.db.all<Pick<OccurrenceRow, 'at' | 'source' | 'observed' | 'severity'>>(RECENT_SQL, [id])
+    return rows.map((row) => ({ at: row.at, source: row.source, ...detectionValues(row.source, row.observed), severity: row.severity }))
   }
 
   private async union(id: string): Promise<string[]> {

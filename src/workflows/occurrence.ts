@@ -14,6 +14,11 @@ export function detectionWords(input: { description: string; affected_items: rea
   }
 }
 
+/** PURE: a detection's number named for what it is — measured by POST /kpis, or the engine's own figure from POST /issues. */
+export function detectionValues(source: OccurrenceFacts['source'], value: number): { observed: number | null; reported_value: number | null } {
+  return source === 'kpis' ? { observed: value, reported_value: null } : { observed: null, reported_value: value }
+}
+
 /** PURE: the kept items a workflow's union does not hold yet, each once, in the order sent. */
 export function newUnionItems(kept: readonly string[], known: ReadonlySet<string>): string[] {
   return [...new Set(kept)].filter((item) => !known.has(item))

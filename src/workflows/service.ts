@@ -9,7 +9,7 @@ import { BadRequest, Conflict, NotFound } from '../http/problem.js'
 import type { LoadedPlaybook } from '../playbooks/schema.js'
 import type { GroupFacts, OccurrenceFacts, WorkflowStore } from '../store/workflows.js'
 import type { SqlSession } from '../store/sql.js'
-import { detectionWords, grownUnion, newUnionItems } from './occurrence.js'
+import { detectionValues, detectionWords, grownUnion, newUnionItems } from './occurrence.js'
 import { NotReproducible } from './regenerate.js'
 
 const SEVERITY_RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 }
@@ -50,6 +50,12 @@ export function normalizeOpportunity(input: OpportunityInput, receivedAt: Date):
   }
 }
 
+/** A detection's number as a workflow's latest values: the one of its kind replaces, the other kind's is kept. */
+function detectionValuesAsLast(source: OccurrenceFacts['source'], value: number, before?: { last_observed: number | null; last_reported_value: number | null }) {
+  const { observed, reported_value } = detectionValues(source, value)
+  return { last_observed: observed ?? before?.last_observed ?? null, last_reported_value: reported_value ?? before?.last_reported_value ?? null }
+}
+
 /**
  * The open workflow as it reads once a further occurrence is recorded (the write itself is
  * deferred); `added`: the occurrence's items its union did not hold yet.
@@ -64,9 +70,9 @@ function withOccurrence(open: WorkflowRecord, o: OccurrenceFacts, added: readonl
       count: (before?.count ?? 1) + 1,
       first_seen: before?.first_seen ?? open.created_at,
       last_seen: o.at,
-      last_observed: o.observed,
+      ...detectionValuesAsLast(o.source, o.value, before),
       highest_severity: highest,
-      recent: [{ at: o.at, source: o.source, observed: o.observed, severity: o.severity }, ...(before?.recent ?? [])].slice(0, 20),
+      recent: [{ at: o.at, source: o.source, ...detectionValues(o.source, o.value), severity: o.severity }, ...(before?.recent ?? [])].slice(0, 20),
       affected_items: union.items,
       affected_item_count: union.count,
     },
@@ -112,7 +118,7 @@ export class WorkflowService {
     const occurrence: OccurrenceFacts = {
       at: ctx.now.toISOString(),
       source: ctx.source,
-      observed: input.metric_value,
+      value: input.metric_value,
       severity: input.severity,
       requestId: ctx.requestId,
       actor: ctx.actor,
@@ -168,9 +174,9 @@ export class WorkflowService {
         count: 1,
         first_seen: record.created_at,
         last_seen: record.created_at,
-        last_observed: opportunity.metric_value,
+        ...detectionValuesAsLast(group?.occurrence.source ?? 'issues', group?.occurrence.value ?? opportunity.metric_value),
         highest_severity: opportunity.severity,
-        recent: group ? [{ at: group.occurrence.at, source: group.occurrence.source, observed: group.occurrence.observed, severity: group.occurrence.severity }] : [],
+        recent: group ? [{ at: group.occurrence.at, source: group.occurrence.source, ...detectionValues(group.occurrence.source, group.occurrence.value), severity: group.occurrence.severity }] : [],
         affected_items: union,
         affected_item_count: union.length,
       },

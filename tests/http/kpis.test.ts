@@ -134,6 +134,27 @@ describe('grouping repeated detections', () => {
     expect(await count(t, 'SELECT COUNT(*) FROM workflows')).toBe(3)
   })
 
+  it("when the engine reports 527 abandoned carts through POST /issues, then that count is its reported value and never the metric's observed rate", async () => {
+    t = await testApp(GROUPING)
+    const carts = { issue_type: 'abandoned_carts', severity: 'high', description: '527 abandoned carts', metric_value: 527 }
+    const first = await t.app.inject({ method: 'POST', url: '/issues', payload: carts })
+    expect(first.statusCode).toBe(201)
+    const id = first.json().workflow_id
+    expect(first.json().occurrences).toMatchObject({ last_observed: null, last_reported_value: 527 })
+
+    // a measured rate joins it: the rate is the observed value, the engine's count stays beside it
+    const measured = await kpis(t, { metrics: { cart_abandonment_rate: 0.31 } })
+    expect(measured.json().workflows[0]).toMatchObject({ workflow_id: id, outcome: 'grouped' })
+    await t.app.inject({ method: 'POST', url: '/issues', payload: { ...carts, metric_value: 530 } })
+    const read = (await t.app.inject(`/workflows/${id}`)).json().occurrences
+    expect(read).toMatchObject({ count: 3, last_observed: 0.31, last_reported_value: 530 })
+    expect(read.recent).toEqual([
+      { at: expect.any(String), source: 'issues', observed: null, reported_value: 530, severity: 'high' },
+      { at: expect.any(String), source: 'kpis', observed: 0.31, reported_value: null, severity: 'high' },
+      { at: expect.any(String), source: 'issues', observed: null, reported_value: 527, severity: 'high' },
+    ])
+  })
+
   it('when POST /issues repeats a detection, then 200 with the open workflow and grouped: true, no new files; group: false forces a new one; dedup_key groups finer', async () => {
     t = await testApp(GROUPING)
     const first = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })
@@ -262,7 +283,8 @@ describe('a grouped detection keeps what it said', () => {
         {
           at: expect.any(String),
           source: 'issues',
-          observed: 0.14,
+          observed: null,
+          reported_value: 0.14,
           severity: 'critical',
           description: 'REAL: churn 14%',
           affected_items: ['acct_big_1', 'acct_big_2'],
@@ -275,6 +297,7 @@ describe('a grouped detection keeps what it said', () => {
           at: expect.any(String),
           source: 'kpis',
           observed: 0.12,
+          reported_value: null,
           severity: 'critical',
           description: 'churn_rate 0.12 > 0.05 (threshold from playbook)',
           affected_items: [],
@@ -289,6 +312,9 @@ describe('a grouped detection keeps what it said', () => {
     expect(JSON.stringify(occurrences)).not.toContain('secret') // the key by its name, never its secret
     expect((await t.app.inject({ url: `/workflows/${id}`, headers: bearer(KEY_A) })).json().occurrences).toMatchObject({
       count: 2,
+      // the measured churn and the engine's figure side by side, never one in place of the other
+      last_observed: 0.12,
+      last_reported_value: 0.14,
       affected_items: ['acct_big_1', 'acct_big_2'],
       affected_item_count: 2,
     })
