@@ -80,8 +80,10 @@ export async function ensureN8n(dir = installDir(), signal?: AbortSignal): Promi
   const overrides = { ...((pkg['overrides'] as Record<string, unknown> | undefined) ?? {}), xlsx: '0.18.5' }
   writeFileSync(packageFile, `${JSON.stringify({ ...pkg, private: true, overrides }, null, 2)}\n`)
   // no marker: an earlier install may have been killed midway, leaving packages half-extracted that
-  // npm install takes for installed (seen: n8n --version answered, a dist module was missing)
+  // npm install takes for installed (seen: n8n --version answered, a dist module was missing) and a
+  // lock file npm then cannot read ("Invalid Version"): start from neither
   rmSync(path.join(dir, 'node_modules'), { recursive: true, force: true })
+  rmSync(path.join(dir, 'package-lock.json'), { force: true })
   // --ignore-scripts: isolated-vm and friends would fail to build on Node 20; we run the legacy expression engine instead
   await step(dir, 'install', 'npm', ['install', `n8n@${N8N_VERSION}`, '--ignore-scripts', '--no-audit', '--no-fund'], signal)
   // n8n keeps its own database in sqlite3, whose native binding the skipped scripts would have built
