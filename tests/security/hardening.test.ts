@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from '../../src/config.js'
 import { MAX_FORM_PAIRS, parseForm } from '../../src/http/body-parsers.js'
 import { purgeExpired } from '../../src/store/retention.js'
 import type { SqlValue } from '../../src/store/sql.js'
-import { onPostgres, sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+import { onPostgres, pinnedRateLimitClock, sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
 import { withStore } from '../helpers/audit.js'
 
 const SECRET = `whsec_${Buffer.from('a-shared-secret-of-32-bytes-long').toString('base64')}`
@@ -77,8 +77,12 @@ describe('parsing costs stay linear and are bounded before any work (issue: 80 0
 })
 
 describe('unauthenticated requests are rate-limited and bounded in the audit log', () => {
+  // the rate limit's clock stands still, so no window ends mid-test; on PostgreSQL every count is
+  // the database's (testApp waits for it however slow the machine), never this instance's alone
+  const rateLimited = (env: Record<string, string>) => testApp(env, tempDir(), false, pinnedRateLimitClock)
+
   it('when unmatched routes are hammered, then they get 429 past the limit, with or without a valid key', async () => {
-    t = await testApp({ API_KEYS, RATE_LIMIT_MAX: '5' })
+    t = await rateLimited({ API_KEYS, RATE_LIMIT_MAX: '5' })
     const anonymous = await Promise.all(Array.from({ length: 12 }, () => t!.app.inject('/no/such/route')))
     expect(anonymous.map((r) => r.statusCode).filter((s) => s === 429)).toHaveLength(7)
     const withKey = await Promise.all(Array.from({ length: 8 }, () => t!.app.inject({ url: '/no/such/route', headers: asOps })))
@@ -87,7 +91,7 @@ describe('unauthenticated requests are rate-limited and bounded in the audit log
   })
 
   it('when a caller is refused again and again, then the refusals are counted in a few audit entries, not one row each', async () => {
-    t = await testApp({ API_KEYS, RATE_LIMIT_MAX: '5' })
+    t = await rateLimited({ API_KEYS, RATE_LIMIT_MAX: '5' })
     const before = (await auditCount(t)) ?? 0
     for (let i = 0; i < 200; i++) await t.app.inject({ url: `/nope-${i}` })
     // 5 answers within the limit + the first 5 refusals of the minute recorded in full
@@ -99,7 +103,7 @@ describe('unauthenticated requests are rate-limited and bounded in the audit log
   })
 
   it('when undecodable URLs are hammered, then they are rate-limited too', async () => {
-    t = await testApp({ API_KEYS, RATE_LIMIT_MAX: '3' })
+    t = await rateLimited({ API_KEYS, RATE_LIMIT_MAX: '3' })
     const statuses = []
     for (let i = 0; i < 6; i++) statuses.push((await t.app.inject({ url: '/%E0%A4%A' })).statusCode)
     expect(statuses).toEqual([400, 400, 400, 429, 429, 429])
