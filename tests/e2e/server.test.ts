@@ -189,8 +189,7 @@ describe('the service as a real process', () => {
 
       const err = await refusal({ REPO_PATH: repoPath })
       expect(err.exit?.code).not.toBe(0)
-      expect(err.exit?.code).not.toBeNull()
-      expect(err.elapsedMs).toBeLessThan(15_000)
+      expect(err.exit?.code).not.toBeNull() // it exited by itself: a hang is killed at the helper's deadline, with no exit code
       expect(err.stderr).toContain('auto-feature-builder cannot start')
       expect(err.stderr).toContain(`REPO_PATH ${repoPath} exists but is not a git repository`)
       expect(err.stdout).not.toContain('Server listening at')
@@ -207,8 +206,7 @@ describe('the service as a real process', () => {
 
       const err = await refusal({ TEMPLATES_DIR: templates })
       expect(err.exit?.code).not.toBe(0)
-      expect(err.exit?.code).not.toBeNull()
-      expect(err.elapsedMs).toBeLessThan(15_000)
+      expect(err.exit?.code).not.toBeNull() // it exited by itself: a hang is killed at the helper's deadline, with no exit code
       expect(err.stderr).toContain('auto-feature-builder cannot start')
       expect(err.stderr).toContain(`${broken}: steps:`)
       expect(err.stdout).not.toContain('Server listening at')
@@ -217,8 +215,7 @@ describe('the service as a real process', () => {
     it('when PORT is not a number, then the process exits non-zero naming PORT', async () => {
       const err = await refusal({ PORT: 'abc' })
       expect(err.exit?.code).not.toBe(0)
-      expect(err.exit?.code).not.toBeNull()
-      expect(err.elapsedMs).toBeLessThan(15_000)
+      expect(err.exit?.code).not.toBeNull() // it exited by itself: a hang is killed at the helper's deadline, with no exit code
       expect(err.stderr).toContain('auto-feature-builder cannot start: Invalid configuration')
       expect(err.stderr).toMatch(/^\s+PORT: .+$/m)
       expect(err.stdout).not.toContain('Server listening at')

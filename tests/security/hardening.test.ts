@@ -49,7 +49,6 @@ describe('parsing costs stay linear and are bounded before any work (issue: 80 0
     t = await testApp({ API_KEYS, WEBHOOK_SECRET: SECRET, BODY_LIMIT: String(2 * 1024 * 1024) })
     const url = await listening(t)
     const body = 'a&'.repeat(512 * 1024)
-    const started = Date.now()
     const flood = fetch(`${url}/issues`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', 'webhook-id': 'x', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,bogus' },
@@ -59,9 +58,9 @@ describe('parsing costs stay linear and are bounded before any work (issue: 80 0
     const res = await flood
     expect(health.status).toBe(200)
     expect(res.status).toBe(401)
+    // refused before any parsing, which before the fix held the event loop for tens of seconds: parsed,
+    // this body's 524 288 pairs would have been a 413 (the pair limit, tested above), not a 401
     expect((await res.json()).detail).toMatch(/Webhook signature rejected/)
-    // before the fix this request held the event loop for tens of seconds; a generous bound, not a benchmark
-    expect(Date.now() - started).toBeLessThan(5_000)
   })
 
   it('when a signed-looking request has a malformed JSON body, then the signature is checked first (401, not 400)', async () => {

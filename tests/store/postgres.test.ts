@@ -290,11 +290,10 @@ describe('the PostgreSQL adapter: failures', () => {
 
   it('when a statement runs past the statement timeout, then its promise rejects as StoreUnavailable (57014: a 503, not a 500) and the pool goes on', async () => {
     const db = await open({ statementTimeoutMs: 200 })
-    const started = Date.now()
     const failure = await db.get('SELECT pg_sleep(5)').catch((err: unknown) => err)
     expect(failure).toBeInstanceOf(StoreUnavailable)
+    // 57014 query_canceled: the timeout ended the statement (a pg_sleep that ran its 5 s would answer a row), no wall-clock bound needed
     expect(failure).toMatchObject({ code: '57014' })
-    expect(Date.now() - started).toBeLessThan(2_000)
     expect(isConnectionError(failure)).toBe(false)
     expect(await db.get('SELECT 1 AS one')).toEqual({ one: 1 })
   })
