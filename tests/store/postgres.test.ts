@@ -135,9 +135,13 @@ describe('the PostgreSQL adapter: transactions', () => {
   it('when the work sends a statement after its transaction ended (not awaited), then that statement is refused', async () => {
     const db = await open()
     let escaped: Promise<unknown> | undefined
+    // sent once the transaction has ended (after its COMMIT), however long that COMMIT takes
+    let ended!: () => void
+    const afterTheEnd = new Promise<void>((resolve) => (ended = resolve))
     await db.transaction(async (tx) => {
-      escaped = sleep(50).then(() => tx.get('SELECT 1'))
+      escaped = afterTheEnd.then(() => tx.get('SELECT 1'))
     })
+    ended()
     await expect(escaped).rejects.toThrow(/transaction that had already ended/)
   })
 })
@@ -148,10 +152,13 @@ describe('the PostgreSQL adapter: locks across instances', () => {
     const events: string[] = []
     let entered!: () => void
     const firstEntered = new Promise<void>((resolve) => (entered = resolve))
+    // the first holds the lock until the test has looked (was 300 ms, which a slow machine could use up before the look)
+    let letGo!: () => void
+    const looked = new Promise<void>((resolve) => (letGo = resolve))
     const firstDone = first.withLock('commit repo', async () => {
       events.push('first in')
       entered()
-      await sleep(300)
+      await looked
       events.push('first out')
     })
     await firstEntered
@@ -159,10 +166,11 @@ describe('the PostgreSQL adapter: locks across instances', () => {
       events.push('second in')
       return 'second result'
     })
-    await sleep(100)
+    await sleep(100) // time for the second to ask (it cannot enter, however long this takes)
     // one lock held, by the first; the second asks again after a pause rather than waiting in PostgreSQL
     expect((await advisoryLocks()).map((lock) => lock.granted)).toEqual([true])
     expect(events).toEqual(['first in'])
+    letGo()
     expect(await secondDone).toBe('second result')
     await firstDone
     expect(events).toEqual(['first in', 'first out', 'second in'])
