@@ -40,10 +40,10 @@ export interface AppOptions {
 
 /** Builds the Fastify instance — used by the server and by tests (`app.inject`). */
 export async function buildApp({ services, logger }: AppOptions): Promise<FastifyInstance> {
-  const { config } = services
-  const ledger = new RefusalLedger()
+  const { config, rateLimitTiming: timing } = services
+  const ledger = new RefusalLedger(undefined, RATE_WINDOW_MS, timing.now)
   // requests that never reach a route (unmatched paths, undecodable URLs, malformed HTTP) have a limiter of their own
-  const unroutedLimiter = new FixedWindowLimiter(config.rateLimitMax, RATE_WINDOW_MS)
+  const unroutedLimiter = new FixedWindowLimiter(config.rateLimitMax, RATE_WINDOW_MS, timing.now)
   const guard = { audit: services.audit, ledger, limiter: unroutedLimiter }
   const app = Fastify({
     logger: logger === false ? false : { level: services.config.logLevel, ...(typeof logger === 'object' ? logger : {}), serializers: { req: requestForLog } },
@@ -84,7 +84,14 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
   const auditEntryOf = registerAuditHook(app)
   registerAuth(app, services.config.apiKeys, services.config.webhookKey)
   // several instances share one PostgreSQL: the rate limit is the cluster's, counted there
-  const sharedCounts = services.db.dialect === 'postgres' ? new SharedRequestCounter(services.db, config.rateLimitMax, RATE_WINDOW_MS, app.log, { maxInFlight: Math.max(1, Math.floor(config.database.poolSize / 4)) }) : undefined
+  const sharedCounts =
+    services.db.dialect === 'postgres'
+      ? new SharedRequestCounter(services.db, config.rateLimitMax, RATE_WINDOW_MS, app.log, {
+          maxInFlight: Math.max(1, Math.floor(config.database.poolSize / 4)),
+          waitMs: timing.sharedCountWaitMs,
+          now: timing.now,
+        })
+      : undefined
   await registerProtection(app, services.config.rateLimitMax, unroutedLimiter, sharedCounts)
   registerNotFound(app)
   registerIdempotency(app, services.idempotency)
