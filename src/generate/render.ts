@@ -32,8 +32,9 @@ export function renderPrompt(
     if (!Object.hasOwn(values, name)) faults.push({ variable: name, message: `missing; expected ${type}` })
     else if (!TYPE_CHECKS[type](values[name])) faults.push({ variable: name, message: `expected ${type}, got ${describe(values[name])}` })
   }
+  const declared = Object.keys(prompt.variables).join(', ')
   for (const name of Object.keys(values)) {
-    if (!Object.hasOwn(prompt.variables, name)) faults.push({ variable: name, message: `unknown variable; the template declares ${Object.keys(prompt.variables).join(', ')}` })
+    if (!Object.hasOwn(prompt.variables, name)) faults.push({ variable: name, message: `unknown variable; the template declares ${declared}` })
   }
   if (faults.length > 0) return { ok: false, faults }
   // A function replacement, so "$&" and friends in a value are inserted literally.

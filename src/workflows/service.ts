@@ -5,6 +5,7 @@ import { buildExport, EXPORT_MEDIA_TYPES, type ExportFile } from '../exports/exp
 import { PLATFORMS, type Platform } from '../exports/mapping.js'
 import { generate, type ArtifactFile, type ExportChoice } from '../generate/generate.js'
 import { renderPrompt } from '../generate/render.js'
+import { listedFieldErrors, namedList } from '../http/fault-list.js'
 import { BadRequest, Conflict, NotFound } from '../http/problem.js'
 import type { LoadedPlaybook } from '../playbooks/schema.js'
 import type { GroupFacts, OccurrenceFacts, WorkflowStore } from '../store/workflows.js'
@@ -225,10 +226,9 @@ export class WorkflowService {
     const record = await this.get(id)
     const result = renderPrompt(record.prompt_template, variables)
     if (!result.ok) {
-      throw new BadRequest(
-        `${result.faults.length} template ${result.faults.length === 1 ? 'variable is' : 'variables are'} wrong: ${result.faults.map((f) => f.variable).join(', ')}`,
-        result.faults.map((f) => ({ path: `variables.${f.variable}`, in: 'body', message: f.message })),
-      )
+      const { faults } = result
+      const { errors, count } = listedFieldErrors(faults, (f) => ({ path: `variables.${f.variable}`, in: 'body', message: f.message }))
+      throw new BadRequest(`${count} template ${count === 1 ? 'variable is' : 'variables are'} wrong: ${namedList(faults.map((f) => f.variable))}`, errors, count)
     }
     return { workflow_id: id, name: record.prompt_template.name, rendered: result.rendered }
   }
