@@ -222,7 +222,7 @@ export class WorkflowService {
     return stored ? { ...built, content: stored.content, committed: true } : { ...built, committed: false }
   }
 
-  async renderPrompt(id: string, variables: Record<string, unknown>): Promise<{ workflow_id: string; name: string; rendered: string }> {
+  async renderPrompt(id: string, variables: Record<string, unknown>): Promise<{ workflow_id: string; name: string; system: string; rendered: string }> {
     const record = await this.get(id)
     const result = renderPrompt(record.prompt_template, variables)
     if (!result.ok) {
@@ -230,6 +230,6 @@ export class WorkflowService {
       const { errors, count } = listedFieldErrors(faults, (f) => ({ path: `variables.${f.variable}`, in: 'body', message: f.message }))
       throw new BadRequest(`${count} template ${count === 1 ? 'variable is' : 'variables are'} wrong: ${namedList(faults.map((f) => f.variable))}`, errors, count)
     }
-    return { workflow_id: id, name: record.prompt_template.name, rendered: result.rendered }
+    return { workflow_id: id, name: record.prompt_template.name, system: result.system, rendered: result.rendered }
   }
 }
