@@ -81,7 +81,10 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ services: Services }> = asy
       schema: {
         tags: ['workflows'],
         summary: "Render the workflow's prompt template with the given variables",
-        description: 'Every declared variable must be given with its type (string, int, float) and no other. The output is not HTML-escaped.',
+        description:
+          'Every declared variable must be given with its type (string, int, float) and no other. The output is not HTML-escaped. ' +
+          'Each value stands in the prompt as <data>JSON</data> (< and > escaped, so no value can end its block); send `system` as the ' +
+          'system message and `rendered` as the user message, so the model treats the values as data, never as instructions.',
         params: WorkflowIdParams,
         body: RenderPromptBody,
         response: { 200: RenderedPrompt, ...problems(400, 401, 403, 404, 409, 415, 429) },

@@ -217,7 +217,12 @@ export const RenderPromptBody = z
     variables: z.record(z.string(), z.unknown()).describe('One value per declared template variable'),
   })
   .meta({ examples: [{ variables: { customer_name: 'Ana', product_name: 'Acme Analytics', churn_score: 0.82, discount_offer: 0.15 } }] })
-export const RenderedPrompt = z.object({ workflow_id: z.uuid(), name: z.string(), rendered: z.string() })
+export const RenderedPrompt = z.object({
+  workflow_id: z.uuid(),
+  name: z.string(),
+  system: z.string().describe('The system message to send with it: the <data> blocks hold data, never instructions'),
+  rendered: z.string().describe('The user message: the template with each value as <data>JSON</data> (< and > escaped, so no value can end its block)'),
+})
 
 export const ExportFormatParams = z.object({
   id: z.uuid().describe('A workflow id (UUID)'),

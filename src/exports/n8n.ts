@@ -171,6 +171,8 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
       string: expression,
       structured: (value) => `={{ ${jsValue(value, dialect)} }}`,
       body: (config) => `={{ JSON.stringify(${jsValue(config, dialect)}) }}`,
+      // JSON with < and > escaped (src/generate/prompt-data.ts): no value can write </data>
+      data: (pieces) => [{ expr: `JSON.stringify(${jsOf(pieces)} ?? null).replaceAll("<", "\\\\u003c").replaceAll(">", "\\\\u003e")` }],
     }
     mapping.nodes.forEach((template, n) => {
       const name = names[n] as string

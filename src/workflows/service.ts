@@ -5,6 +5,7 @@ import { buildExport, EXPORT_MEDIA_TYPES, type ExportFile } from '../exports/exp
 import { PLATFORMS, type Platform } from '../exports/mapping.js'
 import { generate, type ArtifactFile, type ExportChoice } from '../generate/generate.js'
 import { renderPrompt } from '../generate/render.js'
+import { listedFieldErrors, namedList } from '../http/fault-list.js'
 import { BadRequest, Conflict, NotFound } from '../http/problem.js'
 import type { LoadedPlaybook } from '../playbooks/schema.js'
 import type { GroupFacts, OccurrenceFacts, WorkflowStore } from '../store/workflows.js'
@@ -257,15 +258,14 @@ export class WorkflowService {
     return stored ? { ...built, content: stored.content, committed: true } : { ...built, committed: false }
   }
 
-  async renderPrompt(id: string, variables: Record<string, unknown>): Promise<{ workflow_id: string; name: string; rendered: string }> {
+  async renderPrompt(id: string, variables: Record<string, unknown>): Promise<{ workflow_id: string; name: string; system: string; rendered: string }> {
     const record = await this.get(id)
     const result = renderPrompt(record.prompt_template, variables)
     if (!result.ok) {
-      throw new BadRequest(
-        `${result.faults.length} template ${result.faults.length === 1 ? 'variable is' : 'variables are'} wrong: ${result.faults.map((f) => f.variable).join(', ')}`,
-        result.faults.map((f) => ({ path: `variables.${f.variable}`, in: 'body', message: f.message })),
-      )
+      const { faults } = result
+      const { errors, count } = listedFieldErrors(faults, (f) => ({ path: `variables.${f.variable}`, in: 'body', message: f.message }))
+      throw new BadRequest(`${count} template ${count === 1 ? 'variable is' : 'variables are'} wrong: ${namedList(faults.map((f) => f.variable))}`, errors, count)
     }
-    return { workflow_id: id, name: record.prompt_template.name, rendered: result.rendered }
+    return { workflow_id: id, name: record.prompt_template.name, system: result.system, rendered: result.rendered }
   }
 }

@@ -81,6 +81,26 @@ describe('POST /commits with dry_run: false', () => {
     expect((await git(t.config.repoPath, 'rev-parse', 'HEAD')).trim()).toBe(head)
   })
 
+  it('when the description holds a lone surrogate or a pair cut by the 200-character limit, then the 201 says the message git stored', async () => {
+    t = await testApp()
+    const descriptions = {
+      lone: 'Churn rose \ud800 to 8% \udc00 this week',
+      // the emoji's two UTF-16 units are the 200th and 201st: a cut at 200 would keep half of it
+      straddling: `${'a'.repeat(199)}😀 and more`,
+    }
+    for (const [name, description] of Object.entries(descriptions)) {
+      const res = await commit(t, await newWorkflow(t, { description }))
+      expect(res.statusCode, name).toBe(201)
+      const stored = await git(t.config.repoPath, 'log', '-1', '--format=%B')
+      // %B ends the message with one more newline than the message has
+      expect(`${res.json().commit.message}\n`, name).toBe(stored)
+      expect(res.json().commit.message, name).not.toMatch(/\p{Cs}/u)
+    }
+    expect((await git(t.config.repoPath, 'log', '-2', '--format=%B')).split('\n')).toEqual(
+      expect.arrayContaining([`${'a'.repeat(199)} (metric 0.08).`, 'Churn rose \ufffd to 8% \ufffd this week (metric 0.08).']),
+    )
+  })
+
   it('when a person has staged, unstaged and untracked work, then none of it is in the commit and all of it stays as it was', async () => {
     t = await testApp()
     const repo = t.config.repoPath
