@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import './types.js'
 
+const MISNAMED_DEFAULT_GAUGES = ['afb_nodejs_active_handles_total', 'afb_nodejs_active_requests_total', 'afb_nodejs_active_resources_total']
+
 /**
  * Prometheus metrics, as operators expect them: requests and latency by route and status, what
  * detections did, commits by outcome, audit entries and idempotent replays. One registry per app
@@ -34,6 +36,10 @@ export class ServiceMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'afb_' })
+    // prom-client names three gauges *_total, which Prometheus reserves for counters (promtool
+    // check metrics warns). Each is the sum of a gauge it also exports by type
+    // (afb_nodejs_active_handles{type} …), so sum() of that one answers the same question.
+    for (const misnamed of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(misnamed)
   }
 }
 
