@@ -134,7 +134,7 @@ describe('what the document describes', () => {
     const content = issues?.requestBody?.content ?? {}
     expect(Object.keys(content).sort()).toEqual(['application/json', 'application/x-www-form-urlencoded'])
     expect(content['application/x-www-form-urlencoded']?.schema).toEqual(content['application/json']?.schema)
-    const example = content['application/json']?.example
+    const example = (content['application/json']?.schema as { example?: unknown } | undefined)?.example
     expect(example).toMatchObject({ issue_type: 'high_churn', severity: 'high', metric_value: 0.08 })
     // the example is one the service itself accepts
     expect(opportunityInput([...t.services.playbooks.keys()]).safeParse(example).success).toBe(true)
