@@ -14,7 +14,7 @@ import { answerUnroutable, redactedPath, registerAuditHook } from './http/audit-
 import { answerClientError } from './http/client-error.js'
 import { registerCommitPoint } from './http/commit-point.js'
 import { FixedWindowLimiter } from './http/fixed-window.js'
-import { registerMetrics } from './http/metrics.js'
+import { registerMetrics, registerMetricsRoute } from './http/metrics.js'
 import { RefusalLedger } from './http/refusal-ledger.js'
 import { registerBodyParsers } from './http/body-parsers.js'
 import { registerErrorHandling, registerNotFound } from './http/error-handler.js'
@@ -119,7 +119,8 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
   })
   // after the last request: releases still waiting for the database are left to the key's lease
   app.addHook('onClose', async () => services.idempotency.stopRetries())
-  await registerOpenApi(app)
+  await registerOpenApi(app, { keysConfigured: services.config.apiKeys.length > 0 })
+  registerMetricsRoute(app, services.metrics)
 
   await app.register(issueRoutes, { services })
   await app.register(kpiRoutes, { services })

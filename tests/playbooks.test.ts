@@ -183,10 +183,13 @@ describe('a seventh type', () => {
       expect(n8n.json().nodes.map((n: { name: string }) => n.name)).toEqual([
         'Opportunity', 'Settings', 'Query database', 'Any rows?', 'Segment customers', 'Generate AI message', 'Track metric', 'Report outcome', 'Report no rows', 'Setup',
       ])
-      const doc = t.app.swagger() as unknown as { components: { schemas: Record<string, { properties?: Record<string, { enum?: string[] }> }> }; paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: { $ref?: string; properties?: Record<string, { enum?: string[] }> } }> } }>> }
+      // issue_type is the enum of the types, or any letter case of one (a pattern beside it)
+      type IssueType = { anyOf?: Array<{ enum?: string[]; pattern?: string }> }
+      const doc = t.app.swagger() as unknown as { components: { schemas: Record<string, { properties?: Record<string, IssueType> }> }; paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: { $ref?: string; properties?: Record<string, IssueType> } }> } }>> }
       const schema = doc.paths['/issues']?.post?.requestBody.content['application/json']?.schema
       const resolved = schema?.$ref ? doc.components.schemas[schema.$ref.split('/').pop() ?? ''] : schema
-      expect(resolved?.properties?.issue_type?.enum).toContain('refund_spike')
+      expect(resolved?.properties?.issue_type?.anyOf?.[0]?.enum).toContain('refund_spike')
+      expect(new RegExp(resolved?.properties?.issue_type?.anyOf?.[1]?.pattern ?? '$^').test('Refund_Spike')).toBe(true)
       // its detection rule is a KPI of POST /kpis too
       const kpi = await t.app.inject({ method: 'POST', url: '/kpis', payload: { metrics: { refund_rate: 0.09 } } })
       expect(kpi.statusCode).toBe(201)

@@ -229,6 +229,15 @@ export const ExportFormatParams = z.object({
   format: z.string().max(64).describe('n8n, make or zapier'),
 })
 
+/** GET /workflows/{id}/exports/n8n and /make: the file as n8n and Make import it, a JSON object. */
+export const ExportJsonFile = z
+  .record(z.string(), JsonValue)
+  .describe('n8n: a workflow (name, nodes, connections, settings); make: a blueprint (name, flow, metadata)')
+  .meta({ id: 'ExportJsonFile', example: { name: 'Auto-Recovery: Abandoned Cart (high)', nodes: [{ name: 'Opportunity', type: 'n8n-nodes-base.webhook' }], connections: {} } })
+
+/** GET /workflows/{id}/exports/zapier: Zapier has no import format, so a recipe to follow by hand. */
+export const ExportRecipe = z.string().describe('zapier: a Markdown recipe').meta({ example: '# Auto-Recovery: Abandoned Cart (high)\n\n1. Trigger: Webhooks by Zapier …\n' })
+
 export const ExportEntry = z
   .object({
     format: FileKind.exclude(['workflow', 'prompt_templates', 'test']),

@@ -1,5 +1,6 @@
 import type { preValidationHookHandler } from 'fastify'
 import { z } from 'zod'
+import { splitCommaList } from '../contract/lenient.js'
 import { decimalAsNumber } from '../contract/numbers.js'
 import { listedFieldErrors, namedList } from './fault-list.js'
 import { BadRequest } from './problem.js'
@@ -33,10 +34,7 @@ function coerce(value: unknown, kind: FieldKind): unknown {
       // exactly "true"/"false": anything else stays a string and fails validation, never a silent true/false
       return value === 'true' ? true : value === 'false' ? false : value
     case 'array':
-      return value
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s.length > 0)
+      return splitCommaList(value)
     default:
       return value
   }
@@ -135,7 +133,7 @@ export function formBodyCoercion(schema: z.ZodType): preValidationHookHandler {
 /**
  * POST /kpis, JSON or form, made to follow the same rules as POST /issues: in a form the metrics
  * arrive as flat fields (churn_rate=0.08, or metrics[churn_rate]=0.08) and are gathered into
- * `metrics`; in either encoding a metric sent as a decimal string is that number, and the top level
+ * `metrics`; in either encoding a metric sent as a decimal string is that number (the schema, decimalNumber, reads it), and the top level
  * is coerced (and its unknown fields refused) like any body. A metric named twice — two spellings,
  * or one field repeated — is a 400, never last-wins.
  */
@@ -146,10 +144,6 @@ export function kpiBodyCoercion(schema: z.ZodType, metricNames: readonly string[
     if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) return
     const isForm = request.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded') ?? false
     if (isForm) fields.metrics = gatherFormMetrics(fields, metricNames)
-    const metrics = fields.metrics
-    if (metrics !== null && typeof metrics === 'object' && !Array.isArray(metrics)) {
-      for (const [name, value] of Object.entries(metrics)) (metrics as Record<string, unknown>)[name] = decimalAsNumber(value)
-    }
     await coerceTopLevel.call(this, request, reply, () => {})
   }
 }
