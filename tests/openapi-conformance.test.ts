@@ -119,6 +119,9 @@ beforeAll(async () => {
   await p('one workflow', 'GET', `/workflows/${id}`)
   await p('unknown workflow', 'GET', `/workflows/${NO_SUCH_ID}`)
   await p('malformed id', 'GET', '/workflows/not-a-uuid')
+  await p('occurrences', 'GET', `/workflows/${id}/occurrences?limit=1`)
+  await p('occurrences, unknown workflow', 'GET', `/workflows/${NO_SUCH_ID}/occurrences`)
+  await p('occurrences, bad cursor', 'GET', `/workflows/${id}/occurrences?cursor=%25%25`)
   await p('prompt', 'POST', `/workflows/${id}/prompt`, {
     body: { variables: { customer_name: 'Ana', product_name: 'Acme', churn_score: 0.8, discount_offer: 0.1 } },
     headers: JSON_BODY,
@@ -191,6 +194,7 @@ function keyedRoutes(id: string): Array<[string, string]> {
     ['GET', '/thresholds'],
     ['GET', '/workflows'],
     ['GET', `/workflows/${id}`],
+    ['GET', `/workflows/${id}/occurrences`],
     ['POST', `/workflows/${id}/prompt`],
     ['GET', `/workflows/${id}/exports`],
     ['GET', `/workflows/${id}/exports/n8n`],
