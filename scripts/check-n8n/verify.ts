@@ -172,6 +172,11 @@ function checkMails(expected: Expected, mails: ReceivedMail[], stopped: boolean,
   }
 }
 
+/** A valid run that never happened (the workflow was not activated): no figures, only the problem. */
+export function emptyCase(issueType: string): CaseResult {
+  return { issueType, steps: 0, processed: undefined, messages: 0, mails: 0, httpCalls: 0, aiCalls: 0, seconds: 0, problems: [] }
+}
+
 export function verify(c: CheckCase, expected: Expected, observed: Observed): CaseResult {
   const problems = [...expected.problems]
   const answer = checkResponse(c, expected, observed, problems)

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { opportunityInput } from '../../src/contract/opportunity.js'
 import type { PromptTemplate, Workflow } from '../../src/contract/workflow.js'
 import type { PlatformMappings } from '../../src/exports/mapping.js'
-import { N8N_SETTINGS, N8N_TRIGGER, type N8nNode, type N8nWorkflow } from '../../src/exports/n8n.js'
+import { N8N_SECRET_CREDENTIAL_TYPE, N8N_SETTINGS, N8N_TRIGGER, type N8nNode, type N8nWorkflow } from '../../src/exports/n8n.js'
 import { generate } from '../../src/generate/generate.js'
 import type { JsonValue, LoadedPlaybook } from '../../src/playbooks/schema.js'
 import { normalizeOpportunity } from '../../src/workflows/service.js'
@@ -68,7 +68,7 @@ function editCopy(c: { issueType: string; exported: N8nWorkflow }, stubUrl: stri
   }
   const needed = credentialTypesByNodeType(mappings.n8n)
   for (const node of file.nodes) {
-    const type = needed.get(node.type)
+    const type = node.name === N8N_TRIGGER ? N8N_SECRET_CREDENTIAL_TYPE : needed.get(node.type)
     if (!type) continue
     const ref = credentials.get(type)
     if (!ref) throw new Error(`node "${node.name}" (${node.type}) needs a ${type} credential, which the check has no test double for`)

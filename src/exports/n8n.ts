@@ -4,6 +4,7 @@ import type { JsonValue, StepAction } from '../playbooks/schema.js'
 import { configKeysCarried, type N8nMapping } from './mapping.js'
 import { informationalItem, settingItems, setupMarkdown, type SetupItem } from './setup.js'
 import { fillTemplate, listStepIndex, piecesOf, stepTitles, type Dialect, type Piece } from './template.js'
+import { WEBHOOK_SECRET_HEADER } from './webhook.js'
 
 /** The shape n8n imports (Workflows → Import from File) and `n8n import:workflow` reads. */
 export interface N8nNode {
@@ -34,6 +35,9 @@ export const N8N_SETTINGS = 'Settings'
 export const N8N_REPORT = 'Report outcome'
 export const N8N_ANY_ROWS = 'Any rows?'
 export const N8N_NO_ROWS = 'Report no rows'
+/** The credential type of the webhook's secret, as n8n names it in its credential picker. */
+export const N8N_SECRET_CREDENTIAL_TYPE = 'httpHeaderAuth'
+const N8N_SECRET_CREDENTIAL = 'Header Auth'
 const STEP_X = 260
 
 /**
@@ -124,8 +128,9 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
       typeVersion: 2.1,
       position: [0, 300],
       webhookId: id('webhook'),
-      parameters: { httpMethod: 'POST', path: `auto-feature-builder/${workflow.issue_type}`, responseMode: 'responseNode', options: {} },
-      notes: `Receives the opportunity: the same JSON body as POST /issues (${workflow.trigger}).`,
+      // headerAuth: without the secret n8n answers 403 and runs nothing (an open webhook lets anyone send e-mails and credits)
+      parameters: { httpMethod: 'POST', path: `auto-feature-builder/${workflow.issue_type}`, authentication: 'headerAuth', responseMode: 'responseNode', options: {} },
+      notes: `Receives the opportunity: the same JSON body as POST /issues (${workflow.trigger}), with the shared secret in the ${WEBHOOK_SECRET_HEADER} header.`,
     },
     {
       id: id(N8N_SETTINGS),
@@ -149,7 +154,13 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
       notes: 'Every value to set for your account. Later nodes read them from here.',
     },
   ]
-  const setup: SetupItem[] = settingItems(workflow, `Node "${N8N_SETTINGS}"`)
+  const setup: SetupItem[] = [
+    {
+      kind: 'credential',
+      text: `Node "${N8N_TRIGGER}": create its ${N8N_SECRET_CREDENTIAL} credential with Name \`${WEBHOOK_SECRET_HEADER}\` and a long random Value; callers send that value in the ${WEBHOOK_SECRET_HEADER} header (without it n8n answers 403 and runs nothing)`,
+    },
+    ...settingItems(workflow, `Node "${N8N_SETTINGS}"`),
+  ]
   const titles = stepTitles(workflow.steps)
   const listAt = listStepIndex(workflow.steps)
   const once = onceSteps(workflow.steps, listAt)

@@ -79,6 +79,14 @@ describe('the n8n export', () => {
     expect(note).toMatch(/"Send email" does not carry out .*send_window_hours=24/)
   })
 
+  it('when exported, then the webhook runs only for callers sending the x-afb-secret header, and the setup note first says which credential to create', () => {
+    const exported = exportOf('n8n', 'high_churn')
+    const trigger = (JSON.parse(exported.content) as N8nWorkflow).nodes.find((n) => n.name === 'Opportunity')
+    expect(trigger?.parameters).toMatchObject({ authentication: 'headerAuth', responseMode: 'responseNode' })
+    expect(trigger).not.toHaveProperty('credentials')
+    expect(exported.setup[0]).toEqual({ kind: 'credential', text: expect.stringMatching(/^Node "Opportunity": create its Header Auth credential with Name `x-afb-secret` and a long random Value/) })
+  })
+
   it('when the query finds no rows, then an IF branch answers processed: 0; steps after it that read nothing per row run once', () => {
     const workflow = n8nOf('abandoned_carts')
     const nodes = new Map(workflow.nodes.map((n) => [n.name, n]))
