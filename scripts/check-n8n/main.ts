@@ -24,7 +24,7 @@ import { ensureN8n, installDir, N8N_VERSION, type N8nInstall } from './install.j
 import { activatedIds, databaseFile, importAndActivate, n8nHome, startN8n, type RunningN8n } from './n8n.js'
 import { freePort } from './ports.js'
 import { startPostgres, type N8nPostgresOptions, type Postgres } from './postgres.js'
-import { observe, secretProblems, type Doubles, type Target } from './probes.js'
+import { invalidBodyProblems, itemListProblems, observe, secretProblems, type Doubles, type Target } from './probes.js'
 import { passed, resultRow, setupFailure, tableHeader, tally, type TypeResult } from './report.js'
 import { startSmtpStub } from './smtp-stub.js'
 import { emptyCase, verify, type CaseResult } from './verify.js'
@@ -164,6 +164,8 @@ async function check(cleanup: Cleanup, results: Results, issueTypes: string[]): 
     valid.problems.push(...(await noRowsProblems(one.c, target)))
     const behaviours: TypeResult['behaviours'] = { valid: valid.problems }
     behaviours.secret = await secretProblems(target, one.c)
+    behaviours.invalid = await invalidBodyProblems(target, one.c)
+    behaviours.lists = await itemListProblems(target, one.c, one.expected.mails.length / one.expected.processed)
     results.add({ issueType: one.c.issueType, valid, behaviours })
   }
 }

@@ -1,8 +1,10 @@
+import { DEFAULT_MAX_ITEMS } from '../../src/exports/n8n.js'
 import { WEBHOOK_SECRET_HEADER } from '../../src/exports/webhook.js'
 import { WEBHOOK_SECRET } from './credentials.js'
 import { lastExecutionId, waitForExecution, type Execution } from './executions.js'
 import type { HttpStub, RecordedRequest } from './http-stub.js'
-import type { Postgres } from './postgres.js'
+import { queryOf } from './expected.js'
+import type { N8nPostgresOptions, Postgres } from './postgres.js'
 import type { SmtpStub, ReceivedMail } from './smtp-stub.js'
 import { webhookPath, type CheckCase } from './workflows.js'
 
@@ -118,3 +120,56 @@ export async function secretProblems(t: Target, c: CheckCase): Promise<string[]>
   return problems
 }
 
+/** A body the check refuses: 400 (422 over max_items) naming the field, and no step ran (no request, no mail). */
+export async function invalidBodyProblems(t: Target, c: CheckCase): Promise<string[]> {
+  const { issue_type: _, ...withoutType } = c.body
+  const cases: [label: string, body: unknown, status: number, field: string][] = [
+    ['missing issue_type', withoutType, 400, 'issue_type'],
+    ['metric_value "abc"', { ...c.body, metric_value: 'abc' }, 400, 'metric_value'],
+    ['severity "urgent"', { ...c.body, severity: 'urgent' }, 400, 'severity'],
+    [`${DEFAULT_MAX_ITEMS + 1} affected_items`, { ...c.body, affected_items: Array.from({ length: DEFAULT_MAX_ITEMS + 1 }, (_, i) => `item_${i}`) }, 422, 'affected_items'],
+  ]
+  const problems: string[] = []
+  for (const [label, body, status, field] of cases) {
+    const o = await observe(t, c, { body })
+    problems.push(...statusIs(label, o, status))
+    if (o.json?.['field'] !== field || typeof o.json['error'] !== 'string') problems.push(`${label}: answer ${short(o.text)} does not name the field ${field} with an error`)
+    if (o.requests.length > 0 || o.mails.length > 0) problems.push(`${label}: ${o.requests.length} HTTP requests and ${o.mails.length} mails, expected none`)
+  }
+  return problems
+}
+
+/** The rows the playbook's own query returns for these items, counted outside n8n: what `processed` must be. */
+async function rowsFor(t: Target, c: CheckCase, items: string[]): Promise<number> {
+  const { sql, params } = queryOf({ ...c, body: { ...c.body, affected_items: items } })
+  const node = c.imported.nodes.find((n) => n.type === 'n8n-nodes-base.postgres')
+  return Math.min((await t.doubles.pg.queryAsN8n(sql, params, (node?.parameters['options'] ?? {}) as N8nPostgresOptions)).length, DEFAULT_MAX_ITEMS)
+}
+
+/**
+ * affected_items written as an array, a comma-separated text or repeated form fields names the
+ * same rows (and mails the same people); "", [""] and no field at all mean the documented
+ * "no items named": the playbook's whole cohort as its query selects it (at most max_items).
+ */
+export async function itemListProblems(t: Target, c: CheckCase, mailsPerRow: number): Promise<string[]> {
+  const items = c.body['affected_items'] as string[]
+  const { affected_items: _, ...withoutItems } = c.body
+  const named = await rowsFor(t, c, items)
+  const cohort = await rowsFor(t, c, [])
+  const cases: [label: string, call: WebhookCall, rows: number][] = [
+    ['array', { body: c.body }, named],
+    ['comma text', { body: { ...c.body, affected_items: items.join(', ') } }, named],
+    ['form fields', { body: c.body, form: true }, named],
+    ['""', { body: { ...c.body, affected_items: '' } }, cohort],
+    ['[""]', { body: { ...c.body, affected_items: [''] } }, cohort],
+    ['absent', { body: withoutItems }, cohort],
+  ]
+  const problems: string[] = []
+  for (const [label, call, rows] of cases) {
+    const o = await observe(t, c, call)
+    problems.push(...statusIs(label, o, 200))
+    if (o.json?.['processed'] !== rows) problems.push(`${label}: processed ${JSON.stringify(o.json?.['processed'])}, expected ${rows} (the playbook's query${rows === cohort ? ' with no items' : ''})`)
+    if (o.mails.length !== rows * mailsPerRow) problems.push(`${label}: ${o.mails.length} mails, expected ${rows * mailsPerRow}`)
+  }
+  return problems
+}

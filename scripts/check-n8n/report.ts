@@ -9,6 +9,8 @@ import type { CaseResult } from './verify.js'
 export const BEHAVIOURS = {
   valid: 'valid → 2xx',
   secret: 'no/wrong secret → 403',
+  invalid: 'bad body → 4xx',
+  lists: 'item lists',
 } as const
 export type Behaviour = keyof typeof BEHAVIOURS
 

@@ -35,12 +35,14 @@ describe('the n8n export', () => {
       const workflow = n8nOf(issueType)
       const flow = workflow.nodes.filter((n) => n.type !== 'n8n-nodes-base.stickyNote')
       expect(flow[0]).toMatchObject({ name: 'Opportunity', type: 'n8n-nodes-base.webhook', parameters: { httpMethod: 'POST', path: `auto-feature-builder/${issueType}`, responseMode: 'responseNode' } })
-      const main = flow.filter((n) => n.name !== 'Report no rows')
+      const branches: Record<string, string> = { 'Input valid?': 'Reject input', 'Any rows?': 'Report no rows' }
+      const main = flow.filter((n) => !Object.values(branches).includes(n.name))
+      expect(main.slice(1, 4).map((n) => n.name)).toEqual(['Settings', 'Check input', 'Input valid?'])
       expect(main.at(-1)?.type).toBe('n8n-nodes-base.respondToWebhook')
       for (let i = 0; i + 1 < main.length; i++) {
         const outputs = workflow.connections[main[i]!.name]?.main
-        if (main[i]!.name === 'Any rows?') expect(outputs).toEqual([[{ node: main[i + 1]!.name, type: 'main', index: 0 }], [{ node: 'Report no rows', type: 'main', index: 0 }]])
-        else expect(outputs).toEqual([[{ node: main[i + 1]!.name, type: 'main', index: 0 }]])
+        const branch = branches[main[i]!.name]
+        expect(outputs).toEqual([[{ node: main[i + 1]!.name, type: 'main', index: 0 }], ...(branch ? [[{ node: branch, type: 'main', index: 0 }]] : [])])
       }
       const position = new Map(main.map((n, i) => [n.name, i]))
       for (const node of main) {
@@ -61,7 +63,7 @@ describe('the n8n export', () => {
       text: '={{ $("Generate AI message").item.json.message.content }}',
       subject: 'You left something in your cart',
     })
-    expect(nodes.get('Query database')?.parameters.options).toEqual({ queryReplacement: '={{ [ $("Opportunity").first().json.body.affected_items ] }}', largeNumbersOutput: 'numbers' })
+    expect(nodes.get('Query database')?.parameters.options).toEqual({ queryReplacement: '={{ [ $("Check input").first().json.opportunity.affected_items ] }}', largeNumbersOutput: 'numbers' })
     const prompt = JSON.stringify(nodes.get('Generate AI message')?.parameters.messages)
     expect(prompt).toContain('{{ $(\\"Compute offer\\").item.json.recovery_price }}')
     expect(prompt).toContain('{{ $(\\"Settings\\").first().json.urgency }}')
@@ -94,7 +96,8 @@ describe('the n8n export', () => {
     expect(nodes.get('Report no rows')?.parameters.responseBody).toContain('"processed": 0')
     expect(nodes.get('Track metric')).toMatchObject({ executeOnce: true })
     expect(nodes.get('Send email')?.executeOnce).toBeUndefined()
-    expect(nodes.get('Report outcome')?.parameters.responseBody).toContain('"processed": $("Query database").all().length')
+    expect(nodes.get('At most max_items')?.parameters.jsCode).toContain('.slice(0, max)')
+    expect(nodes.get('Report outcome')?.parameters.responseBody).toContain('"processed": $("At most max_items").all().length')
     // low_conversion's metric step reads the per-row experiment id: it runs per row
     expect(new Map(n8nOf('low_conversion').nodes.map((n) => [n.name, n])).get('Track metric')?.executeOnce).toBeUndefined()
   })
