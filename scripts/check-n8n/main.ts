@@ -24,7 +24,7 @@ import { ensureN8n, installDir, N8N_VERSION, type N8nInstall } from './install.j
 import { activatedIds, databaseFile, importAndActivate, n8nHome, startN8n, type RunningN8n } from './n8n.js'
 import { freePort } from './ports.js'
 import { startPostgres, type N8nPostgresOptions, type Postgres } from './postgres.js'
-import { invalidBodyProblems, itemListProblems, observe, secretProblems, type Doubles, type Target } from './probes.js'
+import { failingStepProblems, invalidBodyProblems, itemListProblems, observe, unconfiguredProblems, secretProblems, type Doubles, type Target } from './probes.js'
 import { passed, resultRow, setupFailure, tableHeader, tally, type TypeResult } from './report.js'
 import { startSmtpStub } from './smtp-stub.js'
 import { emptyCase, verify, type CaseResult } from './verify.js'
@@ -147,9 +147,9 @@ async function check(cleanup: Cleanup, results: Results, issueTypes: string[]): 
   await importAndActivate(
     home,
     credentials,
-    ready.map(({ c }) => c.imported),
+    ready.flatMap(({ c }) => [c.imported, c.unconfigured]),
   )
-  console.log(`imported ${credentials.length} credentials and ${ready.length} workflows, activated all (${seconds(t)})`)
+  console.log(`imported ${credentials.length} credentials and ${ready.length * 2} workflows (each with a copy that has no step credentials), activated all (${seconds(t)})`)
 
   t = Date.now()
   const n8n = startN8n(home)
@@ -166,6 +166,8 @@ async function check(cleanup: Cleanup, results: Results, issueTypes: string[]): 
     behaviours.secret = await secretProblems(target, one.c)
     behaviours.invalid = await invalidBodyProblems(target, one.c)
     behaviours.lists = await itemListProblems(target, one.c, one.expected.mails.length / one.expected.processed)
+    behaviours.failure = await failingStepProblems(target, one.c, one.expected)
+    behaviours.unconfigured = await unconfiguredProblems(target, one.c, one.expected, mappings)
     results.add({ issueType: one.c.issueType, valid, behaviours })
   }
 }

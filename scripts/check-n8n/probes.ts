@@ -1,9 +1,11 @@
-import { DEFAULT_MAX_ITEMS } from '../../src/exports/n8n.js'
+import type { PlatformMappings } from '../../src/exports/mapping.js'
+import { DEFAULT_MAX_ITEMS, N8N_TRIGGER } from '../../src/exports/n8n.js'
+import { stepTitles } from '../../src/exports/template.js'
 import { WEBHOOK_SECRET_HEADER } from '../../src/exports/webhook.js'
 import { WEBHOOK_SECRET } from './credentials.js'
 import { lastExecutionId, waitForExecution, type Execution } from './executions.js'
 import type { HttpStub, RecordedRequest } from './http-stub.js'
-import { queryOf } from './expected.js'
+import { queryOf, type Expected } from './expected.js'
 import type { N8nPostgresOptions, Postgres } from './postgres.js'
 import type { SmtpStub, ReceivedMail } from './smtp-stub.js'
 import { webhookPath, type CheckCase } from './workflows.js'
@@ -172,4 +174,37 @@ export async function itemListProblems(t: Target, c: CheckCase, mailsPerRow: num
     if (o.mails.length !== rows * mailsPerRow) problems.push(`${label}: ${o.mails.length} mails, expected ${rows * mailsPerRow}`)
   }
   return problems
+}
+
+/** A 502 answer naming `step`, and nothing after it ran: every request went to `allowed` paths, no mail. */
+function failedAt(label: string, o: Outcome, step: string, allowed: Set<string>): string[] {
+  const problems = statusIs(label, o, 502)
+  if (o.json?.['failed_step'] !== step || typeof o.json['error'] !== 'string') problems.push(`${label}: answer ${short(o.text)} does not name the failed step "${step}" with an error`)
+  const later = o.requests.filter((r) => !allowed.has(r.path))
+  if (later.length > 0) problems.push(`${label}: a later step ran: ${later.map((r) => `${r.method} ${r.path}`).join(', ')}`)
+  if (o.mails.length > 0) problems.push(`${label}: ${o.mails.length} mails were sent after the failure`)
+  return problems
+}
+
+/**
+ * The first HTTP step's double answers 500 for its first call only: the webhook answers 502
+ * naming that step, and no later step runs — not even for the row whose call went through.
+ */
+export async function failingStepProblems(t: Target, c: CheckCase, expected: Expected): Promise<string[]> {
+  const first = expected.httpCalls[0]
+  if (!first) return []
+  t.doubles.http.failNext(first.path)
+  const o = await observe(t, c, { body: c.body })
+  const step = stepTitles(c.workflow.steps)[first.stepIndex] as string
+  return failedAt(`"${step}" fails`, o, step, new Set([first.path]))
+}
+
+/** The copy with no step credential: the first step that needs one answers 502 naming itself (n8n alone would call it a success), and nothing after it runs. */
+export async function unconfiguredProblems(t: Target, c: CheckCase, expected: Expected, mappings: PlatformMappings): Promise<string[]> {
+  const at = c.workflow.steps.findIndex((step) => mappings.n8n[step.action].nodes.some((node) => node.credential))
+  if (at < 0) return []
+  const step = stepTitles(c.workflow.steps)[at] as string
+  const path = String(c.unconfigured.nodes.find((n) => n.name === N8N_TRIGGER)?.parameters['path'])
+  const o = await observe(t, c, { path, body: c.body }, { workflowId: c.unconfigured.id })
+  return failedAt('no credentials', o, step, new Set(expected.httpCalls.filter((call) => call.stepIndex < at).map((call) => call.path)))
 }

@@ -11,6 +11,8 @@ export const BEHAVIOURS = {
   secret: 'no/wrong secret → 403',
   invalid: 'bad body → 4xx',
   lists: 'item lists',
+  failure: 'step fails → 502',
+  unconfigured: 'no credentials → 502',
 } as const
 export type Behaviour = keyof typeof BEHAVIOURS
 

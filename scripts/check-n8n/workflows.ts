@@ -37,6 +37,8 @@ export interface CheckCase {
   exported: N8nWorkflow
   /** the copy to import */
   imported: N8nWorkflow & { id: string; active: boolean }
+  /** the same copy with no credential on any step node (the webhook keeps its secret), on its own path: "nothing configured" */
+  unconfigured: N8nWorkflow & { id: string; active: boolean }
 }
 
 /** The webhook path the export's trigger node listens on (the exporter's choice, not the check's). */
@@ -77,6 +79,21 @@ function editCopy(c: { issueType: string; exported: N8nWorkflow }, stubUrl: stri
   return { file, settings }
 }
 
+/** The edited copy as a user who set the URLs but chose no step credential has it, on a path and webhook id of its own. */
+function unconfiguredCopy(file: N8nWorkflow): N8nWorkflow {
+  const copy = structuredClone(file)
+  copy.name = `${copy.name} (no credentials)`
+  for (const node of copy.nodes) {
+    if (node.name !== N8N_TRIGGER) {
+      delete (node as N8nNode & { credentials?: unknown }).credentials
+      continue
+    }
+    node.parameters['path'] = `${String(node.parameters['path'])}-unconfigured`
+    node.webhookId = randomUUID()
+  }
+  return copy
+}
+
 export function buildCase(options: {
   playbook: LoadedPlaybook
   fixture: Fixture
@@ -105,5 +122,15 @@ export function buildCase(options: {
   if (!n8nFile) throw new Error('generate() made no n8n file')
   const exported = JSON.parse(n8nFile.content) as N8nWorkflow
   const { file, settings } = editCopy({ issueType, exported }, options.stubUrl, options.credentials, mappings)
-  return { issueType, fixture, body, workflow, prompt: promptTemplate, settings, exported, imported: { ...file, id: options.n8nId, active: false } }
+  return {
+    issueType,
+    fixture,
+    body,
+    workflow,
+    prompt: promptTemplate,
+    settings,
+    exported,
+    imported: { ...file, id: options.n8nId, active: false },
+    unconfigured: { ...unconfiguredCopy(file), id: `${options.n8nId}U`, active: false },
+  }
 }

@@ -22,6 +22,8 @@ export interface N8nNode {
   alwaysOutputData?: boolean
   /** a step after the query that reads nothing per row runs once, not once per row */
   executeOnce?: boolean
+  /** a failure goes out of the node's second output (to its "Failed: …" answer) instead of ending the run unanswered */
+  onError?: 'continueErrorOutput'
 }
 export interface N8nWorkflow {
   name: string
@@ -40,6 +42,11 @@ export const N8N_INPUT_VALID = 'Input valid?'
 export const N8N_REJECT = 'Reject input'
 export const N8N_AT_MOST = 'At most max_items'
 export const N8N_ANY_ROWS = 'Any rows?'
+export const N8N_STOP = 'Stop after failure'
+/** The node that answers 502 when a step (or the check) fails: one per step, named after it. */
+export const n8nFailedNode = (step: string) => `Failed: ${step}`
+/** The IF node after a credentialed node that tells a real run from n8n passing the input on. */
+export const n8nRanNode = (node: string) => `${node} ran?`
 export const N8N_NO_ROWS = 'Report no rows'
 /** The credential type of the webhook's secret, as n8n names it in its credential picker. */
 export const N8N_SECRET_CREDENTIAL_TYPE = 'httpHeaderAuth'
@@ -150,6 +157,16 @@ function ifNode(id: string, name: string, condition: string, position: [number, 
   }
 }
 
+/** JavaScript that is true when PATH (dotted) holds a value in the current item. */
+function hasPath(path: string): string {
+  return `${JSON.stringify(path.split('.'))}.reduce((v, k) => (v === null || v === undefined ? v : v[k]), $json) !== undefined`
+}
+
+/** The error text of a failed item, whatever shape the node gave it; `fallback` when the item carries none (a guard sent it). */
+function errorText(fallback: string): string {
+  return `($json.error === undefined ? ${jsString(fallback)} : typeof $json.error === "string" ? $json.error : ($json.error.message || JSON.stringify($json.error)))`
+}
+
 function respondNode(id: string, name: string, body: string, position: [number, number], notes: string, responseCode?: JsonValue): N8nNode {
   return {
     id,
@@ -221,6 +238,7 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
       position: [STEP_X * 2, 300],
       parameters: { jsCode: checkInputCode(workflow) },
       notes: 'Checks the body as POST /issues does and normalises it (affected_items always an array); later nodes read only this.',
+      onError: 'continueErrorOutput',
     },
     ifNode(id(N8N_INPUT_VALID), N8N_INPUT_VALID, '$json.valid', [STEP_X * 3, 300], `True: the body is sound. False: "${N8N_REJECT}" answers 400 (422 over max_items) naming the field; nothing runs.`),
   ]
@@ -228,6 +246,16 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
     respondNode(id(N8N_REJECT), N8N_REJECT, '{ "error": $json.error, "field": $json.field }', [STEP_X * 4, ABOVE], 'Answers a body that fails the check: 400 (422 over max_items) with {error, field}.', '={{ $json.status }}'),
   ]
   const branches: [from: string, output: number, to: string][] = [[N8N_INPUT_VALID, 1, N8N_REJECT]]
+  // every failure is answered (n8n answers 200 with an empty body when a run stops before any Respond node),
+  // then the run stops, so nothing after the failing step runs, not even for the items that did not fail
+  const failed = (step: string, x: number, fallback: string) => {
+    const name = n8nFailedNode(step)
+    const body = `{ "failed_step": ${jsString(step)}, "error": ${errorText(fallback)} }`
+    sideNodes.push(respondNode(id(name), name, body, [x, ABOVE], `Answers 502 naming the step "${step}" when it fails.`, 502))
+    branches.push([name, 0, N8N_STOP])
+    return name
+  }
+  branches.push([N8N_CHECK, 1, failed(N8N_CHECK, STEP_X * 2, 'the check failed')])
   const setup: SetupItem[] = [
     {
       kind: 'credential',
@@ -261,6 +289,10 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
       structured: (value) => `={{ ${jsValue(value, dialect)} }}`,
       body: (config) => `={{ JSON.stringify(${jsValue(config, dialect)}) }}`,
     }
+    const outputAt = mapping.output.node ?? names.length - 1
+    const outputPath = (field: string) => (mapping.output.path ?? '{field}').replaceAll('{field}', field)
+    const credential = mapping.nodes.find((template) => template.credential)?.credential
+    const failedStep = failed(title, STEP_X * nodes.length, credential ? `it produced nothing: choose its ${credential.label} credential` : 'it failed')
     mapping.nodes.forEach((template, n) => {
       const name = names[n] as string
       nodes.push({
@@ -273,12 +305,24 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
         ...(n === 0 && { notes: `Step ${step.id}: ${step.description}` }),
         ...(index === listAt && n === mapping.nodes.length - 1 && { alwaysOutputData: true }),
         ...(once.has(index) && { executeOnce: true }),
+        onError: 'continueErrorOutput',
       })
-      if (template.credential) setup.push({ kind: 'credential', text: `Node "${name}": choose (or create) its ${template.credential.label} credential` })
+      branches.push([name, 1, failedStep])
+      if (!template.credential) return
+      setup.push({ kind: 'credential', text: `Node "${name}": choose (or create) its ${template.credential.label} credential` })
+      // without its credential the node passes its input on and n8n records a success: its output must show it ran
+      const evidence = [...template.evidence, ...(n === outputAt ? (step.produces?.fields ?? []).map(outputPath) : [])]
+      if (evidence.length === 0) return
+      const ran = evidence.map(hasPath).join(' && ')
+      const guard = n8nRanNode(name)
+      // the query's empty item (no rows, alwaysOutputData) is a real run too
+      const condition = index === listAt ? `Object.keys($json).length === 0 || (${ran})` : ran
+      nodes.push(ifNode(id(guard), guard, condition, [STEP_X * nodes.length, 300], `True: "${name}" really ran. False: it passed its input on (no credential?); "${failedStep}" answers 502.`))
+      branches.push([guard, 1, failedStep])
     })
-    const outputNode = names[mapping.output.node ?? names.length - 1] as string
+    const outputNode = names[outputAt] as string
     for (const field of step.produces?.fields ?? []) {
-      origins.set(field, { node: outputNode, path: (mapping.output.path ?? '{field}').replaceAll('{field}', field), perItem })
+      origins.set(field, { node: outputNode, path: outputPath(field), perItem })
     }
     if (step.action === 'generate_ai_message' && step.produces?.fields[0]) aiOrigin = origins.get(step.produces.fields[0])
     if (index === listAt) {
@@ -329,7 +373,15 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
   }
   for (let i = 0; i + 1 < nodes.length; i++) connect((nodes[i] as N8nNode).name, 0, (nodes[i + 1] as N8nNode).name)
   for (const [from, output, to] of branches) connect(from, output, to)
-  nodes.push(...sideNodes)
+  nodes.push(...sideNodes, {
+    id: id(N8N_STOP),
+    name: N8N_STOP,
+    type: 'n8n-nodes-base.stopAndError',
+    typeVersion: 1,
+    position: [STEP_X * nodes.length, ABOVE - 200],
+    parameters: { errorType: 'errorMessage', errorMessage: 'A step failed: the webhook was answered 502 naming it (see the failed node)' },
+    notes: 'Ends the run after a failure was answered, so no later step runs for the items that did not fail.',
+  })
   nodes.push({
     id: id('setup-note'),
     name: 'Setup',
