@@ -24,7 +24,7 @@ import { ensureN8n, installDir, N8N_VERSION, type N8nInstall } from './install.j
 import { activatedIds, databaseFile, importAndActivate, n8nHome, startN8n, type RunningN8n } from './n8n.js'
 import { freePort } from './ports.js'
 import { startPostgres, type N8nPostgresOptions, type Postgres } from './postgres.js'
-import { failingStepProblems, invalidBodyProblems, itemListProblems, observe, unconfiguredProblems, secretProblems, type Doubles, type Target } from './probes.js'
+import { failingStepProblems, invalidBodyProblems, itemListProblems, observe, postedValueProblems, unconfiguredProblems, secretProblems, type Doubles, type Target } from './probes.js'
 import { passed, resultRow, setupFailure, tableHeader, tally, type TypeResult } from './report.js'
 import { startSmtpStub } from './smtp-stub.js'
 import { emptyCase, verify, type CaseResult } from './verify.js'
@@ -168,6 +168,7 @@ async function check(cleanup: Cleanup, results: Results, issueTypes: string[]): 
     behaviours.lists = await itemListProblems(target, one.c, one.expected.mails.length / one.expected.processed)
     behaviours.failure = await failingStepProblems(target, one.c, one.expected)
     behaviours.unconfigured = await unconfiguredProblems(target, one.c, one.expected, mappings)
+    behaviours.runtime = await postedValueProblems(target, one.c, mappings)
     results.add({ issueType: one.c.issueType, valid, behaviours })
   }
 }

@@ -1,13 +1,18 @@
+import { opportunityInput } from '../../src/contract/opportunity.js'
 import type { PlatformMappings } from '../../src/exports/mapping.js'
 import { DEFAULT_MAX_ITEMS, N8N_TRIGGER } from '../../src/exports/n8n.js'
 import { stepTitles } from '../../src/exports/template.js'
+import { placeholderValues } from '../../src/generate/workflow.js'
+import type { JsonValue } from '../../src/playbooks/schema.js'
+import { normalizeOpportunity } from '../../src/workflows/service.js'
 import { WEBHOOK_SECRET_HEADER } from '../../src/exports/webhook.js'
 import { WEBHOOK_SECRET } from './credentials.js'
 import { lastExecutionId, waitForExecution, type Execution } from './executions.js'
-import type { HttpStub, RecordedRequest } from './http-stub.js'
-import { queryOf, type Expected } from './expected.js'
+import { CHAT_PATH, type HttpStub, type RecordedRequest } from './http-stub.js'
+import { expectedRun, queryOf, type Expected } from './expected.js'
 import type { N8nPostgresOptions, Postgres } from './postgres.js'
 import type { SmtpStub, ReceivedMail } from './smtp-stub.js'
+import { canonical } from './verify.js'
 import { webhookPath, type CheckCase } from './workflows.js'
 
 /**
@@ -207,4 +212,48 @@ export async function unconfiguredProblems(t: Target, c: CheckCase, expected: Ex
   const path = String(c.unconfigured.nodes.find((n) => n.name === N8N_TRIGGER)?.parameters['path'])
   const o = await observe(t, c, { path, body: c.body }, { workflowId: c.unconfigured.id })
   return failedAt('no credentials', o, step, new Set(expected.httpCalls.filter((call) => call.stepIndex < at).map((call) => call.path)))
+}
+
+/**
+ * A detection unlike the generated one (another metric, severity critical, one item): every HTTP
+ * body carries the posted values — the metric step's baseline and cohort size among them — and
+ * the answer reports this run's metric_value and count, not the generating detection's.
+ */
+export async function postedValueProblems(t: Target, c: CheckCase, mappings: PlatformMappings): Promise<string[]> {
+  const item = (c.body['affected_items'] as string[])[0] as string
+  const body = { ...c.body, severity: 'critical', metric_value: Number((Number(c.body['metric_value']) * 1.5).toPrecision(6)), affected_items: [item] }
+  const opportunity = normalizeOpportunity(opportunityInput([c.issueType]).parse(body), new Date())
+  const values = placeholderValues(opportunity)
+  // the workflow the playbook implies for this detection: its "$placeholders" filled from the posted values
+  const steps = c.workflow.steps.map((step) => {
+    let config: JsonValue = step.config
+    for (const [pointer, placeholder] of Object.entries(step.placeholders ?? {})) config = setAt(config, pointer.split('/').slice(1), values[placeholder] as JsonValue)
+    return { ...step, config: config as typeof step.config }
+  })
+  const posted: CheckCase = { ...c, body, workflow: { ...c.workflow, steps } }
+  const { sql, params } = queryOf(posted)
+  const node = c.imported.nodes.find((n) => n.type === 'n8n-nodes-base.postgres')
+  const rows = await t.doubles.pg.queryAsN8n(sql, params, (node?.parameters['options'] ?? {}) as N8nPostgresOptions)
+  const expected = expectedRun(posted, rows, mappings)
+  const o = await observe(t, c, { body })
+  const problems = [...expected.problems, ...statusIs('posted values', o, 200)]
+  if (o.json?.['metric_value'] !== body.metric_value || o.json['processed'] !== rows.length) {
+    problems.push(`answer ${short(o.text)}: expected metric_value ${body.metric_value} and processed ${rows.length}`)
+  }
+  const calls = o.requests.filter((r) => r.path !== CHAT_PATH)
+  for (const call of expected.httpCalls) {
+    const got = calls.filter((r) => r.path === call.path)
+    if (!got.some((r) => canonical(r.body) === canonical(call.body))) {
+      problems.push(`${call.step} POST ${call.path}: expected ${short(canonical(call.body), 200)}, got ${got.map((r) => short(canonical(r.body), 200)).join(' / ') || 'nothing'}`)
+    }
+  }
+  return problems
+}
+
+function setAt(value: JsonValue, keys: string[], replacement: JsonValue): JsonValue {
+  const head = keys[0]?.replaceAll('~1', '/').replaceAll('~0', '~')
+  if (head === undefined) return replacement
+  if (Array.isArray(value)) return value.map((item, i) => (String(i) === head ? setAt(item, keys.slice(1), replacement) : item))
+  if (value !== null && typeof value === 'object') return { ...value, [head]: setAt(value[head] ?? null, keys.slice(1), replacement) }
+  return value
 }

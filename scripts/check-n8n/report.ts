@@ -13,6 +13,7 @@ export const BEHAVIOURS = {
   lists: 'item lists',
   failure: 'step fails → 502',
   unconfigured: 'no credentials → 502',
+  runtime: 'posted values used',
 } as const
 export type Behaviour = keyof typeof BEHAVIOURS
 

@@ -28,7 +28,7 @@ export interface CaseResult {
 }
 
 /** JSON with sorted keys, so two bodies compare equal whatever order n8n wrote the keys in. */
-function canonical(value: unknown): string {
+export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
   if (value !== null && typeof value === 'object') {
     return `{${Object.keys(value)

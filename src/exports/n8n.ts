@@ -5,7 +5,7 @@ import type { JsonValue, StepAction } from '../playbooks/schema.js'
 import { CHECK_OPPORTUNITY_JS, checkRulesFor } from './check-opportunity.js'
 import { configKeysCarried, type N8nMapping } from './mapping.js'
 import { informationalItem, settingItems, setupMarkdown, type SetupItem } from './setup.js'
-import { fillTemplate, listStepIndex, piecesOf, stepTitles, type Dialect, type Piece } from './template.js'
+import { fillTemplate, listStepIndex, piecesOf, stepTitles, type Dialect, type Piece, type WorkflowStep } from './template.js'
 import { WEBHOOK_SECRET_HEADER } from './webhook.js'
 
 /** The shape n8n imports (Workflows → Import from File) and `n8n import:workflow` reads. */
@@ -124,6 +124,27 @@ function setType(value: JsonValue): 'string' | 'number' | 'boolean' | 'array' | 
   return 'string'
 }
 
+/** A copy of `value` with the value at JSON Pointer `pointer` replaced. */
+function replacedAt(value: JsonValue, pointer: string, replacement: JsonValue): JsonValue {
+  const [head, ...rest] = pointer.split('/').slice(1).map((key) => key.replaceAll('~1', '/').replaceAll('~0', '~'))
+  if (head === undefined) return replacement
+  const inner = rest.map((key) => `/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`).join('')
+  if (Array.isArray(value)) return value.map((item, i) => (String(i) === head ? replacedAt(item, inner, replacement) : item))
+  if (value !== null && typeof value === 'object') return { ...value, [head]: replacedAt(value[head] ?? null, inner, replacement) }
+  return value
+}
+
+/**
+ * The step as this run must carry it out: each config value the generator filled from its own
+ * detection (`placeholders`: baseline, cohort size, urgency…) becomes a read of the same value
+ * computed from the detection the webhook received, so nothing from the generating detection is frozen in.
+ */
+function withRunValues(step: WorkflowStep, fieldOf: (placeholder: string) => string): WorkflowStep {
+  let config: JsonValue = step.config
+  for (const [pointer, placeholder] of Object.entries(step.placeholders ?? {})) config = replacedAt(config, pointer, `{{${fieldOf(placeholder)}}}`)
+  return { ...step, config: config as WorkflowStep['config'] }
+}
+
 /** The Code node's JavaScript: the shared check (src/exports/check-opportunity.ts) applied to the webhook's body. */
 function checkInputCode(workflow: Workflow): string {
   return [
@@ -191,6 +212,16 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
   // later nodes read the checked, normalised opportunity, never the raw body (a comma list is an array there)
   for (const field of OPPORTUNITY_FIELDS) origins.set(field, { node: N8N_CHECK, path: `opportunity.${field}`, perItem: false })
   const checked = (field: string) => access({ node: N8N_CHECK, path: `opportunity.${field}`, perItem: false })
+  // "$metric_value" & co. as fields of this run, under names no playbook field takes
+  const runFields = new Map<string, string>()
+  const runField = (placeholder: string) => {
+    let name = runFields.get(placeholder)
+    if (name) return name
+    for (name = `run_${placeholder.slice(1)}`; origins.has(name); name += '_');
+    origins.set(name, { node: N8N_CHECK, path: `placeholders.${placeholder.slice(1)}`, perItem: false })
+    runFields.set(placeholder, name)
+    return name
+  }
   for (const name of Object.keys(workflow.settings ?? {})) origins.set(name, { node: N8N_SETTINGS, path: name, perItem: false })
   const access = (o: FieldOrigin) => `$(${JSON.stringify(o.node)}).${o.perItem ? 'item' : 'first()'}.json.${o.path}`
 
@@ -289,6 +320,7 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
       structured: (value) => `={{ ${jsValue(value, dialect)} }}`,
       body: (config) => `={{ JSON.stringify(${jsValue(config, dialect)}) }}`,
     }
+    const runStep = withRunValues(step, runField)
     const outputAt = mapping.output.node ?? names.length - 1
     const outputPath = (field: string) => (mapping.output.path ?? '{field}').replaceAll('{field}', field)
     const credential = mapping.nodes.find((template) => template.credential)?.credential
@@ -301,7 +333,7 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
         type: template.type,
         typeVersion: template.typeVersion,
         position: [STEP_X * nodes.length, 300],
-        parameters: fillTemplate(template.parameters, { dialect, step, title, workflowName: workflow.name, prompt }) as Record<string, JsonValue>,
+        parameters: fillTemplate(template.parameters, { dialect, step: runStep, title, workflowName: workflow.name, prompt }) as Record<string, JsonValue>,
         ...(n === 0 && { notes: `Step ${step.id}: ${step.description}` }),
         ...(index === listAt && n === mapping.nodes.length - 1 && { alwaysOutputData: true }),
         ...(once.has(index) && { executeOnce: true }),
@@ -346,7 +378,7 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
         respondNode(
           id(N8N_NO_ROWS),
           N8N_NO_ROWS,
-          `{ "workflow_id": ${checked('workflow_id')}, "issue_type": ${checked('issue_type')}, "processed": 0, "messages": [] }`,
+          `{ "workflow_id": ${checked('workflow_id')}, "issue_type": ${checked('issue_type')}, "metric_value": ${checked('metric_value')}, "processed": 0, "messages": [] }`,
           [STEP_X * nodes.length, BELOW],
           'The query found no rows: nothing to do.',
         ),
@@ -360,6 +392,7 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
   const report = [
     `"workflow_id": ${checked('workflow_id')}`,
     `"issue_type": ${checked('issue_type')}`,
+    `"metric_value": ${checked('metric_value')}`,
     `"processed": ${listNode ? `$(${JSON.stringify(listNode)}).all().length` : '1'}`,
     ...(aiOrigin ? [`"messages": $(${JSON.stringify(aiOrigin.node)}).all().map(item => item.json.${aiOrigin.path})`] : []),
   ]

@@ -125,6 +125,19 @@ describe('the n8n export', () => {
     expect(nodes.has('Segment customers ran?')).toBe(false)
   })
 
+  it('when a step config holds values of the detection it was generated for, then the export reads those of the detection it receives', () => {
+    const nodes = new Map(n8nOf('high_churn').nodes.map((n) => [n.name, n]))
+    const track = nodes.get('Track metric')?.parameters.jsonBody as string
+    expect(track).toContain('"baseline": $("Check input").first().json.placeholders.metric_value')
+    expect(track).toContain('"cohort_size": $("Check input").first().json.placeholders.affected_count')
+    expect(track).toContain('"holdout_fraction": 0.1')
+    const report = nodes.get('Report outcome')?.parameters.responseBody
+    expect(report).toContain('"workflow_id": $("Check input").first().json.opportunity.workflow_id')
+    expect(report).toContain('"metric_value": $("Check input").first().json.opportunity.metric_value')
+    // only the playbook's settings stay fixed in the file
+    expect(JSON.stringify(nodes.get('Settings')?.parameters)).toContain('"name":"discount_offer","value":0.15')
+  })
+
   it('when the query finds no rows, then an IF branch answers processed: 0; steps after it that read nothing per row run once', () => {
     const workflow = n8nOf('abandoned_carts')
     const nodes = new Map(workflow.nodes.map((n) => [n.name, n]))
