@@ -29,6 +29,7 @@ export const ON_POSTGRES = [
   'tests/http/workflows.test.ts',
   'tests/security/audit-every-request.test.ts',
   'tests/security/auth.test.ts',
+  'tests/security/error-bounds.test.ts',
   'tests/security/hardening.test.ts',
   'tests/security/hostile-input.test.ts',
   'tests/security/idempotency-limits.test.ts',

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { z } from 'zod'
 import { problems } from '../src/contract/problem.js'
-import { ExportFormatParams, ExportList, WorkflowIdParams } from '../src/contract/workflow.js'
+import { ExportFormatParams, ExportJsonFile, ExportList, ExportRecipe, WorkflowIdParams } from '../src/contract/workflow.js'
 import type { Services } from '../src/services.js'
 
 /** GET /workflows/{id}/exports and GET /workflows/{id}/exports/{format}: the workflow as n8n, Make and Zapier take it. */
@@ -34,12 +33,11 @@ export const exportRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
           'n8n: import with Workflows → Import from File (or `n8n import:workflow`). make: Scenarios → Create → Import Blueprint. ' +
           'zapier: a Markdown recipe (Zapier has no import format). Sent as an attachment; an unknown format is a 404 naming the formats.',
         params: ExportFormatParams,
-        produces: ['application/json', 'text/markdown'],
         response: {
-          200: z
-            .string()
-            .describe('The file: JSON for n8n and make, Markdown for zapier')
-            .meta({ examples: ['{\n  "name": "Auto-Recovery: Abandoned Cart (high)",\n  "nodes": [ { "name": "Opportunity", "type": "n8n-nodes-base.webhook", … } ],\n  …\n}\n'] }),
+          200: {
+            description: 'The file: a JSON object for n8n and make, Markdown for zapier',
+            content: { 'application/json': { schema: ExportJsonFile }, 'text/markdown': { schema: ExportRecipe } },
+          },
           ...problems(400, 401, 403, 404, 409, 429),
         },
       },

@@ -5,6 +5,7 @@ import { problems } from '../src/contract/problem.js'
 import { WorkflowRecord } from '../src/contract/workflow.js'
 import { formBodyCoercion } from '../src/http/form-body.js'
 import type { Services } from '../src/services.js'
+import { describeDetection } from '../src/workflows/occurrence.js'
 
 /** POST /issues — an opportunity notification in, a generated workflow out. */
 export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
@@ -23,7 +24,8 @@ export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
           'string for metric_value, a comma list for affected_items, any letter case for severity and an empty optional field are accepted. ' +
           'An unknown field is a 400 naming it and the field it most likely means. ' +
           'A detection of a type that has an open workflow younger than GROUP_WINDOW is grouped into it (200, grouped: true) unless ' +
-          'its severity is higher (a new workflow supersedes the open one) or group is false.',
+          'its severity is higher (a new workflow supersedes the open one) or group is false; the occurrence keeps its description, ' +
+          'first 100 affected items with their count, source and key (GET /workflows/{id}/occurrences).',
         consumes: ['application/json', 'application/x-www-form-urlencoded'],
         security: [{ bearerAuth: [] }, { apiKeyHeader: [] }, { webhookSignature: [] }],
         headers: IngestHeaders,
@@ -38,10 +40,11 @@ export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
     async (request, reply) => {
       // held until this request's writes are committed: concurrent detections of one group cannot both create
       if (services.workflows.groups(request.body)) await services.groupLocks.holdUntilCommitted(request, [services.workflows.groupKey(request.body)])
-      const { record, outcome, why } = await services.workflows.detect(request.body, {
+      const { record, outcome, why, occurrence } = await services.workflows.detect(request.body, {
         now: new Date(),
         source: 'issues',
         requestId: String(request.id),
+        actor: request.caller.actor,
         persist: (write) => request.defer(write),
       })
       request.audit.workflow_id = record.workflow_id
@@ -50,7 +53,8 @@ export const issueRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
       request.onCommitted(() => services.metrics.detections.inc({ issue_type: record.workflow.issue_type, outcome }))
       if (outcome === 'grouped') {
         request.audit.operation = 'issue.grouped'
-        request.audit.detail = `occurrence ${record.occurrences?.count ?? 0} of the open workflow`
+        // the log alone says what was reported, as the occurrence does (GET /workflows/{id}/occurrences)
+        request.audit.detail = `occurrence ${record.occurrences?.count ?? 0} of the open workflow: ${describeDetection(occurrence)}`
         return reply.code(200).send({ ...record, grouped: true })
       }
       request.audit.files = record.files.map((f) => f.path)

@@ -5,6 +5,7 @@ import { problems } from '../src/contract/problem.js'
 import { kpiBodyCoercion } from '../src/http/form-body.js'
 import { applySnapshot, evaluateSnapshot } from '../src/kpis/service.js'
 import type { Services } from '../src/services.js'
+import { describeDetection } from '../src/workflows/occurrence.js'
 
 /** POST /kpis (a KPI snapshot in, detections out) and GET /thresholds (the rules in force). */
 export const kpiRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
@@ -37,6 +38,7 @@ export const kpiRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (a
         now: new Date(),
         source: 'kpis',
         requestId: String(request.id),
+        actor: request.caller.actor,
         persist: (write) => request.defer(write),
       })
       // counted once stored: a detection whose transaction fails (a 503) stored nothing
@@ -50,7 +52,12 @@ export const kpiRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (a
       request.audit.detail =
         breached.length === 0
           ? `no breach: ${result.evaluations.map((e) => `${e.metric} ${e.observed}`).join(', ')}`
-          : result.detections.map(({ record, outcome }) => `${record.workflow.issue_type} ${outcome} ${record.workflow_id}`).join('; ')
+          : result.detections
+              .map(({ record, outcome, occurrence }) => {
+                const said = outcome === 'grouped' ? ` (occurrence ${record.occurrences?.count ?? 0}: ${describeDetection(occurrence)})` : ''
+                return `${record.workflow.issue_type} ${outcome} ${record.workflow_id}${said}`
+              })
+              .join('; ')
       const created = result.detections.some((d) => d.outcome !== 'grouped')
       return reply.code(created ? 201 : 200).send({
         evaluations: result.evaluations,

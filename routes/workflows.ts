@@ -3,6 +3,8 @@ import { problems } from '../src/contract/problem.js'
 import {
   RenderedPrompt,
   RenderPromptBody,
+  OccurrenceList,
+  OccurrenceListQuery,
   WorkflowIdParams,
   WorkflowList,
   WorkflowListQuery,
@@ -11,7 +13,7 @@ import {
 import { cursorToSeq } from '../src/http/paging.js'
 import type { Services } from '../src/services.js'
 
-/** GET /workflows, GET /workflows/{id}, POST /workflows/{id}/prompt. */
+/** GET /workflows, GET /workflows/{id}, GET /workflows/{id}/occurrences, POST /workflows/{id}/prompt. */
 export const workflowRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
   app.get(
     '/workflows',
@@ -50,6 +52,28 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ services: Services }> = asy
     },
   )
 
+  app.get(
+    '/workflows/:id/occurrences',
+    {
+      config: { operation: 'workflow.occurrences', access: 'read' },
+      schema: {
+        tags: ['workflows'],
+        summary: 'The detections a workflow stands for, newest first, each with what it said',
+        description:
+          'Every occurrence: the detection that created the workflow and each one grouped into it, with its description, its ' +
+          'first 100 affected items and how many it named, its source and the API key that sent it. Kept as long as the workflow ' +
+          '(RETENTION_DAYS purges uncommitted workflows with their occurrences).',
+        params: WorkflowIdParams,
+        querystring: OccurrenceListQuery,
+        response: { 200: OccurrenceList, ...problems(400, 401, 403, 404, 429) },
+      },
+    },
+    async (request) => {
+      request.audit.workflow_id = request.params.id
+      return services.workflows.occurrences(request.params.id, request.query.limit, cursorToSeq(request.query.cursor))
+    },
+  )
+
   app.post(
     '/workflows/:id/prompt',
     {
@@ -57,7 +81,10 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ services: Services }> = asy
       schema: {
         tags: ['workflows'],
         summary: "Render the workflow's prompt template with the given variables",
-        description: 'Every declared variable must be given with its type (string, int, float) and no other. The output is not HTML-escaped.',
+        description:
+          'Every declared variable must be given with its type (string, int, float) and no other. The output is not HTML-escaped. ' +
+          'Each value stands in the prompt as <data>JSON</data> (< and > escaped, so no value can end its block); send `system` as the ' +
+          'system message and `rendered` as the user message, so the model treats the values as data, never as instructions.',
         params: WorkflowIdParams,
         body: RenderPromptBody,
         response: { 200: RenderedPrompt, ...problems(400, 401, 403, 404, 409, 415, 429) },

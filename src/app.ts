@@ -14,7 +14,7 @@ import { answerUnroutable, redactedPath, registerAuditHook } from './http/audit-
 import { answerClientError } from './http/client-error.js'
 import { registerCommitPoint } from './http/commit-point.js'
 import { FixedWindowLimiter } from './http/fixed-window.js'
-import { registerMetrics } from './http/metrics.js'
+import { registerMetrics, registerMetricsRoute } from './http/metrics.js'
 import { RefusalLedger } from './http/refusal-ledger.js'
 import { registerBodyParsers } from './http/body-parsers.js'
 import { registerErrorHandling, registerNotFound } from './http/error-handler.js'
@@ -40,10 +40,10 @@ export interface AppOptions {
 
 /** Builds the Fastify instance — used by the server and by tests (`app.inject`). */
 export async function buildApp({ services, logger }: AppOptions): Promise<FastifyInstance> {
-  const { config } = services
-  const ledger = new RefusalLedger()
+  const { config, rateLimitTiming: timing } = services
+  const ledger = new RefusalLedger(undefined, RATE_WINDOW_MS, timing.now)
   // requests that never reach a route (unmatched paths, undecodable URLs, malformed HTTP) have a limiter of their own
-  const unroutedLimiter = new FixedWindowLimiter(config.rateLimitMax, RATE_WINDOW_MS)
+  const unroutedLimiter = new FixedWindowLimiter(config.rateLimitMax, RATE_WINDOW_MS, timing.now)
   const guard = { audit: services.audit, ledger, limiter: unroutedLimiter }
   const app = Fastify({
     logger: logger === false ? false : { level: services.config.logLevel, ...(typeof logger === 'object' ? logger : {}), serializers: { req: requestForLog } },
@@ -84,7 +84,14 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
   const auditEntryOf = registerAuditHook(app)
   registerAuth(app, services.config.apiKeys, services.config.webhookKey)
   // several instances share one PostgreSQL: the rate limit is the cluster's, counted there
-  const sharedCounts = services.db.dialect === 'postgres' ? new SharedRequestCounter(services.db, config.rateLimitMax, RATE_WINDOW_MS, app.log, { maxInFlight: Math.max(1, Math.floor(config.database.poolSize / 4)) }) : undefined
+  const sharedCounts =
+    services.db.dialect === 'postgres'
+      ? new SharedRequestCounter(services.db, config.rateLimitMax, RATE_WINDOW_MS, app.log, {
+          maxInFlight: Math.max(1, Math.floor(config.database.poolSize / 4)),
+          waitMs: timing.sharedCountWaitMs,
+          now: timing.now,
+        })
+      : undefined
   await registerProtection(app, services.config.rateLimitMax, unroutedLimiter, sharedCounts)
   registerNotFound(app)
   registerIdempotency(app, services.idempotency)
@@ -112,7 +119,8 @@ export async function buildApp({ services, logger }: AppOptions): Promise<Fastif
   })
   // after the last request: releases still waiting for the database are left to the key's lease
   app.addHook('onClose', async () => services.idempotency.stopRetries())
-  await registerOpenApi(app)
+  await registerOpenApi(app, { keysConfigured: services.config.apiKeys.length > 0 })
+  registerMetricsRoute(app, services.metrics)
 
   await app.register(issueRoutes, { services })
   await app.register(kpiRoutes, { services })

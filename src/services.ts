@@ -7,12 +7,11 @@ import { ServiceMetrics } from './http/metrics.js'
 import { buildRules, type DetectionRule } from './kpis/rules.js'
 import { GroupLocks } from './workflows/group-locks.js'
 import { loadPlatformMappings, type PlatformMappings } from './exports/mapping.js'
-import type { WithLock } from './git/mutex.js'
 import { RemoteTruthRepository } from './git/remote-commit.js'
 import { Repository } from './git/repository.js'
 import type { LoadedPlaybook } from './playbooks/schema.js'
 import { storeLocation } from './store/open.js'
-import type { SqlDatabase } from './store/sql.js'
+import type { SqlDatabase, WithLock } from './store/sql.js'
 import { WorkflowStore } from './store/workflows.js'
 import { RepositoryStatusCache } from './status.js'
 import { regenerator } from './workflows/regenerate.js'
@@ -39,7 +38,29 @@ export interface Services {
   startedAt: Date
   /** /status and /readyz: the repository's branch, head and remote distance, reused while no ref file changed */
   repositoryStatus: RepositoryStatusCache
+  rateLimitTiming: RateLimitTiming
 }
+
+/**
+ * The time the rate limit runs on. Production uses the wall clock and a short wait; tests pin
+ * both, so a count never depends on how fast a loaded machine serves the requests.
+ */
+export interface RateLimitTiming {
+  /**
+   * The clock of this process's own windows: the counts of requests that reach no route, the
+   * refusal ledger, the shared counter's remembered verdicts and back-off. (The rate-limit
+   * plugin's per-instance store and PostgreSQL's shared counts keep their own clocks; both
+   * start a caller's window at its first request.)
+   */
+  now: () => number
+  /**
+   * How long a request waits for its shared count on PostgreSQL before its instance counts it
+   * alone (counting runs before authentication, so it must not hold a request long).
+   */
+  sharedCountWaitMs: number
+}
+
+const WALL_CLOCK_TIMING: RateLimitTiming = { now: Date.now, sharedCountWaitMs: 100 }
 
 export interface ServiceOptions {
   /**
@@ -48,6 +69,8 @@ export interface ServiceOptions {
    * instances sharing a PostgreSQL database.
    */
   withLock?: WithLock
+  /** the rate limit's clock and waits, each defaulting to the wall clock's (WALL_CLOCK_TIMING) */
+  rateLimitTiming?: Partial<RateLimitTiming>
 }
 
 /** Throws MappingError when a platform mapping is missing or does not fit a playbook (start-up stops, naming the files). */
@@ -80,5 +103,6 @@ export async function buildServices(config: Config, db: SqlDatabase, playbooks: 
     storeHealth: { lastWriteError: null },
     startedAt: new Date(),
     repositoryStatus: new RepositoryStatusCache(repository),
+    rateLimitTiming: { ...WALL_CLOCK_TIMING, ...options.rateLimitTiming },
   }
 }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import SwaggerParser from '@apidevtools/swagger-parser'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { liveOpenApiDocument } from '../scripts/openapi-document.js'
+import { KEYED_INSTANCE, liveOpenApiDocument } from '../scripts/openapi-document.js'
 import { opportunityInput } from '../src/contract/opportunity.js'
 import { Problem } from '../src/contract/problem.js'
 import { projectRoot } from '../src/config.js'
@@ -18,10 +18,12 @@ interface Operation {
   summary?: string
   tags?: string[]
   requestBody?: { content: Record<string, MediaType> }
+  security?: Array<Record<string, string[]>>
   responses: Record<string, { description?: string; content?: Record<string, MediaType> }>
 }
 interface OpenApiDocument {
   openapi: string
+  security: Array<Record<string, string[]>>
   paths: Record<string, Record<string, Operation>>
   components: { schemas: Record<string, { example?: unknown }> }
 }
@@ -57,7 +59,7 @@ let t: TestApp
 beforeAll(async () => {
   committedText = readFileSync(COMMITTED, 'utf8')
   doc = JSON.parse(committedText) as OpenApiDocument
-  t = await testApp()
+  t = await testApp(KEYED_INSTANCE)
 })
 afterAll(async () => {
   await t.close()
@@ -132,7 +134,7 @@ describe('what the document describes', () => {
     const content = issues?.requestBody?.content ?? {}
     expect(Object.keys(content).sort()).toEqual(['application/json', 'application/x-www-form-urlencoded'])
     expect(content['application/x-www-form-urlencoded']?.schema).toEqual(content['application/json']?.schema)
-    const example = content['application/json']?.example
+    const example = (content['application/json']?.schema as { example?: unknown } | undefined)?.example
     expect(example).toMatchObject({ issue_type: 'high_churn', severity: 'high', metric_value: 0.08 })
     // the example is one the service itself accepts
     expect(opportunityInput([...t.services.playbooks.keys()]).safeParse(example).success).toBe(true)
@@ -158,5 +160,43 @@ describe('what the document describes', () => {
     const example = doc.components.schemas.Problem?.example
     expect(example).toMatchObject({ status: 400, instance: '/issues', errors: [{ path: 'severity' }, { path: 'metric_value' }] })
     expect(Problem.safeParse(example).success).toBe(true)
+  })
+})
+
+describe('what the document says about answers and keys', () => {
+  it('when the export download is read, then n8n and make are a JSON object and zapier is Markdown, not a JSON string', () => {
+    const content = doc.paths['/workflows/{id}/exports/{format}']?.get?.responses['200']?.content ?? {}
+    expect(Object.keys(content).sort()).toEqual(['application/json', 'text/markdown'])
+    expect(content['application/json']?.schema).toEqual({ $ref: '#/components/schemas/ExportJsonFile' })
+    expect(doc.components.schemas.ExportJsonFile).toMatchObject({ type: 'object' })
+    expect(content['text/markdown']?.schema).toMatchObject({ type: 'string' })
+  })
+
+  it('when /metrics is looked up, then it is documented as text/plain, and every route answers 503 and (but the probes) 429', () => {
+    expect(Object.keys(doc.paths['/metrics']?.get?.responses['200']?.content ?? {})).toEqual(['text/plain'])
+    for (const { key, operation } of operations(doc)) {
+      expect(Object.keys(operation.responses), key).toContain('503')
+      if (key !== 'GET /healthz' && key !== 'GET /readyz') expect(Object.keys(operation.responses), key).toContain('429')
+    }
+  })
+
+  it('when the committed document (an instance with API_KEYS) is read, then no keyed operation offers {} and it says which instance it describes', () => {
+    expect(doc.security).toEqual([{ bearerAuth: [] }, { apiKeyHeader: [] }])
+    expect(operations(doc).filter(({ operation }) => operation.security?.some((s) => Object.keys(s).length === 0))).toEqual([])
+    expect((doc as unknown as { info: { description: string } }).info.description).toContain('This document describes an instance with API_KEYS')
+  })
+
+  it('when an instance in protected mode (no API_KEYS) serves its document, then every keyed operation also offers {} — no key — and 403 is documented everywhere', async () => {
+    const protectedMode = await testApp()
+    try {
+      const served = (await protectedMode.app.inject({ method: 'GET', url: '/openapi.json' })).json<OpenApiDocument>()
+      expect(served.security).toEqual([{ bearerAuth: [] }, { apiKeyHeader: [] }, {}])
+      expect(served.paths['/issues']?.post?.security).toEqual([{ bearerAuth: [] }, { apiKeyHeader: [] }, { webhookSignature: [] }, {}])
+      expect(served.paths['/healthz']?.get?.security).toEqual([])
+      for (const { key, operation } of operations(served)) expect(Object.keys(operation.responses), key).toContain('403')
+      expect((served as unknown as { info: { description: string } }).info.description).toContain('protected mode')
+    } finally {
+      await protectedMode.close()
+    }
   })
 })

@@ -184,10 +184,13 @@ describe('a seventh type', () => {
         'Opportunity', 'Settings', 'Check input', 'Input valid?', 'Query database', 'Query database ran?', 'At most max_items', 'Any rows?', 'Segment customers', 'Generate AI message', 'Generate AI message ran?', 'Track metric', 'Report outcome',
         'Reject input', 'Failed: Check input', 'Failed: Query database', 'Report no rows', 'Failed: Segment customers', 'Failed: Generate AI message', 'Failed: Track metric', 'Stop after failure', 'Setup',
       ])
-      const doc = t.app.swagger() as unknown as { components: { schemas: Record<string, { properties?: Record<string, { enum?: string[] }> }> }; paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: { $ref?: string; properties?: Record<string, { enum?: string[] }> } }> } }>> }
+      // issue_type is the enum of the types, or any letter case of one (a pattern beside it)
+      type IssueType = { anyOf?: Array<{ enum?: string[]; pattern?: string }> }
+      const doc = t.app.swagger() as unknown as { components: { schemas: Record<string, { properties?: Record<string, IssueType> }> }; paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: { $ref?: string; properties?: Record<string, IssueType> } }> } }>> }
       const schema = doc.paths['/issues']?.post?.requestBody.content['application/json']?.schema
       const resolved = schema?.$ref ? doc.components.schemas[schema.$ref.split('/').pop() ?? ''] : schema
-      expect(resolved?.properties?.issue_type?.enum).toContain('refund_spike')
+      expect(resolved?.properties?.issue_type?.anyOf?.[0]?.enum).toContain('refund_spike')
+      expect(new RegExp(resolved?.properties?.issue_type?.anyOf?.[1]?.pattern ?? '$^').test('Refund_Spike')).toBe(true)
       // its detection rule is a KPI of POST /kpis too
       const kpi = await t.app.inject({ method: 'POST', url: '/kpis', payload: { metrics: { refund_rate: 0.09 } } })
       expect(kpi.statusCode).toBe(201)

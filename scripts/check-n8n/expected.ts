@@ -1,6 +1,7 @@
 import { onceSteps } from '../../src/exports/n8n.js'
 import type { PlatformMappings } from '../../src/exports/mapping.js'
 import { bodyOf, piecesOf, promptPieces, type Piece } from '../../src/exports/template.js'
+import { dataJson } from '../../src/generate/prompt-data.js'
 import type { JsonValue } from '../../src/playbooks/schema.js'
 import { answerFor, echoOf } from './http-stub.js'
 import type { CheckCase } from './workflows.js'
@@ -101,7 +102,8 @@ export function expectedRun(c: CheckCase, rows: Record<string, unknown>[], mappi
           scope[field] = answer[field]
         }
       } else if (nodeType === '@n8n/n8n-nodes-langchain.openAi') {
-        const prompt = String(join(promptPieces(c.prompt, step, { ref: (field) => field }), scope))
+        // each value as the n8n export writes it: JSON between the data delimiters
+        const prompt = String(join(promptPieces(c.prompt, step, { ref: (field) => field, data: (pieces) => [{ text: dataJson(join(pieces, scope)) }] }), scope))
         expected.prompts.push(prompt)
         expected.messages.push(echoOf(prompt))
         if (fields[0]) scope[fields[0]] = echoOf(prompt)

@@ -54,7 +54,8 @@ async function probe(dir: string): Promise<string | undefined> {
 
 async function step(dir: string, label: string, command: string, args: string[], signal: AbortSignal | undefined): Promise<void> {
   console.log(`  ${label}: ${command} ${args.join(' ')}`)
-  const result = await run(command, args, { cwd: dir, timeoutMs: 15 * 60_000, signal })
+  // a cold install on a loaded 2-CPU machine took over 15 minutes once
+  const result = await run(command, args, { cwd: dir, timeoutMs: 30 * 60_000, signal })
   writeFileSync(path.join(dir, `afb-${label}.log`), result.output)
   if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} failed (exit ${result.code}) in ${dir}:\n${tail(result.output)}`)
   console.log(`  ${label}: done in ${result.seconds.toFixed(0)} s`)
@@ -78,6 +79,11 @@ export async function ensureN8n(dir = installDir(), signal?: AbortSignal): Promi
   // n8n pins xlsx to a tarball URL on cdn.sheetjs.com; the registry's 0.18.5 installs everywhere
   const overrides = { ...((pkg['overrides'] as Record<string, unknown> | undefined) ?? {}), xlsx: '0.18.5' }
   writeFileSync(packageFile, `${JSON.stringify({ ...pkg, private: true, overrides }, null, 2)}\n`)
+  // no marker: an earlier install may have been killed midway, leaving packages half-extracted that
+  // npm install takes for installed (seen: n8n --version answered, a dist module was missing) and a
+  // lock file npm then cannot read ("Invalid Version"): start from neither
+  rmSync(path.join(dir, 'node_modules'), { recursive: true, force: true })
+  rmSync(path.join(dir, 'package-lock.json'), { force: true })
   // --ignore-scripts: isolated-vm and friends would fail to build on Node 20; we run the legacy expression engine instead
   await step(dir, 'install', 'npm', ['install', `n8n@${N8N_VERSION}`, '--ignore-scripts', '--no-audit', '--no-fund'], signal)
   // n8n keeps its own database in sqlite3, whose native binding the skipped scripts would have built

@@ -3,6 +3,7 @@ import type { AuditEntry, AuditHead, AuditVerification } from '../contract/audit
 import type { Config } from '../config.js'
 import type { StoreLocation } from '../store/open.js'
 import type { SqlDatabase, SqlSession } from '../store/sql.js'
+import { boundedText, wellFormed } from '../text/well-formed.js'
 import { selectPage } from '../store/page.js'
 import { GENESIS_HASH, canonicalJson, hashStoredEntry, type UnhashedEntry } from './chain.js'
 import { CHAIN_RULES } from './chain-sql.js'
@@ -36,14 +37,22 @@ interface AuditRow {
 }
 
 /**
+ * The most UTF-8 bytes an entry's detail keeps. A detail quotes what a caller sent (a field name, an
+ * error): without a bound one request at the rate limit could store megabytes. The start is kept
+ * (problem details begin with their count of faults), then how much was left off.
+ */
+export const MAX_AUDIT_DETAIL = 2048
+
+/**
  * Every string as well-formed UTF-16: a lone surrogate (a caller's field name, quoted in a
  * detail) becomes U+FFFD. The stored entry is then valid JSON for every database — PostgreSQL's
  * JSON parser, which reads the filter columns, refuses a lone surrogate escape — and for every reader.
+ * The detail is bounded here, where every entry passes, whoever set it.
  */
-function wellFormed(facts: AuditFacts): AuditFacts {
-  const clean = (value: unknown): unknown =>
-    typeof value === 'string' ? value.replace(/\p{Cs}/gu, '\uFFFD') : Array.isArray(value) ? value.map(clean) : value
-  return Object.fromEntries(Object.entries(facts).map(([key, value]) => [key, clean(value)])) as AuditFacts
+function storable(facts: AuditFacts): AuditFacts {
+  const clean = (value: unknown): unknown => (typeof value === 'string' ? wellFormed(value) : Array.isArray(value) ? value.map(clean) : value)
+  const entry = Object.fromEntries(Object.entries(facts).map(([key, value]) => [key, clean(value)])) as AuditFacts
+  return { ...entry, detail: entry.detail === null ? null : boundedText(entry.detail, MAX_AUDIT_DETAIL) }
 }
 
 const toEntry = (row: AuditRow): AuditEntry => ({ ...(JSON.parse(row.entry) as UnhashedEntry), hash: row.hash })
@@ -104,7 +113,7 @@ export class AuditLog {
     const changed = expected && (last?.seq !== expected.seq || last.hash !== expected.hash) ? { found: last ?? null, expected } : undefined
     const prev = changed ? expected : last
     const seq = Math.max(mark?.seq ?? 0, last?.seq ?? 0, this.written?.seq ?? 0) + 1
-    const unhashed: UnhashedEntry = { ...wellFormed(facts), seq, prev_hash: prev?.hash ?? GENESIS_HASH }
+    const unhashed: UnhashedEntry = { ...storable(facts), seq, prev_hash: prev?.hash ?? GENESIS_HASH }
     const text = canonicalJson(unhashed)
     const hash = hashStoredEntry(unhashed.prev_hash, text)
     await tx.run('INSERT INTO audit (seq, entry, hash) VALUES (?, ?, ?)', [seq, text, hash])

@@ -1,7 +1,7 @@
 import { createTwoFilesPatch } from 'diff'
 import type { FileChange, Preview } from '../contract/commit.js'
 import type { ArtifactFile } from '../generate/generate.js'
-import { blobId } from '../git/blob.js'
+import { algorithmOf, objectId } from '../git/objects.js'
 import type { Snapshot } from '../git/repository.js'
 
 const VERB: Record<FileChange['action'], string> = { create: 'Would create', update: 'Would update', unchanged: 'Unchanged' }
@@ -19,7 +19,8 @@ export function buildPreview(
 ): Preview {
   const changes: FileChange[] = files.map((file, i) => {
     const headBlob = snap.targets[i]?.headBlob ?? null
-    const action = headBlob === null ? 'create' : headBlob === blobId(file.content) ? 'unchanged' : 'update'
+    // the head's blob id tells the repository's object format (SHA-1 or SHA-256): compare in that one
+    const action = headBlob === null ? 'create' : headBlob === objectId('blob', Buffer.from(file.content, 'utf8'), algorithmOf(headBlob)) ? 'unchanged' : 'update'
     const before = headBlob === null ? '' : (headContents.get(file.path) ?? '')
     const diff =
       action === 'unchanged'

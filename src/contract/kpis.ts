@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { DetectionRule } from '../kpis/rules.js'
-import { notANumber } from './numbers.js'
-import { GroupingFields, MAX_AFFECTED_ITEMS, MAX_UNIX_SECONDS, Severity } from './opportunity.js'
+import { decimalNumber } from './numbers.js'
+import { DetectionTimestamp, GroupingFields, MAX_AFFECTED_ITEMS, Severity } from './opportunity.js'
 
 /** How to say a metric's value, for the 400 that names a value outside its range. */
 function rangeHint(rule: Pick<DetectionRule, 'metric' | 'range'>): string {
@@ -10,12 +10,11 @@ function rangeHint(rule: Pick<DetectionRule, 'metric' | 'range'>): string {
   return `${rule.metric} is a fraction between ${min} and ${max}: send -0.18 for a drop of 18%, 0.05 for a rise of 5%`
 }
 
-/** One metric of a snapshot: a number (a decimal string is made one before validation, as for metric_value on POST /issues). */
+/** One metric of a snapshot: a number or a decimal string, as metric_value on POST /issues. */
 function metricValue(rule: Pick<DetectionRule, 'metric' | 'range'>) {
-  return z
-    .number({ error: (issue) => notANumber(rule.metric, issue.input, `${rule.metric} must be a number: ${rangeHint(rule)}`) })
+  return decimalNumber(rule.metric, `${rule.metric} must be a number: ${rangeHint(rule)}`)
     .optional()
-    .describe(rangeHint(rule))
+    .describe(`${rangeHint(rule)} (a decimal string such as "0.08" too)`)
 }
 
 /**
@@ -40,7 +39,7 @@ export function kpiSnapshotInput(rules: readonly DetectionRule[]) {
     .object({
       period: z.string().max(100).optional().describe('What the snapshot covers, e.g. 2026-11-26T10:00Z/PT1H or "last 24h"'),
       source: z.string().max(100).optional().describe('Who sent it, e.g. make, zapier, income-engine'),
-      timestamp: z.union([z.number().nonnegative().max(MAX_UNIX_SECONDS), z.iso.datetime({ offset: true })]).optional(),
+      timestamp: DetectionTimestamp,
       metrics,
       affected_items: z
         .partialRecord(z.enum(metricNames), z.array(z.string().min(1).max(256)).max(MAX_AFFECTED_ITEMS))
@@ -48,8 +47,9 @@ export function kpiSnapshotInput(rules: readonly DetectionRule[]) {
         .describe('Per metric, the items it concerns (customer ids for churn_rate, cart ids for cart_abandonment_rate, …)'),
       ...GroupingFields,
     })
+    // `example`, not `examples`: zod leaves `examples` out of the input side of a schema with transforms
     .meta({
-      examples: [{ period: 'last 24h', source: 'make', metrics: { churn_rate: 0.08, error_rate: 0.004 }, affected_items: { churn_rate: ['cust_1', 'cust_2'] } }],
+      example: { period: 'last 24h', source: 'make', metrics: { churn_rate: 0.08, error_rate: 0.004 }, affected_items: { churn_rate: ['cust_1', 'cust_2'] } },
     })
 }
 export type KpiSnapshot = z.output<ReturnType<typeof kpiSnapshotInput>>

@@ -1,3 +1,5 @@
+import { z } from 'zod'
+
 /**
  * One set of rules for the numbers a detection carries, shared by POST /issues (`metric_value`)
  * and POST /kpis (each metric), in JSON and form bodies alike: a number, or a decimal string that
@@ -32,4 +34,21 @@ export function percentHint(input: unknown): string | undefined {
 export function notANumber(field: string, input: unknown, otherwise: string): string {
   const hint = percentHint(input)
   return hint === undefined ? otherwise : `${field} is a fraction, not a percentage: ${hint}`
+}
+
+/** decimalAsNumber's test as a JSON Schema pattern: the spaces it trims are spelled out, since a pattern is not trimmed first. */
+const DECIMAL_STRING = new RegExp(`^\\s*${DECIMAL.source.slice(1, -1)}\\s*$`)
+
+/**
+ * A number, or a decimal string that means one ("0.08"), as one schema: its input side is what the
+ * OpenAPI document offers (number, or a string with the pattern), its output the number. The form
+ * hook turns decimal strings into numbers first; a JSON body's string is turned here.
+ */
+export function decimalNumber(field: string, otherwise: string) {
+  const error = (issue: { input?: unknown }) => notANumber(field, issue.input, otherwise)
+  return z
+    .union([z.number(), z.string().max(MAX_DECIMAL_LENGTH, { error }).regex(DECIMAL_STRING, { error })], { error })
+    .transform((value) => (typeof value === 'number' ? value : Number(value.trim())))
+    .pipe(z.number({ error: () => `${field} is too large to be a number: ${otherwise}` }))
+    .describe('A number, or a decimal string that means one ("0.08")')
 }

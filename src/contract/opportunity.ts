@@ -1,11 +1,15 @@
 import { z } from 'zod'
-import { notANumber } from './numbers.js'
+import { anyCaseEnum, emptyMeansAbsent, listOrCommaList } from './lenient.js'
+import { decimalNumber } from './numbers.js'
 
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const
 export const Severity = z.enum(SEVERITIES)
 export type Severity = z.infer<typeof Severity>
 
 export const MAX_AFFECTED_ITEMS = 10_000
+
+/** A severity as a detection sends it: any letter case ("High"), stored as listed. */
+export const SeverityInput = anyCaseEnum(SEVERITIES).describe('low, medium, high or critical, in any letter case')
 
 const METRIC_VALUE_HINT = 'metric_value must be a number, e.g. 0.08 for a rate of 8% or 527 for 527 abandoned carts'
 
@@ -23,6 +27,9 @@ export const GroupingFields = {
 /** The latest instant a JavaScript Date can hold (8.64e15 ms), in unix seconds: later ones cannot be stored as ISO-8601. */
 export const MAX_UNIX_SECONDS = 8_640_000_000_000
 
+/** When a detection was seen (POST /issues, POST /kpis): unix seconds or ISO-8601; empty or absent is the time received. */
+export const DetectionTimestamp = emptyMeansAbsent(z.union([z.number().nonnegative().max(MAX_UNIX_SECONDS).describe('unix seconds'), z.iso.datetime({ offset: true })])).optional()
+
 /**
  * The body of `POST /issues`. Built per app because the issue types are the playbook folders
  * found at start-up: a seventh folder makes a seventh accepted type, in validation and docs alike.
@@ -31,32 +38,28 @@ export const MAX_UNIX_SECONDS = 8_640_000_000_000
 export function opportunityInput(issueTypes: readonly string[]) {
   return z
     .object({
-      issue_type: z.enum(issueTypes as [string, ...string[]]).describe('Which playbook to run; one folder under templates/'),
-      severity: Severity,
+      issue_type: anyCaseEnum(issueTypes as [string, ...string[]]).describe('Which playbook to run; one folder under templates/ (any letter case)'),
+      severity: SeverityInput,
       description: z.string().min(1).max(2000),
-      metric_value: z
-        .number({ error: (issue) => notANumber('metric_value', issue.input, METRIC_VALUE_HINT) })
-        .describe("The engine's own figure, e.g. 0.08 for 8% churn or 527 for 527 abandoned carts; finite, not range-checked (POST /kpis carries the measured rates)"),
-      affected_items: z.array(z.string().min(1).max(256)).max(MAX_AFFECTED_ITEMS).default([]),
-      timestamp: z
-        .union([z.number().nonnegative().max(MAX_UNIX_SECONDS).describe('unix seconds'), z.iso.datetime({ offset: true })])
-        .optional()
-        .describe('When the engine saw the opportunity; default: time received'),
+      metric_value: decimalNumber('metric_value', METRIC_VALUE_HINT).describe(
+        "The engine's own figure, e.g. 0.08 for 8% churn or 527 for 527 abandoned carts (a decimal string such as \"0.08\" too); finite, not range-checked (POST /kpis carries the measured rates)",
+      ),
+      affected_items: listOrCommaList(z.string().min(1).max(256), MAX_AFFECTED_ITEMS).default([]).describe('What the opportunity concerns: an array, or a comma-separated list'),
+      timestamp: DetectionTimestamp.describe('When the engine saw the opportunity; default: time received'),
       feature_suggestion: z.string().max(200).optional(),
       source: z.string().max(100).optional().describe('Who sent it, e.g. income-engine, make, zapier'),
       ...GroupingFields,
     })
+    // `example`, not `examples`: zod leaves `examples` out of the input side of a schema with transforms (it takes them for outputs)
     .meta({
-      examples: [
-        {
-          issue_type: 'high_churn',
-          severity: 'high',
-          description: 'Churn rose to 8% this week',
-          metric_value: 0.08,
-          affected_items: ['cust_1', 'cust_2'],
-          source: 'income-engine',
-        },
-      ],
+      example: {
+        issue_type: 'high_churn',
+        severity: 'high',
+        description: 'Churn rose to 8% this week',
+        metric_value: 0.08,
+        affected_items: ['cust_1', 'cust_2'],
+        source: 'income-engine',
+      },
     })
 }
 export type OpportunityInput = z.output<ReturnType<typeof opportunityInput>>

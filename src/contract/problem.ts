@@ -1,5 +1,12 @@
 import { z } from 'zod'
 
+/**
+ * How many faults one answer lists. A 1 MB body can hold ~74 000 unknown fields: listing each (with a
+ * "did you mean") made a 15 MB answer and an 800 KB audit entry, repeatable at the rate limit. An
+ * answer lists the first ones and the full count (src/http/fault-list.ts bounds the rest).
+ */
+export const MAX_LISTED_ERRORS = 20
+
 /** RFC 9457 problem details — the body of every 4xx/5xx answer. */
 export const FieldError = z
   .object({
@@ -17,7 +24,8 @@ export const Problem = z
     detail: z.string(),
     instance: z.string().describe('The request path'),
     request_id: z.string(),
-    errors: z.array(FieldError).optional(),
+    errors: z.array(FieldError).max(MAX_LISTED_ERRORS).optional().describe(`The faults found: the first ${MAX_LISTED_ERRORS} at most, each path and message bounded`),
+    error_count: z.number().int().optional().describe(`How many faults were found; \`errors\` lists the first ${MAX_LISTED_ERRORS}`),
   })
   .meta({
     id: 'Problem',
@@ -33,12 +41,13 @@ export const Problem = z
         { path: 'severity', in: 'body', message: 'Invalid option: expected one of "low"|"medium"|"high"|"critical"' },
         { path: 'metric_value', in: 'body', message: 'Invalid input: expected number, received string' },
       ],
+      error_count: 2,
     },
   })
 export type Problem = z.infer<typeof Problem>
 
 const PROBLEM_DESCRIPTIONS: Record<number, string> = {
-  400: 'Invalid request: `errors` names every bad field',
+  400: `Invalid request: \`errors\` names the bad fields (the first ${MAX_LISTED_ERRORS}), \`error_count\` says how many there are`,
   401: 'Missing or unknown credentials',
   403: 'The credentials lack the role this needs',
   404: 'No such resource',

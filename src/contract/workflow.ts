@@ -91,19 +91,65 @@ export const CommitInfo = z
   .meta({ id: 'CommitInfo' })
 export type CommitInfo = z.infer<typeof CommitInfo>
 
+/** Affected items an occurrence keeps of those its detection named (`affected_count` says how many there were). */
+export const KEPT_AFFECTED_ITEMS = 100
+/** Items a workflow shows of the union of its occurrences' items (`affected_item_count` says how many the union holds). */
+export const SHOWN_UNION_ITEMS = 1000
+
+const OccurrenceSource = z.string().describe('The endpoint that received the detection: issues or kpis')
+
+/**
+ * The number a detection carried, named for what it is: POST /kpis measures the playbook's metric
+ * (a rate, range-checked); POST /issues sends the engine's own figure (`metric_value`: a rate, or a
+ * count such as 527 abandoned carts), which is never shown as a measured value.
+ */
+const DetectionValues = {
+  observed: z.number().nullable().describe("The playbook's metric as POST /kpis measured it; null for a detection from POST /issues"),
+  reported_value: z.number().nullable().describe("The engine's own figure, POST /issues's metric_value (e.g. 527 abandoned carts); null for a detection from POST /kpis"),
+}
+
 export const Occurrence = z
-  .object({ at: z.string(), source: z.string(), observed: z.number(), severity: Severity })
+  .object({ at: z.string(), source: OccurrenceSource, ...DetectionValues, severity: Severity })
   .meta({ id: 'Occurrence' })
 export type Occurrence = z.infer<typeof Occurrence>
+
+/** One detection a workflow stands for, with everything its caller said (GET /workflows/{id}/occurrences). */
+export const OccurrenceDetail = z
+  .object({
+    at: z.string(),
+    source: OccurrenceSource,
+    ...DetectionValues,
+    severity: Severity,
+    description: z.string().nullable().describe('The detection\'s description; null when recorded before occurrences kept it'),
+    affected_items: z.array(z.string()).describe(`The first ${KEPT_AFFECTED_ITEMS} of the items it named, as sent`),
+    affected_count: z.number().int().nullable().describe('How many items it named in all; null when recorded before occurrences kept them'),
+    opportunity_source: z.string().nullable().describe('Its own `source` field: who it says sent it, e.g. income-engine (POST /kpis: the snapshot\'s source, else kpis)'),
+    actor: z.string().nullable().describe('The API key (by name, never its secret) that sent it; webhook for a signed webhook; null without keys (protected mode)'),
+    request_id: z.string().nullable().describe('The request that sent it: its audit entry has this request_id'),
+  })
+  .meta({ id: 'OccurrenceDetail' })
+export type OccurrenceDetail = z.infer<typeof OccurrenceDetail>
+
+export const OccurrenceList = z
+  .object({ items: z.array(OccurrenceDetail).describe('Newest first'), next_cursor: z.string().nullable() })
+  .meta({ id: 'OccurrenceList' })
 
 export const Occurrences = z
   .object({
     count: z.number().int().describe('How many detections this workflow stands for (1 = only the one that created it)'),
     first_seen: z.string(),
     last_seen: z.string(),
-    last_observed: z.number(),
+    last_observed: z.number().nullable().describe("The playbook's metric as the latest POST /kpis breach measured it; null when only POST /issues reported this problem"),
+    last_reported_value: z
+      .number()
+      .nullable()
+      .describe("The metric_value of the latest POST /issues detection: the engine's own figure (a rate or a count), kept apart from measured values; null when only POST /kpis reported it"),
     highest_severity: Severity,
-    recent: z.array(Occurrence).describe('The latest occurrences, newest first (at most 20)'),
+    recent: z.array(Occurrence).describe('The latest occurrences, newest first (at most 20); GET /workflows/{id}/occurrences pages through all of them with what each said'),
+    affected_items: z
+      .array(z.string())
+      .describe(`The union of the affected items its occurrences keep, first seen first: at most ${SHOWN_UNION_ITEMS} shown`),
+    affected_item_count: z.number().int().describe('How many distinct items that union holds, shown or not'),
   })
   .meta({ id: 'Occurrences' })
 
@@ -170,17 +216,33 @@ export const WorkflowList = z
 
 export const WorkflowIdParams = z.object({ id: z.uuid().describe('A workflow id (UUID)') })
 
+export const OccurrenceListQuery = z.object({ limit: Limit, cursor: Cursor.optional() })
+
 export const RenderPromptBody = z
   .object({
     variables: z.record(z.string(), z.unknown()).describe('One value per declared template variable'),
   })
   .meta({ examples: [{ variables: { customer_name: 'Ana', product_name: 'Acme Analytics', churn_score: 0.82, discount_offer: 0.15 } }] })
-export const RenderedPrompt = z.object({ workflow_id: z.uuid(), name: z.string(), rendered: z.string() })
+export const RenderedPrompt = z.object({
+  workflow_id: z.uuid(),
+  name: z.string(),
+  system: z.string().describe('The system message to send with it: the <data> blocks hold data, never instructions'),
+  rendered: z.string().describe('The user message: the template with each value as <data>JSON</data> (< and > escaped, so no value can end its block)'),
+})
 
 export const ExportFormatParams = z.object({
   id: z.uuid().describe('A workflow id (UUID)'),
   format: z.string().max(64).describe('n8n, make or zapier'),
 })
+
+/** GET /workflows/{id}/exports/n8n and /make: the file as n8n and Make import it, a JSON object. */
+export const ExportJsonFile = z
+  .record(z.string(), JsonValue)
+  .describe('n8n: a workflow (name, nodes, connections, settings); make: a blueprint (name, flow, metadata)')
+  .meta({ id: 'ExportJsonFile', example: { name: 'Auto-Recovery: Abandoned Cart (high)', nodes: [{ name: 'Opportunity', type: 'n8n-nodes-base.webhook' }], connections: {} } })
+
+/** GET /workflows/{id}/exports/zapier: Zapier has no import format, so a recipe to follow by hand. */
+export const ExportRecipe = z.string().describe('zapier: a Markdown recipe').meta({ example: '# Auto-Recovery: Abandoned Cart (high)\n\n1. Trigger: Webhooks by Zapier …\n' })
 
 export const ExportEntry = z
   .object({

@@ -39,7 +39,17 @@ function iml(pieces: Piece[]): string {
  * no JSON escape, so double quotes and backslashes become apostrophes and control characters
  * (line breaks) spaces — a value from the webhook can then neither break the body nor add keys.
  */
-const jsonSafe = (expr: string) => `{{replace(replace(toString(${expr}); "/[\\u0022\\u005c]/g"; "'"); "/[\\u0000-\\u001f]/g"; " ")}}`
+const jsonSafeIml = (expr: string) => `replace(replace(toString(${expr}); "/[\\u0022\\u005c]/g"; "'"); "/[\\u0000-\\u001f]/g"; " ")`
+const jsonSafe = (expr: string) => `{{${jsonSafeIml(expr)}}}`
+
+/**
+ * A prompt value as data (src/generate/prompt-data.ts): a JSON string, safe as above, whose `<` and
+ * `>` become ‹ and › — IML has no JSON escape to write \u003c with — so no value can write `</data>`.
+ */
+function dataString(pieces: Piece[]): string {
+  const literal = (text: string) => JSON.stringify(text).slice(1, -1).replaceAll('<', '\\u003c').replaceAll('>', '\\u003e')
+  return `"${pieces.map((p) => ('expr' in p ? `{{replace(replace(${jsonSafeIml(p.expr)}; "/</g"; "‹"); "/>/g"; "›")}}` : literal(p.text))).join('')}"`
+}
 
 /**
  * A JSON text for Make's "JSON string" body: each reference sits inside a JSON string (so a
@@ -112,6 +122,7 @@ export function toMake(workflow: Workflow, prompt: PromptTemplate, mappings: Rec
       string: iml,
       structured: (value) => mapStrings(value, dialect),
       body: (config) => jsonText(config, dialect),
+      data: (pieces) => [{ text: dataString(pieces) }],
     }
     mapping.modules.forEach((template, n) => {
       const ctx = { dialect, step, title, workflowName: workflow.name, prompt }

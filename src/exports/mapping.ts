@@ -10,14 +10,15 @@ import { JsonValue as JsonValueSchema } from '../playbooks/schema.js'
  * template. Inside template strings:
  *   {{config.KEY}}  the step's config value (its `{{field}}` reads become platform references)
  *   {{body}}        the whole config but `endpoint`, as a JSON request body
- *   {{prompt}}      the prompt template, its variables wired to their sources
+ *   {{prompt}}      the prompt template, its variables wired to their sources, each as <data>JSON</data>
+ *   {{prompt.system}} the system message that says the <data> blocks are data, never instructions
  *   {{ref:N:PATH}}  a reference to PATH in the output of node N of this same entry
  *   {{step.title}}, {{step.description}}, {{workflow.name}}
  */
 export const PLATFORMS = ['n8n', 'make', 'zapier'] as const
 export type Platform = (typeof PLATFORMS)[number]
 
-export const MAPPING_PLACEHOLDER = /\{\{(config\.[a-z0-9_]+|body|prompt|ref:\d+:[A-Za-z0-9_.[\]{}]+|step\.title|step\.description|workflow\.name)\}\}/g
+export const MAPPING_PLACEHOLDER = /\{\{(config\.[a-z0-9_]+|body|prompt\.system|prompt|ref:\d+:[A-Za-z0-9_.[\]{}]+|step\.title|step\.description|workflow\.name)\}\}/g
 
 const Output = z
   .strictObject({

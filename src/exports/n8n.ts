@@ -319,6 +319,8 @@ export function toN8n(workflow: Workflow, prompt: PromptTemplate, mappings: Reco
       string: expression,
       structured: (value) => `={{ ${jsValue(value, dialect)} }}`,
       body: (config) => `={{ JSON.stringify(${jsValue(config, dialect)}) }}`,
+      // JSON with < and > escaped (src/generate/prompt-data.ts): no value can write </data>
+      data: (pieces) => [{ expr: `JSON.stringify(${jsOf(pieces)} ?? null).replaceAll("<", "\\\\u003c").replaceAll(">", "\\\\u003e")` }],
     }
     const runStep = withRunValues(step, runField)
     const outputAt = mapping.output.node ?? names.length - 1

@@ -1,4 +1,5 @@
 import type { PromptTemplate, Workflow } from '../contract/workflow.js'
+import { DATA_CLOSE, DATA_OPEN, dataJson, PROMPT_SYSTEM_MESSAGE } from '../generate/prompt-data.js'
 import { FIELD_REFERENCE } from '../playbooks/data-flow.js'
 import type { JsonValue } from '../playbooks/schema.js'
 import { MAPPING_PLACEHOLDER } from './mapping.js'
@@ -20,6 +21,11 @@ export interface Dialect {
   structured(value: JsonValue): JsonValue
   /** the config as a JSON request body */
   body(config: Record<string, JsonValue>): JsonValue
+  /**
+   * a prompt variable's value (read by `pieces`) as data: pieces that write it as a JSON value
+   * that cannot hold `<` or `>` (src/generate/prompt-data.ts), so no value can end its `<data>` block
+   */
+  data(pieces: Piece[], variable: string): Piece[]
 }
 
 export type WorkflowStep = Workflow['steps'][number]
@@ -73,15 +79,22 @@ export function piecesOf(text: string, dialect: Pick<Dialect, 'ref'>): Piece[] {
 
 const PROMPT_VARIABLE = /\{\{\s*([^{}]*?)\s*\}\}/g
 
-/** The prompt template with each variable replaced by the pieces of its source (the AI step's config.variables). */
-export function promptPieces(prompt: PromptTemplate, step: WorkflowStep, dialect: Pick<Dialect, 'ref'>): Piece[] {
+/**
+ * The prompt template with each variable replaced by its source (the AI step's config.variables)
+ * marked as data: `<data>`, the value as the dialect writes it as JSON, `</data>`. A value known
+ * now (no field read) is written here, once, for every platform.
+ */
+export function promptPieces(prompt: PromptTemplate, step: WorkflowStep, dialect: Pick<Dialect, 'ref' | 'data'>): Piece[] {
   const sources = (step.config['variables'] ?? {}) as Record<string, JsonValue>
   const pieces: Piece[] = []
   let last = 0
   for (const match of matchesOf(prompt.template, PROMPT_VARIABLE)) {
     if (match.index > last) pieces.push({ text: prompt.template.slice(last, match.index) })
-    const source = sources[match[1] as string]
-    pieces.push(...(typeof source === 'string' ? piecesOf(source, dialect) : [{ text: JSON.stringify(source ?? null) }]))
+    const variable = match[1] as string
+    const source = sources[variable]
+    const read = typeof source === 'string' ? piecesOf(source, dialect) : []
+    const value = read.some((p) => 'expr' in p) ? dialect.data(read, variable) : [{ text: dataJson(typeof source === 'string' ? source : (source ?? null)) }]
+    pieces.push({ text: DATA_OPEN }, ...value, { text: DATA_CLOSE })
     last = match.index + match[0].length
   }
   if (last < prompt.template.length) pieces.push({ text: prompt.template.slice(last) })
@@ -116,6 +129,7 @@ function inlinePieces(token: string, ctx: FillContext): Piece[] {
     return typeof value === 'string' ? piecesOf(value, dialect) : [{ text: JSON.stringify(value) }]
   }
   if (token === 'prompt') return promptPieces(ctx.prompt, step, dialect)
+  if (token === 'prompt.system') return [{ text: PROMPT_SYSTEM_MESSAGE }]
   if (token.startsWith('ref:')) {
     const [, node, path] = token.split(':') as [string, string, string]
     return [{ expr: dialect.nodeRef(Number(node), path) }]

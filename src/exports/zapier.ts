@@ -54,6 +54,8 @@ export function toZapier(workflow: Workflow, prompt: PromptTemplate, mappings: R
       string: text,
       structured: (value) => JSON.stringify(jsonWithPills(value, dialect)),
       body: (config) => JSON.stringify(jsonWithPills(config, dialect), null, 2),
+      // a pill is inserted as it is: the AI step's first action (Code by Zapier) writes each variable as JSON with < and > escaped
+      data: (_pieces, variable) => [{ expr: pill(first, variable) }],
     }
     mapping.actions.forEach((action, n) => {
       const fields = fillTemplate(action.fields, { dialect, step, title, workflowName: workflow.name, prompt }) as Record<string, JsonValue>

@@ -1,7 +1,6 @@
 import { rm } from 'node:fs/promises'
 import { CommitConflict, RemoteBusy, RemoteRejected, RemoteTreeConflict, RepositoryChanged, RepositoryError, TreePathConflict } from './errors.js'
-import type { HeldLock } from '../store/sql.js'
-import type { WithLock } from './mutex.js'
+import type { HeldLock, WithLock } from '../store/sql.js'
 import type { GitObject, ObjectReader } from './objects.js'
 import { GitCommandError } from './open.js'
 import { Remote } from './remote.js'
@@ -93,7 +92,7 @@ export class RemoteTruthRepository extends Repository {
     message: string,
     record: (outcome: RemoteCommitOutcome, lock: HeldLock) => Promise<void>,
   ): Promise<RemoteCommitOutcome> {
-    return this.mutex.run(async () => {
+    return this.mutex.run(this.options.path, async () => {
       const branch = await this.branch()
       return this.cluster.withLock(`auto-feature-builder commit ${this.options.remote} ${branch}`, async (lock) => {
         const outcome = await this.pushCommit(files, message, branch)

@@ -12,7 +12,7 @@ import {
 } from './errors.js'
 import { findCommitHooks, runHook } from './hooks.js'
 import { readIntent, writeIntent } from './intent.js'
-import { Mutex } from './mutex.js'
+import { KeyedMutex } from '../store/keyed-mutex.js'
 import { migrateObjects, unmigrateObjects, type MigratedObjects } from './quarantine.js'
 import { allSettledOrThrow } from './settle.js'
 import { leavesWorkTree, refuseUnsafeState } from './target-safety.js'
@@ -59,7 +59,8 @@ export function holdsAll(snap: Snapshot, blobs: string[]): boolean {
  * staged, unstaged and untracked work is never swept in. Commits are serialized per repository.
  */
 export class Repository extends RepositoryReads {
-  protected readonly mutex = new Mutex()
+  /** one commit at a time per repository: concurrent commits queue instead of racing for git's index.lock or the branch ref */
+  protected readonly mutex = new KeyedMutex()
 
   /**
    * Commits exactly `files` onto the branch head, or returns null when they are already there.
@@ -70,7 +71,7 @@ export class Repository extends RepositoryReads {
    * commit at the same paths is never superseded by an earlier one recorded after it.
    */
   commit(files: FileToWrite[], message: string, record: (outcome: CommitOutcome | null) => Promise<void>): Promise<CommitOutcome | null> {
-    return this.mutex.run(async () => {
+    return this.mutex.run(this.options.path, async () => {
       const outcome = await this.commitLocked(files, message)
       await record(outcome)
       return outcome

@@ -1,8 +1,10 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod'
-import type { Problem } from '../contract/problem.js'
+import { MAX_LISTED_ERRORS, type Problem } from '../contract/problem.js'
 import { StoreUnavailable } from '../store/sql.js'
+import { boundedText } from '../text/well-formed.js'
+import { boundedFieldError, listedFieldErrors, MAX_PROBLEM_DETAIL_BYTES, namedList } from './fault-list.js'
 import { ProblemError, problemType, ServiceUnavailable, type FieldError } from './problem.js'
 import './types.js'
 
@@ -11,12 +13,20 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
 type Location = NonNullable<FieldError['in']>
 const LOCATIONS: readonly string[] = ['body', 'querystring', 'params', 'headers']
 
-function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: Omit<Problem, 'instance' | 'request_id'>) {
-  request.audit.detail ??= problem.detail
+type ProblemFacts = Omit<Problem, 'instance' | 'request_id' | 'errors' | 'error_count'> & { errors?: FieldError[] | undefined; errorCount?: number | undefined }
+
+/**
+ * Every problem answer passes here, so every one is bounded the same way whatever its cause: the first
+ * MAX_LISTED_ERRORS faults with the full count, names, messages and the detail cut (src/http/fault-list.ts).
+ */
+function sendProblem(request: FastifyRequest, reply: FastifyReply, { errors, errorCount, ...facts }: ProblemFacts) {
+  const detail = boundedText(facts.detail, MAX_PROBLEM_DETAIL_BYTES)
+  request.audit.detail ??= detail
+  const listed = errors && { errors: errors.slice(0, MAX_LISTED_ERRORS).map(boundedFieldError), error_count: errorCount ?? errors.length }
   return reply
-    .code(problem.status)
+    .code(facts.status)
     .type(PROBLEM_CONTENT_TYPE)
-    .send({ ...problem, instance: request.url.split('?')[0] ?? request.url, request_id: String(request.id) } satisfies Problem)
+    .send({ ...facts, detail, ...listed, instance: request.url.split('?')[0] ?? request.url, request_id: String(request.id) } satisfies Problem)
 }
 
 /** zod's "/affected_items/3" → "affected_items.3"; the whole body → "(body)". */
@@ -58,18 +68,21 @@ export function registerErrorHandling(app: FastifyInstance): void {
         title: error.title,
         status: error.status,
         detail: error.message,
-        ...(error.errors ? { errors: error.errors } : {}),
+        errors: error.errors,
+        errorCount: error.errorCount,
       })
     }
     if (hasZodFastifySchemaValidationErrors(error)) {
       const location = LOCATIONS.includes(error.validationContext ?? '') ? (error.validationContext as Location) : 'body'
-      const errors = error.validation.map((v) => ({ path: fieldPath(v.instancePath, location), in: location, message: v.message ?? 'invalid' }))
+      // zod reports every fault (10 000 bad affected items are 10 000): the answer describes the first ones
+      const { errors, count } = listedFieldErrors(error.validation, (v) => ({ path: fieldPath(v.instancePath, location), in: location, message: v.message ?? 'invalid' }))
       return sendProblem(request, reply, {
         type: problemType('validation'),
         title: 'Invalid request',
         status: 400,
-        detail: `${errors.length} ${errors.length === 1 ? 'field is' : 'fields are'} invalid in the ${location}: ${[...new Set(errors.map((e) => e.path))].join(', ')}`,
+        detail: `${count} ${count === 1 ? 'field is' : 'fields are'} invalid in the ${location}: ${namedList([...new Set(errors.map((e) => e.path))])}${count > errors.length ? ', …' : ''}`,
         errors,
+        errorCount: count,
       })
     }
     if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {

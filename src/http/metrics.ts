@@ -1,6 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { z } from 'zod'
+import { problems } from '../contract/problem.js'
 import './types.js'
+
+const MISNAMED_DEFAULT_GAUGES = ['afb_nodejs_active_handles_total', 'afb_nodejs_active_requests_total', 'afb_nodejs_active_resources_total']
 
 /**
  * Prometheus metrics, as operators expect them: requests and latency by route and status, what
@@ -34,10 +38,14 @@ export class ServiceMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'afb_' })
+    // prom-client names three gauges *_total, which Prometheus reserves for counters (promtool
+    // check metrics warns). Each is the sum of a gauge it also exports by type
+    // (afb_nodejs_active_handles{type} …), so sum() of that one answers the same question.
+    for (const misnamed of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(misnamed)
   }
 }
 
-/** Counts every answered request (onResponse) and serves GET /metrics (read role, like the other reads). */
+/** Counts every answered request (onResponse). */
 export function registerMetrics(app: FastifyInstance, metrics: ServiceMetrics): void {
   app.addHook('onResponse', async (request, reply) => {
     const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }
@@ -48,11 +56,22 @@ export function registerMetrics(app: FastifyInstance, metrics: ServiceMetrics): 
       metrics.commits.inc({ outcome: reply.statusCode >= 400 ? String(reply.statusCode) : reply.statusCode === 201 ? 'committed' : 'unchanged' })
     }
   })
+}
+
+/** GET /metrics (read role, like the other reads); registered after the OpenAPI plugin, which documents only the routes that follow it. */
+export function registerMetricsRoute(app: FastifyInstance, metrics: ServiceMetrics): void {
   app.get(
     '/metrics',
     {
       config: { operation: 'metrics', access: 'read' },
-      schema: { tags: ['operations'], summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'], hide: false },
+      schema: {
+        tags: ['operations'],
+        summary: 'Prometheus metrics (text exposition format 0.0.4)',
+        response: {
+          200: { description: 'The metrics, as Prometheus scrapes them', content: { 'text/plain': { schema: z.string() } } },
+          ...problems(401, 403),
+        },
+      },
     },
     async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   )

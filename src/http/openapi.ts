@@ -2,7 +2,11 @@ import swagger, { type SwaggerTransform, type SwaggerTransformObject } from '@fa
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod'
+import { problems } from '../contract/problem.js'
 import { VERSION } from '../version.js'
+import { NOT_RATE_LIMITED } from './protection.js'
+
+type SecurityRequirement = Record<string, string[]>
 
 const SCHEMA_REF = '#/components/schemas/'
 
@@ -19,14 +23,41 @@ function schemaRefs(value: unknown, found = new Set<string>()): Set<string> {
   return found
 }
 
+const KEYED: SecurityRequirement[] = [{ bearerAuth: [] }, { apiKeyHeader: [] }]
+/** OpenAPI's "no credentials needed": in protected mode (no API_KEYS) a loopback caller sends no key. */
+const NO_KEY: SecurityRequirement = {}
+
+/**
+ * Answers every route can give whatever its own schema lists, added here at the one place that
+ * knows why: each request is written to the audit log in its own transaction, so any route answers
+ * 503 when the store cannot take it; every route but the probes is rate-limited (429); in protected
+ * mode a caller that is not on loopback is refused (403) even on the public routes.
+ */
+function answersOfEveryRoute(url: string, keysConfigured: boolean): Record<number, unknown> {
+  return problems(...(keysConfigured ? [] : [403]), ...(NOT_RATE_LIMITED.includes(url) ? [] : [429]), 503)
+}
+
 /**
  * The route's audit operation name (e.g. "issue.create") is its operationId: one name in the docs and the
  * audit log. A route whose audit name varies per request sets `schema.operationId` itself.
+ * With no keys configured, every keyed operation also offers `{}`: the document a running instance
+ * serves says what that instance asks for.
  */
-const transform: SwaggerTransform = (input) => {
-  const result = jsonSchemaTransform(input)
-  const operationId = result.schema.operationId ?? input.route.config?.operation
-  return operationId ? { ...result, schema: { ...result.schema, operationId } } : result
+function transformFor(keysConfigured: boolean): SwaggerTransform {
+  return (input) => {
+    const response = { ...answersOfEveryRoute(input.url, keysConfigured), ...(input.schema.response as object | undefined) }
+    const result = jsonSchemaTransform({ ...input, schema: { ...input.schema, response } })
+    const operationId = result.schema.operationId ?? input.route.config?.operation
+    const security = result.schema.security as SecurityRequirement[] | undefined
+    return {
+      ...result,
+      schema: {
+        ...result.schema,
+        ...(operationId && { operationId }),
+        ...(!keysConfigured && security !== undefined && security.length > 0 && { security: [...security, NO_KEY] }),
+      },
+    }
+  }
 }
 
 /**
@@ -49,8 +80,11 @@ const transformObject: SwaggerTransformObject = (input) => {
   return { ...document, components: { ...document.components, schemas: used } } as ReturnType<SwaggerTransformObject>
 }
 
-/** The OpenAPI document is generated from the routes' zod schemas: one source for validation, types and docs. */
-export async function registerOpenApi(app: FastifyInstance): Promise<void> {
+/**
+ * The OpenAPI document is generated from the routes' zod schemas: one source for validation, types and docs.
+ * `keysConfigured`: whether API_KEYS is set; without keys (protected mode) the document offers `{}` (no key).
+ */
+export async function registerOpenApi(app: FastifyInstance, { keysConfigured }: { keysConfigured: boolean }): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -60,7 +94,11 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         description:
           'Turns business-opportunity notifications into a workflow definition, an AI prompt template and a runnable test; ' +
           'previews what a commit would do (dry run is the default) and commits to git only on an explicit flag. ' +
-          'Every request is written to a hash-chained audit log. Errors are application/problem+json (RFC 9457).',
+          'Every request is written to a hash-chained audit log. Errors are application/problem+json (RFC 9457). ' +
+          (keysConfigured
+            ? 'This document describes an instance with API_KEYS: every operation but the probes needs a key (POST /issues and POST /kpis also take a signed webhook). ' +
+              'An instance in protected mode (no API_KEYS) serves loopback callers without a key, and its own GET /openapi.json says so ({} among the security alternatives).'
+            : 'This document describes an instance in protected mode (no API_KEYS): loopback callers need no key ({} among the security alternatives) and every other caller is refused with 403.'),
         license: { name: 'UNLICENSED' },
       },
       servers: [{ url: '/' }],
@@ -76,8 +114,8 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
           },
         },
       },
-      // every operation needs a key unless it says otherwise (health, readiness)
-      security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
+      // every operation needs a key unless it says otherwise (health, readiness), or there are no keys
+      security: keysConfigured ? KEYED : [...KEYED, NO_KEY],
       tags: [
         { name: 'issues', description: 'Opportunity notifications in' },
         { name: 'workflows', description: 'Generated workflows and their prompt templates' },
@@ -87,7 +125,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'operations', description: 'Status, liveness and readiness' },
       ],
     },
-    transform,
+    transform: transformFor(keysConfigured),
     transformObject,
   })
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true } })

@@ -17,6 +17,8 @@ export class ProblemError extends Error {
     detail: string,
     readonly slug: string,
     readonly errors?: FieldError[],
+    /** how many faults there were: `errors` may list only the first ones (src/http/fault-list.ts) */
+    readonly errorCount = errors?.length,
   ) {
     super(detail)
   }
@@ -25,8 +27,8 @@ export class ProblemError extends Error {
 export const problemType = (slug: string): string => `urn:auto-feature-builder:problem:${slug}`
 
 export class BadRequest extends ProblemError {
-  constructor(detail: string, errors?: FieldError[]) {
-    super(400, 'Invalid request', detail, 'validation', errors)
+  constructor(detail: string, errors?: FieldError[], errorCount?: number) {
+    super(400, 'Invalid request', detail, 'validation', errors, errorCount)
   }
 }
 

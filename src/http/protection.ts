@@ -66,6 +66,9 @@ function storeCounting(counter: SharedRequestCounter): FastifyRateLimitStoreCtor
   }
 }
 
+/** Probes answer however often they are asked: an orchestrator's liveness check is never a 429. */
+export const NOT_RATE_LIMITED: readonly string[] = ['/healthz', '/readyz']
+
 /**
  * Security headers and a per-caller rate limit. The limit is keyed by API key id (so one noisy
  * integration cannot starve the others behind the same proxy), by IP without a key.
@@ -92,7 +95,7 @@ export async function registerProtection(app: FastifyInstance, rateLimitMax: num
     ...(shared && { store: storeCounting(shared) }),
     max: rateLimitMax,
     timeWindow: 60_000,
-    allowList: (request) => ['/healthz', '/readyz'].includes(request.routeOptions.url ?? ''),
+    allowList: (request) => NOT_RATE_LIMITED.includes(request.routeOptions.url ?? ''),
     keyGenerator: bucketOf,
     errorResponseBuilder: (_request, context) =>
       new ProblemError(429, 'Too Many Requests', `More than ${context.max} requests in a minute; retry after ${context.after}.`, 'rate-limited'),

@@ -2,11 +2,12 @@ import type { KpiSnapshot } from '../contract/kpis.js'
 import type { OpportunityInput } from '../contract/opportunity.js'
 import type { DetectionContext, DetectionOutcome, WorkflowService } from '../workflows/service.js'
 import type { WorkflowRecord } from '../contract/workflow.js'
+import type { OccurrenceFacts } from '../store/workflows.js'
 import { evaluate, type DetectionRule, type Evaluation } from './rules.js'
 
 export interface KpiOutcome {
   evaluations: Evaluation[]
-  detections: { record: WorkflowRecord; outcome: DetectionOutcome }[]
+  detections: { record: WorkflowRecord; outcome: DetectionOutcome; occurrence: OccurrenceFacts }[]
 }
 
 /** PURE: every rule whose metric the snapshot carries, evaluated; and the detections the breaches make. */

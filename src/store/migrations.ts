@@ -172,4 +172,37 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       UPDATE workflows SET group_key = json_array(issue_type, COALESCE(dedup_key, '')) WHERE group_key IS NOT NULL;
     `,
   },
+  {
+    version: 13,
+    name: 'occurrences keep what their detection said',
+    sql: `
+      -- A grouped detection's description, items, source and key were dropped: another caller's
+      -- detection could vanish into a workflow. Each occurrence now keeps them; rows from before stay
+      -- NULL. Caller text is kept as JSON, like inputs: PostgreSQL text cannot hold a NUL, JSON escapes it.
+      ALTER TABLE occurrences ADD COLUMN said TEXT;              -- {description, affected_items: the first 100, source}
+      ALTER TABLE occurrences ADD COLUMN affected_count INTEGER; -- how many items it named
+      ALTER TABLE occurrences ADD COLUMN actor TEXT;             -- the API key's name, or webhook
+      -- The union of the items a workflow's occurrences keep, each once, in the order first seen;
+      -- the workflow counts it so a read shows the first 1000 and the count without a scan.
+      ALTER TABLE workflows ADD COLUMN affected_item_count INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE affected_items (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        workflow_id  TEXT    NOT NULL,
+        item         TEXT    NOT NULL   -- a JSON string, as said holds it
+      );
+      CREATE UNIQUE INDEX affected_items_once ON affected_items (workflow_id, item);
+      CREATE INDEX affected_items_by_workflow ON affected_items (workflow_id, seq);
+    `,
+  },
+  {
+    version: 14,
+    name: "an engine's own figure is kept apart from the metric's measured values",
+    sql: `
+      -- POST /issues's metric_value is the engine's own figure (527 for 527 abandoned carts); it was
+      -- shown as last_observed beside the rates POST /kpis measures. It gets a column of its own.
+      ALTER TABLE workflows ADD COLUMN last_reported_value REAL;
+      UPDATE workflows SET last_reported_value = last_observed, last_observed = NULL
+        WHERE (SELECT source FROM occurrences o WHERE o.workflow_id = workflows.id ORDER BY seq DESC LIMIT 1) = 'issues';
+    `,
+  },
 ]

@@ -44,6 +44,9 @@ export interface SqlDatabase extends SqlSession {
   close(): Promise<void>
 }
 
+/** The shape of SqlDatabase.withLock, for code that takes only the lock (the remote-truth commit). */
+export type WithLock = <T>(name: string, work: (lock: HeldLock) => Promise<T>) => Promise<T>
+
 /**
  * A lock held by withLock's work. PostgreSQL drops a session's advisory locks with the session: if
  * the session holding it ends (a restart, a network cut), another instance may take the lock while

@@ -1,8 +1,18 @@
 import type { Opportunity, Severity } from '../contract/opportunity.js'
-import type { CommitInfo, GeneratedFile, Occurrence, WorkflowRecord, WorkflowStatus, WorkflowSummary } from '../contract/workflow.js'
+import {
+  SHOWN_UNION_ITEMS,
+  type CommitInfo,
+  type GeneratedFile,
+  type Occurrence,
+  type OccurrenceDetail,
+  type WorkflowRecord,
+  type WorkflowStatus,
+  type WorkflowSummary,
+} from '../contract/workflow.js'
 import type { ArtifactFile, Artifacts } from '../generate/generate.js'
 import type { Dialect, SqlDatabase, SqlSession } from './sql.js'
 import { selectPage } from './page.js'
+import { detectionValues } from '../workflows/occurrence.js'
 
 interface WorkflowRow {
   seq: number
@@ -26,16 +36,48 @@ interface WorkflowRow {
   occurrence_count: number
   last_seen: string | null
   last_observed: number | null
+  last_reported_value: number | null
   highest_severity: Severity | null
+  affected_item_count: number
+}
+
+interface OccurrenceRow {
+  seq: number
+  at: string
+  source: OccurrenceFacts['source']
+  /** the number the detection carried: see detectionValues */
+  observed: number
+  severity: Severity
+  /** Said as JSON; NULL in rows recorded before migration 13 */
+  said: string | null
+  affected_count: number | null
+  actor: string | null
+  request_id: string | null
 }
 
 /** One detection a workflow stands for: the one that created it, or a later one grouped into it. */
 export interface OccurrenceFacts {
   at: string
   source: 'issues' | 'kpis'
-  observed: number
+  /** the number it carried: the measured metric (kpis) or the engine's own figure (issues), see detectionValues */
+  value: number
   severity: Severity
   requestId: string | null
+  /** the API key's name (or webhook) that sent it */
+  actor: string | null
+  description: string
+  /** the first KEPT_AFFECTED_ITEMS items, as sent (duplicates too) */
+  affectedItems: string[]
+  affectedCount: number
+  /** the detection's own `source` field */
+  opportunitySource: string | null
+}
+
+/** What an occurrence's detection said, stored as JSON: caller text may hold a NUL, which PostgreSQL text cannot. */
+interface Said {
+  description: string
+  affected_items: string[]
+  source: string | null
 }
 
 /** Where a new workflow sits among grouped detections. */
@@ -69,8 +111,6 @@ export interface Regeneration {
 export type Regenerate = (input: Regeneration) => Artifacts
 
 const RECENT_OCCURRENCES = 20
-/** Occurrence rows kept per workflow: the count goes on, the table does not grow without bound. */
-export const KEPT_OCCURRENCES = 100
 
 export interface ListFilter {
   issueType?: string | undefined
@@ -106,7 +146,7 @@ function storedRecord(row: WorkflowRow, regenerate: Regenerate, withFiles: boole
   return { record, files: withFiles ? made.files : [] }
 }
 
-function withColumns(record: WorkflowRecord, row: WorkflowRow, recent: Occurrence[]): WorkflowRecord {
+function withColumns(record: WorkflowRecord, row: WorkflowRow, recent: Occurrence[], union: string[]): WorkflowRecord {
   record.status = row.status
   if (row.commit_sha && row.commit_branch && row.committed_at) {
     record.commit = { sha: row.commit_sha, branch: row.commit_branch, committed_at: row.committed_at }
@@ -118,19 +158,25 @@ function withColumns(record: WorkflowRecord, row: WorkflowRow, recent: Occurrenc
     count: row.occurrence_count,
     first_seen: row.created_at,
     last_seen: row.last_seen ?? row.created_at,
-    last_observed: row.last_observed ?? record.opportunity.metric_value,
+    last_observed: row.last_observed,
+    last_reported_value: row.last_reported_value,
     highest_severity: row.highest_severity ?? record.workflow.severity,
     recent,
+    affected_items: union,
+    affected_item_count: row.affected_item_count,
   }
   return record
 }
 
 const SEVERITY_RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 }
 
-const INSERT_SQL = `INSERT INTO workflows (id, issue_type, severity, status, created_at, record, artifacts, inputs, name, group_key, dedup_key, supersedes, last_seen, last_observed, highest_severity)
-  VALUES (?, ?, ?, ?, ?, '', '', ?, ?, ?, ?, ?, ?, ?, ?)`
-const INSERT_OCCURRENCE_SQL = 'INSERT INTO occurrences (workflow_id, at, source, observed, severity, request_id) VALUES (?, ?, ?, ?, ?, ?)'
+const INSERT_SQL = `INSERT INTO workflows (id, issue_type, severity, status, created_at, record, artifacts, inputs, name, group_key, dedup_key, supersedes, last_seen, last_observed, last_reported_value, highest_severity)
+  VALUES (?, ?, ?, ?, ?, '', '', ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const INSERT_OCCURRENCE_SQL = `INSERT INTO occurrences (workflow_id, at, source, observed, severity, request_id, said, affected_count, actor)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 const RECENT_SQL = `SELECT at, source, observed, severity FROM occurrences WHERE workflow_id = ? ORDER BY seq DESC LIMIT ${RECENT_OCCURRENCES}`
+const UNION_SQL = `SELECT item FROM affected_items WHERE workflow_id = ? ORDER BY seq LIMIT ${SHOWN_UNION_ITEMS}`
+const OCCURRENCE_PAGE_SQL = 'SELECT seq, at, source, observed, severity, said, affected_count, actor, request_id FROM occurrences'
 
 /** A list's name column: SQLite rows from before migration 11 have none, their record has it; PostgreSQL has no such rows. */
 const NAME_COLUMN: Record<Dialect, string> = {
@@ -138,7 +184,33 @@ const NAME_COLUMN: Record<Dialect, string> = {
   postgres: 'name',
 }
 
-const occurrenceParams = (workflowId: string, o: OccurrenceFacts) => [workflowId, o.at, o.source, o.observed, o.severity, o.requestId]
+const occurrenceParams = (workflowId: string, o: OccurrenceFacts) => [
+  workflowId,
+  o.at,
+  o.source,
+  o.value,
+  o.severity,
+  o.requestId,
+  JSON.stringify({ description: o.description, affected_items: o.affectedItems, source: o.opportunitySource } satisfies Said),
+  o.affectedCount,
+  o.actor,
+]
+
+function occurrenceDetail(row: OccurrenceRow): OccurrenceDetail {
+  const said = row.said === null ? undefined : (JSON.parse(row.said) as Said)
+  return {
+    at: row.at,
+    source: row.source,
+    ...detectionValues(row.source, row.observed),
+    severity: row.severity,
+    description: said?.description ?? null,
+    affected_items: said?.affected_items ?? [],
+    affected_count: row.affected_count,
+    opportunity_source: said?.source ?? null,
+    actor: row.actor,
+    request_id: row.request_id,
+  }
+}
 
 /** Workflows persisted in the database: the generator's inputs and the files' digests, and the columns lists filter on. */
 export class WorkflowStore {
@@ -155,6 +227,8 @@ export class WorkflowStore {
   async insert(tx: SqlSession, record: WorkflowRecord, group?: GroupFacts): Promise<void> {
     const inputs: StoredInputs = { opportunity: record.opportunity, files: record.files }
     const { severity } = record.workflow
+    // without a detection (no group facts) the number is the opportunity's metric_value, an engine's figure
+    const values = detectionValues(group?.occurrence.source ?? 'issues', group?.occurrence.value ?? record.opportunity.metric_value)
     await tx.run(INSERT_SQL, [
       record.workflow_id,
       record.workflow.issue_type,
@@ -167,11 +241,13 @@ export class WorkflowStore {
       group?.dedupKey ?? null,
       group?.supersedes ?? null,
       record.created_at,
-      record.opportunity.metric_value,
+      values.observed,
+      values.reported_value,
       severity,
     ])
     if (!group) return
     await tx.run(INSERT_OCCURRENCE_SQL, occurrenceParams(record.workflow_id, group.occurrence))
+    await this.addToUnion(tx, record.workflow_id, group.occurrence.affectedItems)
     if (group.supersedes) {
       await tx.run(`UPDATE workflows SET status = 'superseded', superseded_by = ? WHERE id = ? AND status = 'generated'`, [record.workflow_id, group.supersedes])
     }
@@ -182,35 +258,73 @@ export class WorkflowStore {
     return this.db.get(`SELECT id, severity FROM workflows WHERE group_key = ? AND status = 'generated' AND created_at >= ? ORDER BY seq DESC LIMIT 1`, [groupKey, since])
   }
 
-  /** Records a later detection as an occurrence of an open workflow. */
+  /**
+   * Records a later detection as an occurrence of an open workflow. Every occurrence is kept (until
+   * retention purges its workflow): each is bounded, so they grow with requests, as audit entries do.
+   */
   async addOccurrence(tx: SqlSession, workflowId: string, occurrence: OccurrenceFacts): Promise<void> {
     await tx.run(INSERT_OCCURRENCE_SQL, occurrenceParams(workflowId, occurrence))
-    await tx.run(`DELETE FROM occurrences WHERE workflow_id = ? AND seq <= (SELECT seq FROM occurrences WHERE workflow_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ${KEPT_OCCURRENCES})`, [
-      workflowId,
-      workflowId,
-    ])
+    await this.addToUnion(tx, workflowId, occurrence.affectedItems)
     const current = await tx.get<{ highest_severity: Severity | null; severity: Severity }>('SELECT highest_severity, severity FROM workflows WHERE id = ?', [workflowId])
     if (!current) return
     const highest = current.highest_severity ?? current.severity
-    await tx.run('UPDATE workflows SET occurrence_count = occurrence_count + 1, last_seen = ?, last_observed = ?, highest_severity = ? WHERE id = ?', [
+    const values = detectionValues(occurrence.source, occurrence.value)
+    // each column follows only its own kind of detection: a POST /issues figure never overwrites a measured value
+    const sql = `UPDATE workflows SET occurrence_count = occurrence_count + 1, last_seen = ?,
+      last_observed = COALESCE(?, last_observed), last_reported_value = COALESCE(?, last_reported_value), highest_severity = ? WHERE id = ?`
+    await tx.run(sql, [
       occurrence.at,
-      occurrence.observed,
+      values.observed,
+      values.reported_value,
       SEVERITY_RANK[occurrence.severity] > SEVERITY_RANK[highest] ? occurrence.severity : highest,
       workflowId,
     ])
+  }
+
+  /** The items an occurrence keeps join its workflow's union; the union's count grows by those it did not hold yet. */
+  private async addToUnion(tx: SqlSession, workflowId: string, kept: readonly string[]): Promise<void> {
+    const items = [...new Set(kept)].map((item) => JSON.stringify(item))
+    if (items.length === 0) return
+    const { changes } = await tx.run(
+      `INSERT INTO affected_items (workflow_id, item) VALUES ${items.map(() => '(?, ?)').join(', ')} ON CONFLICT (workflow_id, item) DO NOTHING`,
+      items.flatMap((item) => [workflowId, item]),
+    )
+    if (changes > 0) await tx.run('UPDATE workflows SET affected_item_count = affected_item_count + ? WHERE id = ?', [changes, workflowId])
+  }
+
+  /** Which of these items (at most an occurrence's kept ones) the workflow's union holds already. */
+  async knownItems(workflowId: string, items: readonly string[]): Promise<Set<string>> {
+    if (items.length === 0) return new Set()
+    const rows = await this.db.all<{ item: string }>(`SELECT item FROM affected_items WHERE workflow_id = ? AND item IN (${items.map(() => '?').join(', ')})`, [
+      workflowId,
+      ...items.map((item) => JSON.stringify(item)),
+    ])
+    return new Set(rows.map((row) => JSON.parse(row.item) as string))
+  }
+
+  /** A page of the workflow's occurrences, newest first, with what each detection said; undefined for no such workflow. */
+  async occurrences(workflowId: string, limit: number, beforeSeq: number | undefined): Promise<{ items: OccurrenceDetail[]; next_cursor: string | null } | undefined> {
+    if (!(await this.db.get('SELECT 1 AS found FROM workflows WHERE id = ?', [workflowId]))) return undefined
+    const { rows, next_cursor } = await selectPage<OccurrenceRow>(this.db, OCCURRENCE_PAGE_SQL, [['workflow_id', '=', workflowId]], limit, beforeSeq)
+    return { items: rows.map(occurrenceDetail), next_cursor }
   }
 
   private async row(db: SqlSession, id: string): Promise<WorkflowRow | undefined> {
     return db.get<WorkflowRow>('SELECT * FROM workflows WHERE id = ?', [id])
   }
 
-  private recent(id: string): Promise<Occurrence[]> {
-    return this.db.all<Occurrence>(RECENT_SQL, [id])
+  private async recent(id: string): Promise<Occurrence[]> {
+    const rows = await this.db.all<Pick<OccurrenceRow, 'at' | 'source' | 'observed' | 'severity'>>(RECENT_SQL, [id])
+    return rows.map((row) => ({ at: row.at, source: row.source, ...detectionValues(row.source, row.observed), severity: row.severity }))
+  }
+
+  private async union(id: string): Promise<string[]> {
+    return (await this.db.all<{ item: string }>(UNION_SQL, [id])).map((row) => JSON.parse(row.item) as string)
   }
 
   async get(id: string): Promise<WorkflowRecord | undefined> {
     const row = await this.row(this.db, id)
-    return row && withColumns(storedRecord(row, this.regenerate, false).record, row, await this.recent(row.id))
+    return row && withColumns(storedRecord(row, this.regenerate, false).record, row, await this.recent(row.id), await this.union(row.id))
   }
 
   /** The generated files with their content, as they would be written to the repository. */
@@ -223,7 +337,7 @@ export class WorkflowStore {
     const row = await this.row(this.db, id)
     if (!row) return undefined
     const { record, files } = storedRecord(row, this.regenerate, true)
-    return { record: withColumns(record, row, await this.recent(row.id)), files }
+    return { record: withColumns(record, row, await this.recent(row.id), await this.union(row.id)), files }
   }
 
   /** The committed workflow of this type on this branch — the live automation its files are — other than `except`. */

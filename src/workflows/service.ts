@@ -1,14 +1,16 @@
 import { v4 as uuidv4 } from 'uuid'
 import type { Opportunity, OpportunityInput, Severity } from '../contract/opportunity.js'
-import type { WorkflowRecord } from '../contract/workflow.js'
+import type { OccurrenceDetail, WorkflowRecord } from '../contract/workflow.js'
 import { buildExport, EXPORT_MEDIA_TYPES, type ExportFile } from '../exports/exports.js'
 import { PLATFORMS, type Platform } from '../exports/mapping.js'
 import { generate, type ArtifactFile, type ExportChoice } from '../generate/generate.js'
 import { renderPrompt } from '../generate/render.js'
+import { listedFieldErrors, namedList } from '../http/fault-list.js'
 import { BadRequest, Conflict, NotFound } from '../http/problem.js'
 import type { LoadedPlaybook } from '../playbooks/schema.js'
 import type { GroupFacts, OccurrenceFacts, WorkflowStore } from '../store/workflows.js'
 import type { SqlSession } from '../store/sql.js'
+import { detectionValues, detectionWords, grownUnion, newUnionItems } from './occurrence.js'
 import { NotReproducible } from './regenerate.js'
 
 const SEVERITY_RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 }
@@ -18,6 +20,8 @@ export interface DetectionContext {
   now: Date
   source: OccurrenceFacts['source']
   requestId: string | null
+  /** who sent it: the API key's name (never its secret), webhook, or null without keys */
+  actor: string | null
   /** receives the write, so the request commits it in its transaction, with its audit entry */
   persist: (write: Write) => void
 }
@@ -47,19 +51,31 @@ export function normalizeOpportunity(input: OpportunityInput, receivedAt: Date):
   }
 }
 
-/** The open workflow as it reads once a further occurrence is recorded (the write itself is deferred). */
-function withOccurrence(open: WorkflowRecord, o: OccurrenceFacts): WorkflowRecord {
+/** A detection's number as a workflow's latest values: the one of its kind replaces, the other kind's is kept. */
+function detectionValuesAsLast(source: OccurrenceFacts['source'], value: number, before?: { last_observed: number | null; last_reported_value: number | null }) {
+  const { observed, reported_value } = detectionValues(source, value)
+  return { last_observed: observed ?? before?.last_observed ?? null, last_reported_value: reported_value ?? before?.last_reported_value ?? null }
+}
+
+/**
+ * The open workflow as it reads once a further occurrence is recorded (the write itself is
+ * deferred); `added`: the occurrence's items its union did not hold yet.
+ */
+function withOccurrence(open: WorkflowRecord, o: OccurrenceFacts, added: readonly string[]): WorkflowRecord {
   const before = open.occurrences
   const highest = before && SEVERITY_RANK[before.highest_severity] >= SEVERITY_RANK[o.severity] ? before.highest_severity : o.severity
+  const union = grownUnion(before?.affected_items ?? [], before?.affected_item_count ?? 0, added)
   return {
     ...open,
     occurrences: {
       count: (before?.count ?? 1) + 1,
       first_seen: before?.first_seen ?? open.created_at,
       last_seen: o.at,
-      last_observed: o.observed,
+      ...detectionValuesAsLast(o.source, o.value, before),
       highest_severity: highest,
-      recent: [{ at: o.at, source: o.source, observed: o.observed, severity: o.severity }, ...(before?.recent ?? [])].slice(0, 20),
+      recent: [{ at: o.at, source: o.source, ...detectionValues(o.source, o.value), severity: o.severity }, ...(before?.recent ?? [])].slice(0, 20),
+      affected_items: union.items,
+      affected_item_count: union.count,
     },
   }
 }
@@ -97,25 +113,36 @@ export class WorkflowService {
    * supersedes the open one when the severity rose. The caller holds the group's lock until the
    * writes are committed (GroupLocks), so concurrent detections cannot both create.
    */
-  async detect(input: OpportunityInput, ctx: DetectionContext): Promise<{ record: WorkflowRecord; outcome: DetectionOutcome; why?: string }> {
+  async detect(input: OpportunityInput, ctx: DetectionContext): Promise<{ record: WorkflowRecord; outcome: DetectionOutcome; why?: string; occurrence: OccurrenceFacts }> {
     const { persist } = ctx
-    const occurrence: OccurrenceFacts = { at: ctx.now.toISOString(), source: ctx.source, observed: input.metric_value, severity: input.severity, requestId: ctx.requestId }
+    // what the caller said is kept whichever way the detection goes: grouping never swallows it
+    const occurrence: OccurrenceFacts = {
+      at: ctx.now.toISOString(),
+      source: ctx.source,
+      value: input.metric_value,
+      severity: input.severity,
+      requestId: ctx.requestId,
+      actor: ctx.actor,
+      ...detectionWords(input),
+    }
     const key = this.groupKey(input)
     const open = this.groups(input) ? await this.store.findOpen(key, new Date(ctx.now.getTime() - this.groupWindowMs).toISOString()) : undefined
     if (open && SEVERITY_RANK[input.severity] <= SEVERITY_RANK[open.severity]) {
       const record = await this.reproducible(open.id)
       if (record) {
+        // read under the group's lock, which no other detection of the group holds until this one is committed
+        const added = newUnionItems(occurrence.affectedItems, await this.store.knownItems(open.id, occurrence.affectedItems))
         persist((tx) => this.store.addOccurrence(tx, open.id, occurrence))
-        return { record: withOccurrence(record, occurrence), outcome: 'grouped' }
+        return { record: withOccurrence(record, occurrence, added), outcome: 'grouped', occurrence }
       }
       // generated by other playbooks or another generator than this instance runs: a new workflow takes its place
     }
     // a workflow made with group: false takes no part in grouping: later detections never join or supersede it
     const group: GroupFacts = { groupKey: input.group ? key : null, dedupKey: input.dedup_key || null, supersedes: open?.id ?? null, occurrence }
     const record = this.create(input, ctx.now, persist, group)
-    if (!open) return { record, outcome: 'created' }
+    if (!open) return { record, outcome: 'created', occurrence }
     const rose = SEVERITY_RANK[input.severity] > SEVERITY_RANK[open.severity]
-    return { record, outcome: 'superseding', why: rose ? 'the severity rose' : 'its files no longer come out of this generator' }
+    return { record, outcome: 'superseding', why: rose ? 'the severity rose' : 'its files no longer come out of this generator', occurrence }
   }
 
   /** Generates the workflow; `persist` receives its write, so a request commits it together with its audit entry. */
@@ -138,6 +165,7 @@ export class WorkflowService {
       links: { self, preview: `${self}/preview`, exports: `${self}/exports` },
     }
     persist((tx) => this.store.insert(tx, record, group))
+    const union = group ? newUnionItems(group.occurrence.affectedItems, new Set()) : []
     return {
       ...record,
       dedup_key: group?.dedupKey ?? null,
@@ -147,9 +175,11 @@ export class WorkflowService {
         count: 1,
         first_seen: record.created_at,
         last_seen: record.created_at,
-        last_observed: opportunity.metric_value,
+        ...detectionValuesAsLast(group?.occurrence.source ?? 'issues', group?.occurrence.value ?? opportunity.metric_value),
         highest_severity: opportunity.severity,
-        recent: group ? [{ at: group.occurrence.at, source: group.occurrence.source, observed: group.occurrence.observed, severity: group.occurrence.severity }] : [],
+        recent: group ? [{ at: group.occurrence.at, source: group.occurrence.source, ...detectionValues(group.occurrence.source, group.occurrence.value), severity: group.occurrence.severity }] : [],
+        affected_items: union,
+        affected_item_count: union.length,
       },
     }
   }
@@ -166,6 +196,13 @@ export class WorkflowService {
       if (err instanceof NotReproducible) return undefined
       throw err
     }
+  }
+
+  /** A page of a workflow's occurrences, newest first, each with what its detection said. */
+  async occurrences(id: string, limit: number, beforeSeq: number | undefined): Promise<{ items: OccurrenceDetail[]; next_cursor: string | null }> {
+    const page = await this.store.occurrences(id, limit, beforeSeq)
+    if (!page) throw new NotFound(`No workflow ${id}`)
+    return page
   }
 
   async get(id: string): Promise<WorkflowRecord> {
@@ -221,15 +258,14 @@ export class WorkflowService {
     return stored ? { ...built, content: stored.content, committed: true } : { ...built, committed: false }
   }
 
-  async renderPrompt(id: string, variables: Record<string, unknown>): Promise<{ workflow_id: string; name: string; rendered: string }> {
+  async renderPrompt(id: string, variables: Record<string, unknown>): Promise<{ workflow_id: string; name: string; system: string; rendered: string }> {
     const record = await this.get(id)
     const result = renderPrompt(record.prompt_template, variables)
     if (!result.ok) {
-      throw new BadRequest(
-        `${result.faults.length} template ${result.faults.length === 1 ? 'variable is' : 'variables are'} wrong: ${result.faults.map((f) => f.variable).join(', ')}`,
-        result.faults.map((f) => ({ path: `variables.${f.variable}`, in: 'body', message: f.message })),
-      )
+      const { faults } = result
+      const { errors, count } = listedFieldErrors(faults, (f) => ({ path: `variables.${f.variable}`, in: 'body', message: f.message }))
+      throw new BadRequest(`${count} template ${count === 1 ? 'variable is' : 'variables are'} wrong: ${namedList(faults.map((f) => f.variable))}`, errors, count)
     }
-    return { workflow_id: id, name: record.prompt_template.name, rendered: result.rendered }
+    return { workflow_id: id, name: record.prompt_template.name, system: result.system, rendered: result.rendered }
   }
 }

@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node
 import net from 'node:net'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { sampleOpportunity } from '../helpers/app.js'
 import { cleanupServers, PROJECT_ROOT, ServerStartError, startServer, tempDir } from '../helpers/server.js'
 
@@ -144,19 +144,20 @@ describe('the service as a real process', () => {
           '\r\n',
       )
       socket.write(body.subarray(0, half))
-      // let the server see the headers (the request is in flight) before the signal
-      await new Promise((r) => setTimeout(r, 150))
+      // the server has seen the headers (it logs the incoming request): the request is in flight before the signal
+      await vi.waitFor(() => expect(server.logs()).toContain('e2e-drain-post'), { timeout: 10_000, interval: 10 })
 
       const exited = server.exited
       server.child.kill('SIGTERM')
-      await new Promise((r) => setTimeout(r, 300))
 
-      // a new connection during the drain: the listener is closed (refused) or Fastify answers 503
-      const late = await fetch(`${server.url}/healthz`).then(
-        (res) => ({ status: res.status }),
-        (err: unknown) => ({ code: ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code }),
-      )
-      expect([{ code: 'ECONNREFUSED' }, { status: 503 }]).toContainEqual(late)
+      // a new connection during the drain: the listener is closed (refused) or Fastify answers 503 —
+      // once the shutdown has got that far, which is polled for rather than assumed after a fixed time
+      const late = () =>
+        fetch(`${server.url}/healthz`).then(
+          (res) => ({ status: res.status }),
+          (err: unknown) => ({ code: ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code }),
+        )
+      await vi.waitFor(async () => expect([{ code: 'ECONNREFUSED' }, { status: 503 }]).toContainEqual(await late()), { timeout: 10_000, interval: 50 })
       expect(server.child.exitCode).toBeNull() // still draining our request
 
       socket.write(body.subarray(half))
@@ -189,8 +190,7 @@ describe('the service as a real process', () => {
 
       const err = await refusal({ REPO_PATH: repoPath })
       expect(err.exit?.code).not.toBe(0)
-      expect(err.exit?.code).not.toBeNull()
-      expect(err.elapsedMs).toBeLessThan(15_000)
+      expect(err.exit?.code).not.toBeNull() // it exited by itself: a hang is killed at the helper's deadline, with no exit code
       expect(err.stderr).toContain('auto-feature-builder cannot start')
       expect(err.stderr).toContain(`REPO_PATH ${repoPath} exists but is not a git repository`)
       expect(err.stdout).not.toContain('Server listening at')
@@ -207,8 +207,7 @@ describe('the service as a real process', () => {
 
       const err = await refusal({ TEMPLATES_DIR: templates })
       expect(err.exit?.code).not.toBe(0)
-      expect(err.exit?.code).not.toBeNull()
-      expect(err.elapsedMs).toBeLessThan(15_000)
+      expect(err.exit?.code).not.toBeNull() // it exited by itself: a hang is killed at the helper's deadline, with no exit code
       expect(err.stderr).toContain('auto-feature-builder cannot start')
       expect(err.stderr).toContain(`${broken}: steps:`)
       expect(err.stdout).not.toContain('Server listening at')
@@ -217,8 +216,7 @@ describe('the service as a real process', () => {
     it('when PORT is not a number, then the process exits non-zero naming PORT', async () => {
       const err = await refusal({ PORT: 'abc' })
       expect(err.exit?.code).not.toBe(0)
-      expect(err.exit?.code).not.toBeNull()
-      expect(err.elapsedMs).toBeLessThan(15_000)
+      expect(err.exit?.code).not.toBeNull() // it exited by itself: a hang is killed at the helper's deadline, with no exit code
       expect(err.stderr).toContain('auto-feature-builder cannot start: Invalid configuration')
       expect(err.stderr).toMatch(/^\s+PORT: .+$/m)
       expect(err.stdout).not.toContain('Server listening at')

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { checkMakeBlueprint } from '../../src/exports/check-make.js'
+import { checkMakeBlueprint } from '../helpers/check-make.js'
 import { everyTypeAndSeverity, exportOf } from './fixtures.js'
 
 type Blueprint = { flow: Record<string, unknown>[]; [key: string]: unknown }
@@ -35,8 +35,8 @@ describe('the Make blueprint export', () => {
     expect(email.mapper.to).toEqual([`{{${feeder.id}.email}}`])
     expect(email.mapper.from).toBe('{{2.sender_email}}')
     expect(email.mapper.text).toBe(`{{${ai.id}.result}}`)
-    expect(JSON.stringify(ai.mapper.messages)).toContain(`{{${feeder.id}.product_name}}`)
-    expect(JSON.stringify(ai.mapper.messages)).not.toMatch(/\{\{(?!\d)/) // no prompt variable left unwired
+    expect(JSON.stringify(ai.mapper.messages)).toContain(`toString(${feeder.id}.product_name)`)
+    expect(JSON.stringify(ai.mapper.messages)).not.toMatch(/\{\{\s*[a-z_]+\s*\}\}/) // no prompt variable left unwired
   })
 
   it('when exported, then nothing account-bound is embedded and the setup names each connection to choose', () => {

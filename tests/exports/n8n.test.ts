@@ -71,8 +71,8 @@ describe('the n8n export', () => {
     })
     expect(nodes.get('Query database')?.parameters.options).toEqual({ queryReplacement: '={{ [ $("Check input").first().json.opportunity.affected_items ] }}', largeNumbersOutput: 'numbers' })
     const prompt = JSON.stringify(nodes.get('Generate AI message')?.parameters.messages)
-    expect(prompt).toContain('{{ $(\\"Compute offer\\").item.json.recovery_price }}')
-    expect(prompt).toContain('{{ $(\\"Settings\\").first().json.urgency }}')
+    expect(prompt).toContain('<data>{{ JSON.stringify($(\\"Compute offer\\").item.json.recovery_price ?? null)')
+    expect(prompt).toContain('<data>{{ JSON.stringify($(\\"Settings\\").first().json.urgency ?? null)')
   })
 
   it('when exported, then no credential is embedded and the sticky note lists every setting and credential to choose', () => {

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
@@ -56,8 +56,12 @@ async function repositoryRunningLoggers(app: TestApp): Promise<string> {
   const quiet = ['-c', 'core.hooksPath=/dev/null', '-c', 'core.fsmonitor=false']
   await git(repo, ...quiet, 'add', '.gitattributes', 'notes/a.txt')
   await git(repo, ...quiet, 'commit', '-q', '-m', 'person: notes')
-  await new Promise((r) => setTimeout(r, 1100))
-  writeFileSync(path.join(repo, 'notes', 'a.txt'), 'a note\n') // same content, newer mtime: git must clean it to compare
+  // same content, newer mtime: git must clean it to compare. The mtime is set, not waited for: a
+  // rewrite within the index's timestamp granularity would look unchanged
+  const note = path.join(repo, 'notes', 'a.txt')
+  writeFileSync(note, 'a note\n')
+  const later = new Date(statSync(note).mtimeMs + 5_000)
+  utimesSync(note, later, later)
   writeFileSync(log, '')
   return log
 }

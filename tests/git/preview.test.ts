@@ -1,5 +1,6 @@
+import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
+import { sampleOpportunity, tempDir, testApp, type TestApp } from '../helpers/app.js'
 import { git, treeDigest } from '../helpers/git.js'
 
 let t: TestApp | undefined
@@ -130,5 +131,24 @@ describe('GET /workflows/{id}/preview (the dry run)', () => {
     expect(preview.repository.unstaged).toEqual(['workflows/high_churn_workflow.json'])
     expect(preview.can_commit).toBe(false)
     expect(preview.blockers).toContain('workflows/high_churn_workflow.json has uncommitted local changes')
+  })
+})
+
+describe('previews in a SHA-256 repository', () => {
+  it('when a file the branch already holds is previewed again in a repository made with --object-format=sha256, then it is unchanged, as in a SHA-1 one', async () => {
+    const dir = tempDir()
+    const repo = path.join(dir, 'repo')
+    await git(dir, 'init', '--object-format=sha256', '--initial-branch=main', repo)
+    await git(repo, '-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '--allow-empty', '-m', 'init')
+    t = await testApp({ REPO_PATH: repo }, dir)
+    expect((await git(repo, 'rev-parse', 'HEAD')).trim()).toHaveLength(64)
+    const first = await newWorkflow(t)
+    expect((await t.app.inject({ method: 'POST', url: '/commits', payload: { workflow_id: first, dry_run: false } })).statusCode).toBe(201)
+
+    const second = await newWorkflow(t)
+    const changes = (await t.app.inject(`/workflows/${second}/preview`)).json().changes as { path: string; action: string }[]
+    // the prompt templates of one type and severity are the same bytes for every detection
+    expect(changes.find((c) => c.path === 'workflows/high_churn_prompt_templates.json')?.action).toBe('unchanged')
+    expect(changes.find((c) => c.path === 'workflows/high_churn_workflow.json')?.action).toBe('update')
   })
 })

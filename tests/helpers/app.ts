@@ -53,7 +53,10 @@ export async function testApp(
   const { db, sqlite } = await openStore(config)
   let services: Services
   try {
-    services = await buildServices(config, db, loadPlaybooks(config.templatesDir), options)
+    // a count in PostgreSQL's shared table may take long on a loaded machine: waiting for it as long
+    // as it takes (10 s only bounds a hang) keeps each count the cluster's, never this instance's alone
+    const rateLimitTiming = { sharedCountWaitMs: 10_000, ...options.rateLimitTiming }
+    services = await buildServices(config, db, loadPlaybooks(config.templatesDir), { ...options, rateLimitTiming })
   } catch (err) {
     // a start-up refusal under test leaves nothing behind
     await db.close()
@@ -81,6 +84,12 @@ export async function testApp(
     },
   }
 }
+
+/**
+ * Service options whose rate-limit clock stands still: a window opened in a test never ends
+ * during it, however slowly the machine serves the requests.
+ */
+export const pinnedRateLimitClock: ServiceOptions = { rateLimitTiming: { now: () => Date.parse('2025-01-06T09:00:00Z') } }
 
 export const sampleOpportunity = {
   issue_type: 'high_churn',

@@ -42,7 +42,6 @@ export class ServerStartError extends Error {
     readonly exit: Exit | null,
     readonly stdout: string,
     readonly stderr: string,
-    readonly elapsedMs: number,
   ) {
     super(`${message}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`)
   }
@@ -82,7 +81,6 @@ export async function cleanupServers(): Promise<void> {
  */
 export function startServer(env: Record<string, string> = {}): Promise<RunningServer> {
   const dataDir = env.DATA_DIR ?? tempDir()
-  const startedAt = Date.now()
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: PROJECT_ROOT,
     // grouping off unless a test turns it on: most tests expect a new workflow per POST /issues
@@ -114,7 +112,7 @@ export function startServer(env: Record<string, string> = {}): Promise<RunningSe
       if (settled) return
       settled = true
       clearTimeout(timer)
-      reject(new ServerStartError(message, exit, stdout, stderr, Date.now() - startedAt))
+      reject(new ServerStartError(message, exit, stdout, stderr))
     }
     const timer = setTimeout(() => {
       child.kill('SIGKILL')

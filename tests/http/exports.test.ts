@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from '../../src/config.js'
-import { checkMakeBlueprint } from '../../src/exports/check-make.js'
+import { checkMakeBlueprint } from '../helpers/check-make.js'
 import { onPostgres, sampleOpportunity, testApp, type TestApp } from '../helpers/app.js'
 import { storeAsLegacyRow } from '../helpers/legacy-row.js'
 import { filesInCommit } from '../helpers/git.js'

@@ -134,6 +134,27 @@ describe('grouping repeated detections', () => {
     expect(await count(t, 'SELECT COUNT(*) FROM workflows')).toBe(3)
   })
 
+  it("when the engine reports 527 abandoned carts through POST /issues, then that count is its reported value and never the metric's observed rate", async () => {
+    t = await testApp(GROUPING)
+    const carts = { issue_type: 'abandoned_carts', severity: 'high', description: '527 abandoned carts', metric_value: 527 }
+    const first = await t.app.inject({ method: 'POST', url: '/issues', payload: carts })
+    expect(first.statusCode).toBe(201)
+    const id = first.json().workflow_id
+    expect(first.json().occurrences).toMatchObject({ last_observed: null, last_reported_value: 527 })
+
+    // a measured rate joins it: the rate is the observed value, the engine's count stays beside it
+    const measured = await kpis(t, { metrics: { cart_abandonment_rate: 0.31 } })
+    expect(measured.json().workflows[0]).toMatchObject({ workflow_id: id, outcome: 'grouped' })
+    await t.app.inject({ method: 'POST', url: '/issues', payload: { ...carts, metric_value: 530 } })
+    const read = (await t.app.inject(`/workflows/${id}`)).json().occurrences
+    expect(read).toMatchObject({ count: 3, last_observed: 0.31, last_reported_value: 530 })
+    expect(read.recent).toEqual([
+      { at: expect.any(String), source: 'issues', observed: null, reported_value: 530, severity: 'high' },
+      { at: expect.any(String), source: 'kpis', observed: 0.31, reported_value: null, severity: 'high' },
+      { at: expect.any(String), source: 'issues', observed: null, reported_value: 527, severity: 'high' },
+    ])
+  })
+
   it('when POST /issues repeats a detection, then 200 with the open workflow and grouped: true, no new files; group: false forces a new one; dedup_key groups finer', async () => {
     t = await testApp(GROUPING)
     const first = await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })
@@ -208,19 +229,6 @@ describe('found in review', () => {
     expect(await count(t, `SELECT COUNT(*) FROM audit WHERE operation = 'issue.create' AND entry LIKE '%"status":500,%'`)).toBe(2)
   })
 
-  it('when retention runs, then superseded workflows and their occurrences go too, and occurrence rows per workflow are capped', async () => {
-    t = await testApp(GROUPING)
-    const first = (await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity: 'medium' } })).json()
-    for (let i = 0; i < 105; i++) await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity: 'low' } })
-    expect(await count(t, `SELECT COUNT(*) FROM occurrences WHERE workflow_id = '${first.workflow_id}'`)).toBe(100)
-    expect((await t.app.inject(`/workflows/${first.workflow_id}`)).json().occurrences.count).toBe(106)
-    await t.app.inject({ method: 'POST', url: '/issues', payload: { ...sampleOpportunity, severity: 'critical' } })
-    await t.services.db.run('UPDATE workflows SET created_at = ?', [new Date(Date.now() - 40 * 86_400_000).toISOString()])
-    const { purgeExpired } = await import('../../src/store/retention.js')
-    expect((await purgeExpired(t.services.db, new Date(), 30)).workflows).toBe(2)
-    expect(await count(t, 'SELECT COUNT(*) FROM occurrences')).toBe(0)
-  })
-
   it('when GROUP_WINDOW is longer than a year, then start-up refuses it', () => {
     expect(() => loadConfig({ GROUP_WINDOW: '200000000d' })).toThrow(/GROUP_WINDOW: 200000000d is longer than a year/)
     expect(loadConfig({ GROUP_WINDOW: '90m' }).groupWindowMs).toBe(5_400_000)
@@ -231,5 +239,159 @@ describe('found in review', () => {
     await t.app.inject({ url: '/workflows', headers: { 'x-api-key': 'wrong', 'user-agent': 'u'.repeat(15_000) } })
     const stored = (await t.services.db.get<{ n: number }>('SELECT length(entry) AS n FROM audit ORDER BY seq DESC LIMIT 1'))?.n ?? 0
     expect(stored).toBeLessThan(1_200)
+  })
+})
+
+describe('a grouped detection keeps what it said', () => {
+  const KEY_A = 'engine-a-secret-0123456789'
+  const KEY_B = 'engine-b-secret-0123456789'
+  const KEYS = { API_KEYS: `engine-a:ingest+read:${KEY_A},engine-b:ingest+read:${KEY_B}` }
+  const bearer = (secret: string) => ({ authorization: `Bearer ${secret}` })
+  const issue = (app: TestApp, payload: object, headers: Record<string, string> = {}) => app.app.inject({ method: 'POST', url: '/issues', payload, headers })
+  const occurrencePages = async (app: TestApp, id: string, limit: number) => {
+    const pages = []
+    for (let cursor = ''; ; ) {
+      const page = (await app.app.inject(`/workflows/${id}/occurrences?limit=${limit}${cursor}`)).json()
+      pages.push(page.items)
+      if (page.next_cursor === null) return pages
+      cursor = `&cursor=${page.next_cursor}`
+    }
+  }
+
+  it('when key B reports a real churn into the workflow key A opened with six critical values, then its words, accounts, source and key stay readable', async () => {
+    t = await testApp({ ...GROUPING, ...KEYS })
+    const six = await kpis(
+      t,
+      { metrics: { churn_rate: 0.12, cart_abandonment_rate: 0.45, revenue_change: -0.5, payment_success_rate: 0.6, conversion_rate: 0.005, error_rate: 0.08 } },
+      bearer(KEY_A),
+    )
+    expect(six.statusCode).toBe(201)
+    expect(six.json().workflows.map((w: { severity: string }) => w.severity)).toEqual(Array(6).fill('critical'))
+    const id = six.json().workflows.find((w: { issue_type: string }) => w.issue_type === 'high_churn').workflow_id
+
+    const real = await issue(
+      t,
+      { issue_type: 'high_churn', severity: 'critical', description: 'REAL: churn 14%', metric_value: 0.14, affected_items: ['acct_big_1', 'acct_big_2'], source: 'billing-engine' },
+      bearer(KEY_B),
+    )
+    expect(real.statusCode).toBe(200)
+    expect(real.json()).toMatchObject({ workflow_id: id, grouped: true, occurrences: { count: 2, affected_items: ['acct_big_1', 'acct_big_2'], affected_item_count: 2 } })
+
+    const occurrences = (await t.app.inject({ url: `/workflows/${id}/occurrences`, headers: bearer(KEY_A) })).json()
+    expect(occurrences).toEqual({
+      items: [
+        {
+          at: expect.any(String),
+          source: 'issues',
+          observed: null,
+          reported_value: 0.14,
+          severity: 'critical',
+          description: 'REAL: churn 14%',
+          affected_items: ['acct_big_1', 'acct_big_2'],
+          affected_count: 2,
+          opportunity_source: 'billing-engine',
+          actor: 'engine-b',
+          request_id: real.headers['x-request-id'],
+        },
+        {
+          at: expect.any(String),
+          source: 'kpis',
+          observed: 0.12,
+          reported_value: null,
+          severity: 'critical',
+          description: 'churn_rate 0.12 > 0.05 (threshold from playbook)',
+          affected_items: [],
+          affected_count: 0,
+          opportunity_source: 'kpis',
+          actor: 'engine-a',
+          request_id: six.headers['x-request-id'],
+        },
+      ],
+      next_cursor: null,
+    })
+    expect(JSON.stringify(occurrences)).not.toContain('secret') // the key by its name, never its secret
+    expect((await t.app.inject({ url: `/workflows/${id}`, headers: bearer(KEY_A) })).json().occurrences).toMatchObject({
+      count: 2,
+      // the measured churn and the engine's figure side by side, never one in place of the other
+      last_observed: 0.12,
+      last_reported_value: 0.14,
+      affected_items: ['acct_big_1', 'acct_big_2'],
+      affected_item_count: 2,
+    })
+    const [grouped] = (await t.app.inject({ url: '/audit?operation=issue.grouped', headers: bearer(KEY_A) })).json().items
+    expect(grouped).toMatchObject({
+      actor: 'engine-b',
+      workflow_id: id,
+      detail: 'occurrence 2 of the open workflow: "REAL: churn 14%" from "billing-engine"; 2 affected items: ["acct_big_1","acct_big_2"]',
+    })
+
+    // a grouped KPI breach is named in its audit entry too
+    await kpis(t, { metrics: { churn_rate: 0.11 }, affected_items: { churn_rate: ['cust_9'] }, source: 'make' }, bearer(KEY_A))
+    const [evaluated] = (await t.app.inject({ url: '/audit?operation=kpi.evaluate', headers: bearer(KEY_A) })).json().items
+    expect(evaluated.detail).toBe(`high_churn grouped ${id} (occurrence 3: "churn_rate 0.11 > 0.05 (threshold from playbook)" from "make"; 1 affected item: ["cust_9"])`)
+  })
+
+  it('when 105 detections group into one workflow, then all 106 occurrences are kept and paged newest first; retention purges them with the workflow', async () => {
+    t = await testApp(GROUPING)
+    const first = (await issue(t, { ...sampleOpportunity, severity: 'medium' })).json()
+    for (let i = 0; i < 105; i++) await issue(t, { ...sampleOpportunity, severity: 'low', description: `detection ${i}`, affected_items: [`cust_${i}`] })
+    expect(await count(t, `SELECT COUNT(*) FROM occurrences WHERE workflow_id = '${first.workflow_id}'`)).toBe(106)
+    const pages = await occurrencePages(t, first.workflow_id, 40)
+    expect(pages.map((page) => page.length)).toEqual([40, 40, 26])
+    const described = pages.flat().map((o: { description: string }) => o.description)
+    expect(described).toEqual([...Array.from({ length: 105 }, (_, i) => `detection ${104 - i}`), sampleOpportunity.description])
+    // cust_1 and cust_2 came first; cust_0 … cust_104 add 103 more
+    expect((await t.app.inject(`/workflows/${first.workflow_id}`)).json().occurrences).toMatchObject({ count: 106, affected_item_count: 105 })
+
+    await issue(t, { ...sampleOpportunity, severity: 'critical' })
+    await t.services.db.run('UPDATE workflows SET created_at = ?', [new Date(Date.now() - 40 * 86_400_000).toISOString()])
+    const { purgeExpired } = await import('../../src/store/retention.js')
+    expect((await purgeExpired(t.services.db, new Date(), 30)).workflows).toBe(2)
+    expect(await count(t, 'SELECT COUNT(*) FROM occurrences')).toBe(0)
+    expect(await count(t, 'SELECT COUNT(*) FROM affected_items')).toBe(0)
+  })
+
+  it('when the occurrences name 1 090 distinct items, then the workflow shows the first 1 000 and counts 1 090; a 3 000-item detection keeps 100 and its audit entry stays small', async () => {
+    t = await testApp(GROUPING)
+    // detection k names item_(90k) … item_(90k + 99): each overlaps the one before by 10
+    const items = (k: number) => Array.from({ length: 100 }, (_, i) => `item_${90 * k + i}`)
+    const id = (await issue(t, { ...sampleOpportunity, affected_items: items(0) })).json().workflow_id
+    for (let k = 1; k < 12; k++) expect((await issue(t, { ...sampleOpportunity, affected_items: items(k) })).statusCode).toBe(200)
+    const { occurrences } = (await t.app.inject(`/workflows/${id}`)).json()
+    expect(occurrences.affected_items).toEqual(Array.from({ length: 1000 }, (_, i) => `item_${i}`))
+    expect(occurrences.affected_item_count).toBe(1090)
+
+    const many = Array.from({ length: 3000 }, (_, i) => `${'x'.repeat(30)}_${i}`)
+    const big = await issue(t, { ...sampleOpportunity, affected_items: many })
+    expect(big.json().occurrences).toMatchObject({ count: 13, affected_item_count: 1190 })
+    const [newest] = (await t.app.inject(`/workflows/${id}/occurrences?limit=1`)).json().items
+    expect(newest).toMatchObject({ affected_items: many.slice(0, 100), affected_count: 3000 })
+    const [grouped] = (await t.app.inject('/audit?operation=issue.grouped')).json().items
+    // the count first, then as many of the kept items as the audit's 2 KB detail holds; the occurrence has all 100
+    expect(grouped.detail).toContain(`3000 affected items, the first 100 named: ${JSON.stringify(many.slice(0, 10)).slice(0, -1)},`)
+    expect(grouped.detail).toMatch(/…\(\d+ more characters\)$/)
+    expect(Buffer.byteLength(grouped.detail)).toBeLessThanOrEqual(2048)
+  })
+
+  it('when a grouped detection\'s text holds a NUL or a lone surrogate, then it is stored and read back as sent', async () => {
+    t = await testApp(GROUPING)
+    const id = (await issue(t, sampleOpportunity)).json().workflow_id
+    const odd = { ...sampleOpportunity, description: 'a\u0000b', source: 's\ud800', affected_items: ['x\u0000y', 'cust_1'] }
+    expect((await issue(t, odd)).statusCode).toBe(200)
+    const [newest] = (await t.app.inject(`/workflows/${id}/occurrences`)).json().items
+    expect(newest).toMatchObject({ description: 'a\u0000b', opportunity_source: 's\ud800', affected_items: ['x\u0000y', 'cust_1'], affected_count: 2 })
+    expect((await t.app.inject(`/workflows/${id}`)).json().occurrences).toMatchObject({ affected_items: ['cust_1', 'cust_2', 'x\u0000y'], affected_item_count: 3 })
+  })
+
+  it('when the workflow is unknown or the cursor is not one handed out, then 404 and 400 problems', async () => {
+    t = await testApp()
+    const unknown = await t.app.inject('/workflows/00000000-0000-4000-8000-000000000000/occurrences')
+    expect(unknown.statusCode).toBe(404)
+    expect(unknown.headers['content-type']).toMatch(/^application\/problem\+json/)
+    expect(unknown.json().detail).toBe('No workflow 00000000-0000-4000-8000-000000000000')
+    const id = (await issue(t, sampleOpportunity)).json().workflow_id
+    const badCursor = await t.app.inject(`/workflows/${id}/occurrences?cursor=nope`)
+    expect(badCursor.statusCode).toBe(400)
+    expect(badCursor.json().errors).toEqual([{ path: 'cursor', in: 'querystring', message: 'unknown cursor' }])
   })
 })

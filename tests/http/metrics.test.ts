@@ -36,3 +36,20 @@ describe('GET /metrics', () => {
     expect((await t.app.inject({ url: '/metrics', headers: { authorization: `Bearer ${'e'.repeat(20)}` } })).statusCode).toBe(403)
   })
 })
+
+describe('the metric names', () => {
+  it('when /metrics is read, then it follows the naming rules promtool check metrics lints: counters end in _total, nothing else does, and every family has help', async () => {
+    t = await testApp()
+    await t.app.inject({ method: 'POST', url: '/issues', payload: sampleOpportunity })
+    const text = (await t.app.inject('/metrics')).body
+    const families = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]) => ({ name: name as string, type: type as string }))
+    expect(families.length).toBeGreaterThan(10)
+    const misnamed = families.filter(({ name, type }) => (type === 'counter') !== name.endsWith('_total'))
+    expect(misnamed).toEqual([])
+    const helped = new Set([...text.matchAll(/^# HELP (\S+) \S/gm)].map(([, name]) => name))
+    expect(families.filter(({ name }) => !helped.has(name))).toEqual([])
+    // the per-type gauges that the dropped *_total sums came from are still there
+    expect(families).toEqual(expect.arrayContaining([{ name: 'afb_nodejs_active_handles', type: 'gauge' }, { name: 'afb_nodejs_active_resources', type: 'gauge' }]))
+    expect(text).not.toMatch(/^afb_nodejs_active_\w+_total/m)
+  })
+})

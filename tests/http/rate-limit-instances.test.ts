@@ -87,16 +87,24 @@ describe('the shared request counts', () => {
 
   it('when a window is over, then the next request starts a new one, and ended windows are removed', async () => {
     const db = await migrated()
-    expect(await countRequest(db, 'k', 300)).toMatchObject({ count: 1 })
-    const second = await countRequest(db, 'k', 300)
+    const windowMs = 60_000
+    expect(await countRequest(db, 'k', windowMs)).toMatchObject({ count: 1 })
+    const second = await countRequest(db, 'k', windowMs)
     expect(second.count).toBe(2)
     expect(second.resetInMs).toBeGreaterThan(0)
-    expect(second.resetInMs).toBeLessThanOrEqual(300)
-    await sleep(350)
-    await countRequest(db, 'fresh', 300)
-    expect(await forgetEndedWindows(db, 300)).toBe(1) // k's window is over, fresh's is not
+    expect(second.resetInMs).toBeLessThanOrEqual(windowMs)
+    // a window is over once the database's clock is past its end: moved back rather than waited for,
+    // so the test never depends on how long the machine takes between two statements
+    const endWindowOf = (bucket: string) => db.run('UPDATE request_counts SET window_start = window_start - ? WHERE bucket = ?', [windowMs + 1_000, bucket])
+    await endWindowOf('k')
+    await countRequest(db, 'fresh', windowMs)
+    expect(await forgetEndedWindows(db, windowMs)).toBe(1) // k's window is over, fresh's is not
     expect(await countsIn(db)).toEqual([{ bucket: 'fresh', count: 1 }])
-    expect(await countRequest(db, 'k', 300)).toMatchObject({ count: 1 })
+    expect(await countRequest(db, 'k', windowMs)).toMatchObject({ count: 1 })
+    // a window that ended while its row is still there: the next request starts the new window in that row
+    await countRequest(db, 'fresh', windowMs)
+    await endWindowOf('fresh')
+    expect(await countRequest(db, 'fresh', windowMs)).toMatchObject({ count: 1 })
   })
 
   it('when many requests of one caller are counted at once, then none is lost', async () => {
@@ -107,31 +115,58 @@ describe('the shared request counts', () => {
 
   it('when the database cannot count, then the instance counts on its own, leaves the database alone for the back-off, then goes back to the shared counts', async () => {
     const db = await migrated()
-    const counter = new SharedRequestCounter(db, 2, 60_000, silent, { maxInFlight: 2, backOffMs: 300 })
+    // the back-off runs on the counter's clock, moved by hand; a count waits as long as it takes (10 s bounds a hang),
+    // so only the missing table, never a slow machine, sends a count to the instance
+    let clock = 0
+    const counter = new SharedRequestCounter(db, 2, 60_000, silent, { maxInFlight: 2, backOffMs: 300, waitMs: 10_000, now: () => clock })
     expect((await counter.hit('c')).count).toBe(1)
     await db.run('ALTER TABLE request_counts RENAME TO request_counts_away')
     // the local count starts from nothing: per instance, as with one instance, until the database counts again
     expect((await counter.hit('c')).count).toBe(1)
     await db.run('ALTER TABLE request_counts_away RENAME TO request_counts')
     // within the back-off the database is not asked, although it could count again
+    clock += 299
     expect([(await counter.hit('c')).count, (await counter.hit('c')).count]).toEqual([2, 3])
     expect(await countsIn(db)).toEqual([{ bucket: 'c', count: 1 }])
-    await sleep(350)
+    clock += 1
     expect((await counter.hit('c')).count).toBe(2)
     expect(await countsIn(db)).toEqual([{ bucket: 'c', count: 2 }])
   })
 
   it('when the pool has no connection to spare (a request before authentication), then the count does not wait for one: it is counted here', async () => {
-    const db = await migrated() // a pool of 2
+    const { url } = await cluster.database()
+    const db = await openDb(url) // a pool of 2
+    await migratePostgres(db)
     const counter = new SharedRequestCounter(db, 5, 60_000, silent, { maxInFlight: 1, waitMs: 100, backOffMs: 60_000 })
+    // both of the pool's connections wait for an advisory lock another session holds until the test lets it go
+    const gate = await openDb(url)
+    let letGo!: () => void
+    const gateHeld = new Promise<void>((resolve) => (letGo = resolve))
+    let locked!: () => void
+    const gateLocked = new Promise<void>((resolve) => (locked = resolve))
+    const gateSession = gate.transaction(async (tx) => {
+      await tx.run('SELECT pg_advisory_xact_lock(42)')
+      locked()
+      await gateHeld
+    })
+    await gateLocked
     let held = true
-    const holders = [0, 1].map(() => db.transaction((tx) => tx.run('SELECT pg_sleep(2)')).finally(() => (held = false)))
-    await sleep(100) // both connections are taken
+    const holders = [0, 1].map(() =>
+      db
+        .transaction(async (tx) => {
+          await tx.run('SET LOCAL statement_timeout = 0') // held for as long as the test needs, however slow the machine
+          await tx.run('SELECT pg_advisory_xact_lock(42)')
+        })
+        .finally(() => (held = false)),
+    )
+    await vi.waitFor(async () => expect(await gate.get<{ n: number }>("SELECT COUNT(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).toEqual({ n: 2 }), { timeout: 10_000 })
     const counted = await counter.hit('early')
     expect(held).toBe(true) // answered while the pool was still busy
     expect(counted.count).toBe(1)
     // and while backing off, nothing more queues for the pool
     for (let i = 0; i < 20; i++) await counter.hit('early')
+    letGo()
+    await gateSession
     await Promise.all(holders)
     // the one statement that had a slot ran once a connection was free; none of the 20 others was sent
     await vi.waitFor(async () => expect(await countsIn(db)).toEqual([{ bucket: 'early', count: 1 }]))
@@ -139,7 +174,8 @@ describe('the shared request counts', () => {
 
   it('when more requests are counted at once than maxInFlight, then the rest wait for a slot and every one is counted in the database', async () => {
     const db = await migrated()
-    const counter = new SharedRequestCounter(db, 1000, 60_000, silent, { maxInFlight: 1, waitMs: 5_000 })
+    // 20 s bounds a hang only: 30 statements in a row take what a loaded machine takes
+    const counter = new SharedRequestCounter(db, 1000, 60_000, silent, { maxInFlight: 1, waitMs: 20_000 })
     const counts = await Promise.all(Array.from({ length: 30 }, () => counter.hit('queue')))
     expect(counts.map((c) => c.count).sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
     expect(await countsIn(db)).toEqual([{ bucket: 'queue', count: 30 }])
