@@ -65,6 +65,15 @@ describe('generate (behaviour)', () => {
     expect(generate(opportunity('high_churn'), churn, ID, NOW)).toEqual(generate(opportunity('high_churn'), churn, ID, NOW))
   })
 
+  it('when a config value is a "$placeholder", then the step records where it was filled from the detection (JSON Pointer), so an export can read the run\'s own value there', () => {
+    const steps = generate(opportunity('high_churn'), churn, ID, NOW).workflow.steps
+    expect(steps.find((s) => s.action === 'track_metric')).toMatchObject({
+      config: { baseline: 0.08, cohort_size: 3 },
+      placeholders: { '/baseline': '$metric_value', '/cohort_size': '$affected_count' },
+    })
+    expect(steps.find((s) => s.action === 'segment_customers')).not.toHaveProperty('placeholders')
+  })
+
   it('when the severity rises, then the offer grows and contact gets more urgent', () => {
     const generated = (severity: Opportunity['severity']) => generate(opportunity('high_churn', { severity }), churn, ID, NOW).workflow
     expect(generated('low').settings?.discount_offer?.value).toBe(0.05)

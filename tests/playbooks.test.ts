@@ -181,7 +181,8 @@ describe('a seventh type', () => {
       ])
       const n8n = await t.app.inject(`/workflows/${body.workflow_id}/exports/n8n`)
       expect(n8n.json().nodes.map((n: { name: string }) => n.name)).toEqual([
-        'Opportunity', 'Settings', 'Query database', 'Any rows?', 'Segment customers', 'Generate AI message', 'Track metric', 'Report outcome', 'Report no rows', 'Setup',
+        'Opportunity', 'Settings', 'Check input', 'Input valid?', 'Query database', 'Query database ran?', 'At most max_items', 'Any rows?', 'Segment customers', 'Generate AI message', 'Generate AI message ran?', 'Track metric', 'Report outcome',
+        'Reject input', 'Failed: Check input', 'Failed: Query database', 'Report no rows', 'Failed: Segment customers', 'Failed: Generate AI message', 'Failed: Track metric', 'Stop after failure', 'Setup',
       ])
       // issue_type is the enum of the types, or any letter case of one (a pattern beside it)
       type IssueType = { anyOf?: Array<{ enum?: string[]; pattern?: string }> }

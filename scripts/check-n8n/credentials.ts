@@ -1,4 +1,6 @@
 import type { N8nMapping } from '../../src/exports/mapping.js'
+import { N8N_SECRET_CREDENTIAL_TYPE } from '../../src/exports/n8n.js'
+import { WEBHOOK_SECRET_HEADER } from '../../src/exports/webhook.js'
 import type { StepAction } from '../../src/playbooks/schema.js'
 
 /**
@@ -24,10 +26,15 @@ export interface Doubles {
   postgres: { host: string; port: number; database: string; user: string; password: string }
 }
 
-/** One credential per type the mappings ask for, each aimed at its double. */
+/** The value of the webhook secret the check's copies expect; the check sends it with every valid call. */
+export const WEBHOOK_SECRET = 'check-n8n-secret-7f3a9c'
+
+/** One credential per type the mappings ask for, each aimed at its double, and the webhook's secret. */
 export function doubleCredentials(doubles: Doubles): N8nCredential[] {
   const pg = doubles.postgres
   return [
+    // as the setup note tells a user: Name is the header, Value the secret
+    { id: 'afbCheckSecret01', name: 'Webhook secret (check-n8n)', type: N8N_SECRET_CREDENTIAL_TYPE, data: { name: WEBHOOK_SECRET_HEADER, value: WEBHOOK_SECRET } },
     // the OpenAI node calls `${url}/chat/completions`
     { id: 'afbCheckOpenAi01', name: 'OpenAI (check-n8n stub)', type: 'openAiApi', data: { apiKey: 'sk-check-n8n', url: `${doubles.httpUrl}/v1` } },
     // `secure` defaults to true (implicit TLS) and STARTTLS would be tried: the stub speaks plain SMTP

@@ -17,6 +17,8 @@ type Scope = Record<string, unknown>
 
 export interface ExpectedCall {
   step: string
+  /** 0-based index of the step in the workflow */
+  stepIndex: number
   path: string
   body: JsonValue
 }
@@ -93,7 +95,7 @@ export function expectedRun(c: CheckCase, rows: Record<string, unknown>[], mappi
     for (const scope of once.has(index) ? items.slice(0, 1) : items) {
       if (nodeType === 'n8n-nodes-base.httpRequest') {
         const path = new URL(String(render(step.config['endpoint'] ?? '', scope))).pathname
-        expected.httpCalls.push({ step: title, path, body: render(bodyOf(step.config), scope) as JsonValue })
+        expected.httpCalls.push({ step: title, stepIndex: index, path, body: render(bodyOf(step.config), scope) as JsonValue })
         const answer = answerFor(path) ?? {}
         for (const field of fields) {
           if (!Object.hasOwn(answer, field)) expected.problems.push(`${title}: the stub's answer to ${path} lacks ${field}`)

@@ -92,16 +92,20 @@ export interface HttpStub {
   /** http://127.0.0.1:<port>, no trailing slash */
   url: string
   requests: RecordedRequest[]
+  /** the next call to `path` answers 500 (later ones as usual): a step that fails for one item of several */
+  failNext(path: string): void
   close(): Promise<void>
 }
 
 export function startHttpStub(): Promise<HttpStub> {
   const requests: RecordedRequest[] = []
+  const failing = new Set<string>()
   const server = createServer((req, res) => {
     readBody(req).then(
       (body) => {
         const path = (req.url ?? '/').split('?')[0] as string
         requests.push({ method: req.method ?? '', path, body, authorization: req.headers.authorization })
+        if (failing.delete(path)) return send(res, 500, { error: 'check-n8n: this call fails on purpose' })
         if (req.method === 'POST' && path === CHAT_PATH) return send(res, 200, chatCompletion((body ?? {}) as ChatRequest))
         const answer = req.method === 'POST' ? answerFor(path) : undefined
         if (answer) return send(res, 200, answer)
@@ -117,6 +121,7 @@ export function startHttpStub(): Promise<HttpStub> {
       resolve({
         url: `http://127.0.0.1:${port}`,
         requests,
+        failNext: (path) => void failing.add(path),
         close: () =>
           new Promise<void>((done) => {
             server.closeAllConnections()

@@ -17,18 +17,18 @@ import type { LoadedPlaybook } from '../../src/playbooks/schema.js'
 import { loadPlaybooks } from '../../src/playbooks/load.js'
 import { Cleanup } from './cleanup.js'
 import { doubleCredentials, type CredentialRef } from './credentials.js'
-import { lastExecutionId, waitForExecution } from './executions.js'
 import { expectedRun, queryOf, type Expected } from './expected.js'
 import { FIXTURES } from './fixtures.js'
-import { startHttpStub, type HttpStub } from './http-stub.js'
+import { startHttpStub } from './http-stub.js'
 import { ensureN8n, installDir, N8N_VERSION, type N8nInstall } from './install.js'
 import { activatedIds, databaseFile, importAndActivate, n8nHome, startN8n, type RunningN8n } from './n8n.js'
 import { freePort } from './ports.js'
 import { startPostgres, type N8nPostgresOptions, type Postgres } from './postgres.js'
-import { resultLine, setupFailure, tally } from './report.js'
-import { startSmtpStub, type SmtpStub } from './smtp-stub.js'
-import { verify, type CaseResult } from './verify.js'
-import { buildCase, webhookPath, type CheckCase } from './workflows.js'
+import { failingStepProblems, invalidBodyProblems, itemListProblems, observe, postedValueProblems, unconfiguredProblems, secretProblems, type Doubles, type Target } from './probes.js'
+import { passed, resultRow, setupFailure, tableHeader, tally, type TypeResult } from './report.js'
+import { startSmtpStub } from './smtp-stub.js'
+import { emptyCase, verify, type CaseResult } from './verify.js'
+import { buildCase, type CheckCase } from './workflows.js'
 
 const verbose = process.env['CHECK_N8N_VERBOSE'] === '1'
 const seconds = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`
@@ -36,20 +36,14 @@ const TABLE_NAME = /^[a-z_][a-z0-9_]*$/
 
 /** The results so far; each is printed as it comes, so a long run shows progress. */
 class Results {
-  readonly all: CaseResult[] = []
-  add(result: CaseResult): void {
+  readonly all: TypeResult[] = []
+  add(result: TypeResult): void {
     this.all.push(result)
-    console.log(resultLine(result))
+    console.log(resultRow(result))
   }
   has(issueType: string): boolean {
     return this.all.some((r) => r.issueType === issueType)
   }
-}
-
-interface Doubles {
-  http: HttpStub
-  smtp: SmtpStub
-  pg: Postgres
 }
 
 interface ReadyCase {
@@ -105,39 +99,19 @@ async function prepareCases(
   return ready
 }
 
-async function callWebhook(baseUrl: string, c: CheckCase): Promise<{ status: number; text: string; seconds: number }> {
-  const started = Date.now()
-  try {
-    const res = await fetch(`${baseUrl}/webhook/${webhookPath(c)}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(c.body),
-      signal: AbortSignal.timeout(60_000),
-    })
-    return { status: res.status, text: await res.text(), seconds: (Date.now() - started) / 1000 }
-  } catch (err) {
-    return { status: 0, text: `request failed: ${(err as Error).message}`, seconds: (Date.now() - started) / 1000 }
-  }
-}
-
-/** Fires one webhook and checks everything it caused. Calls run one at a time, so every request, mail and execution belongs to this one. */
-async function runCase({ c, expected }: ReadyCase, n8n: RunningN8n, install: N8nInstall, db: string, doubles: Doubles): Promise<CaseResult> {
-  const { http, smtp } = doubles
+/** The valid call: the opportunity as generated, the right secret; everything it caused is compared with the playbook. */
+async function runCase({ c, expected }: ReadyCase, n8n: RunningN8n, target: Target): Promise<CaseResult> {
   if (!activatedIds(n8n.log()).has(c.imported.id)) {
     const lines = n8n.log().split('\n').filter((l) => l.includes(c.imported.name) || l.includes(c.imported.id))
-    return setupFailure(c.issueType, `n8n did not activate the workflow: ${lines.join(' | ') || 'no log line about it'}`)
+    return { ...emptyCase(c.issueType), problems: [`n8n did not activate the workflow: ${lines.join(' | ') || 'no log line about it'}`] }
   }
-  const before = { requests: http.requests.length, mails: smtp.mails.length, execution: lastExecutionId(db) }
-  const response = await callWebhook(n8n.baseUrl, c)
-  const execution = await waitForExecution(db, install.dir, c.imported.id, before.execution)
-  const requests = http.requests.slice(before.requests)
-  const mails = smtp.mails.slice(before.mails)
+  const outcome = await observe(target, c, { body: c.body })
   if (verbose) {
-    console.log(`    ${c.issueType} answer: ${response.text}`)
-    for (const r of requests) console.log(`    ${r.method} ${r.path} ${JSON.stringify(r.body)}`)
-    for (const m of mails) console.log(`    mail ${m.from} -> ${m.to.join(', ')} "${m.subject}": ${JSON.stringify(m.text)}`)
+    console.log(`    ${c.issueType} answer: ${outcome.text}`)
+    for (const r of outcome.requests) console.log(`    ${r.method} ${r.path} ${JSON.stringify(r.body)}`)
+    for (const m of outcome.mails) console.log(`    mail ${m.from} -> ${m.to.join(', ')} "${m.subject}": ${JSON.stringify(m.text)}`)
   }
-  return verify(c, expected, { ...response, execution, requests, mails })
+  return verify(c, expected, outcome)
 }
 
 async function check(cleanup: Cleanup, results: Results, issueTypes: string[]): Promise<void> {
@@ -173,9 +147,9 @@ async function check(cleanup: Cleanup, results: Results, issueTypes: string[]): 
   await importAndActivate(
     home,
     credentials,
-    ready.map(({ c }) => c.imported),
+    ready.flatMap(({ c }) => [c.imported, c.unconfigured]),
   )
-  console.log(`imported ${credentials.length} credentials and ${ready.length} workflows, activated all (${seconds(t)})`)
+  console.log(`imported ${credentials.length} credentials and ${ready.length * 2} workflows (each with a copy that has no step credentials), activated all (${seconds(t)})`)
 
   t = Date.now()
   const n8n = startN8n(home)
@@ -183,30 +157,32 @@ async function check(cleanup: Cleanup, results: Results, issueTypes: string[]): 
   await n8n.ready
   console.log(`n8n started on ${n8n.baseUrl}, ${activatedIds(n8n.log()).size} workflows active (${seconds(t)})`)
 
+  const target: Target = { baseUrl: n8n.baseUrl, databaseFile: databaseFile(home), installDir: install.dir, doubles }
+  console.log(`\n${tableHeader()}`)
   for (const one of ready) {
-    const result = await runCase(one, n8n, install, databaseFile(home), doubles)
-    result.problems.push(...(await noRowsProblems(one.c, n8n.baseUrl, doubles)))
-    results.add(result)
+    const valid = await runCase(one, n8n, target)
+    valid.problems.push(...(await noRowsProblems(one.c, target)))
+    const behaviours: TypeResult['behaviours'] = { valid: valid.problems }
+    behaviours.secret = await secretProblems(target, one.c)
+    behaviours.invalid = await invalidBodyProblems(target, one.c)
+    behaviours.lists = await itemListProblems(target, one.c, one.expected.mails.length / one.expected.processed)
+    behaviours.failure = await failingStepProblems(target, one.c, one.expected)
+    behaviours.unconfigured = await unconfiguredProblems(target, one.c, one.expected, mappings)
+    behaviours.runtime = await postedValueProblems(target, one.c, mappings)
+    results.add({ issueType: one.c.issueType, valid, behaviours })
   }
 }
 
 /** The same opportunity naming items no row matches: the run answers processed 0 and calls nothing. */
-async function noRowsProblems(c: CheckCase, baseUrl: string, { http, smtp }: Doubles): Promise<string[]> {
-  const before = { requests: http.requests.length, mails: smtp.mails.length }
-  const answer = await callWebhook(baseUrl, { ...c, body: { ...c.body, affected_items: ['no-such-row'] } })
+async function noRowsProblems(c: CheckCase, target: Target): Promise<string[]> {
+  const answer = await observe(target, c, { body: { ...c.body, affected_items: ['no-such-row'] } })
   const problems: string[] = []
-  let body: Record<string, unknown> | undefined
-  try {
-    body = JSON.parse(answer.text) as Record<string, unknown>
-  } catch {
-    problems.push(`no rows: the webhook answered ${answer.status} ${JSON.stringify(answer.text.slice(0, 200))}, not JSON`)
-  }
-  if (body && body['processed'] !== 0) problems.push(`no rows: processed is ${JSON.stringify(body['processed'])}, expected 0`)
+  if (!answer.json) problems.push(`no rows: the webhook answered ${answer.status} ${JSON.stringify(answer.text.slice(0, 200))}, not JSON`)
+  else if (answer.json['processed'] !== 0) problems.push(`no rows: processed is ${JSON.stringify(answer.json['processed'])}, expected 0`)
   // steps before the query (error_spike pages ops and rolls back first) still run, once each; nothing after it does
   const stepsBeforeQuery = c.workflow.steps.findIndex((step) => step.produces?.list === true)
-  const calls = http.requests.length - before.requests
-  if (calls !== stepsBeforeQuery || smtp.mails.length !== before.mails) {
-    problems.push(`no rows: ${calls} HTTP calls and ${smtp.mails.length - before.mails} mails; expected only the ${stepsBeforeQuery} steps before the query`)
+  if (answer.requests.length !== stepsBeforeQuery || answer.mails.length > 0) {
+    problems.push(`no rows: ${answer.requests.length} HTTP calls and ${answer.mails.length} mails; expected only the ${stepsBeforeQuery} steps before the query`)
   }
   return problems
 }
@@ -259,7 +235,7 @@ async function main(): Promise<number> {
   await cleanup.run()
   console.log(`total ${seconds(started)} (cleanup ${seconds(cleanupStarted)})`)
   console.log(tally(results.all))
-  return results.all.length > 0 && results.all.every((r) => r.problems.length === 0) ? 0 : 1
+  return results.all.length > 0 && results.all.every(passed) ? 0 : 1
 }
 
 // exit explicitly: async-exit-hook (see above) would turn a natural exit into code 0 on 'beforeExit'

@@ -28,7 +28,7 @@ export interface CaseResult {
 }
 
 /** JSON with sorted keys, so two bodies compare equal whatever order n8n wrote the keys in. */
-function canonical(value: unknown): string {
+export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
   if (value !== null && typeof value === 'object') {
     return `{${Object.keys(value)
@@ -170,6 +170,11 @@ function checkMails(expected: Expected, mails: ReceivedMail[], stopped: boolean,
     if (got.subject !== want.subject) problems.push(`mail to ${want.to} has subject ${JSON.stringify(got.subject)}, expected ${JSON.stringify(want.subject)}`)
     if (got.text.trim() !== want.text.trim()) problems.push(`mail to ${want.to}: body ${firstDifference(want.text.trim(), got.text.trim())}`)
   }
+}
+
+/** A valid run that never happened (the workflow was not activated): no figures, only the problem. */
+export function emptyCase(issueType: string): CaseResult {
+  return { issueType, steps: 0, processed: undefined, messages: 0, mails: 0, httpCalls: 0, aiCalls: 0, seconds: 0, problems: [] }
 }
 
 export function verify(c: CheckCase, expected: Expected, observed: Observed): CaseResult {

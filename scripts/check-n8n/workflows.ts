@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { opportunityInput } from '../../src/contract/opportunity.js'
 import type { PromptTemplate, Workflow } from '../../src/contract/workflow.js'
 import type { PlatformMappings } from '../../src/exports/mapping.js'
-import { N8N_SETTINGS, N8N_TRIGGER, type N8nNode, type N8nWorkflow } from '../../src/exports/n8n.js'
+import { N8N_SECRET_CREDENTIAL_TYPE, N8N_SETTINGS, N8N_TRIGGER, type N8nNode, type N8nWorkflow } from '../../src/exports/n8n.js'
 import { generate } from '../../src/generate/generate.js'
 import type { JsonValue, LoadedPlaybook } from '../../src/playbooks/schema.js'
 import { normalizeOpportunity } from '../../src/workflows/service.js'
@@ -37,6 +37,8 @@ export interface CheckCase {
   exported: N8nWorkflow
   /** the copy to import */
   imported: N8nWorkflow & { id: string; active: boolean }
+  /** the same copy with no credential on any step node (the webhook keeps its secret), on its own path: "nothing configured" */
+  unconfigured: N8nWorkflow & { id: string; active: boolean }
 }
 
 /** The webhook path the export's trigger node listens on (the exporter's choice, not the check's). */
@@ -68,13 +70,28 @@ function editCopy(c: { issueType: string; exported: N8nWorkflow }, stubUrl: stri
   }
   const needed = credentialTypesByNodeType(mappings.n8n)
   for (const node of file.nodes) {
-    const type = needed.get(node.type)
+    const type = node.name === N8N_TRIGGER ? N8N_SECRET_CREDENTIAL_TYPE : needed.get(node.type)
     if (!type) continue
     const ref = credentials.get(type)
     if (!ref) throw new Error(`node "${node.name}" (${node.type}) needs a ${type} credential, which the check has no test double for`)
     Object.assign(node, { credentials: { [type]: ref } })
   }
   return { file, settings }
+}
+
+/** The edited copy as a user who set the URLs but chose no step credential has it, on a path and webhook id of its own. */
+function unconfiguredCopy(file: N8nWorkflow): N8nWorkflow {
+  const copy = structuredClone(file)
+  copy.name = `${copy.name} (no credentials)`
+  for (const node of copy.nodes) {
+    if (node.name !== N8N_TRIGGER) {
+      delete (node as N8nNode & { credentials?: unknown }).credentials
+      continue
+    }
+    node.parameters['path'] = `${String(node.parameters['path'])}-unconfigured`
+    node.webhookId = randomUUID()
+  }
+  return copy
 }
 
 export function buildCase(options: {
@@ -105,5 +122,15 @@ export function buildCase(options: {
   if (!n8nFile) throw new Error('generate() made no n8n file')
   const exported = JSON.parse(n8nFile.content) as N8nWorkflow
   const { file, settings } = editCopy({ issueType, exported }, options.stubUrl, options.credentials, mappings)
-  return { issueType, fixture, body, workflow, prompt: promptTemplate, settings, exported, imported: { ...file, id: options.n8nId, active: false } }
+  return {
+    issueType,
+    fixture,
+    body,
+    workflow,
+    prompt: promptTemplate,
+    settings,
+    exported,
+    imported: { ...file, id: options.n8nId, active: false },
+    unconfigured: { ...unconfiguredCopy(file), id: `${options.n8nId}U`, active: false },
+  }
 }

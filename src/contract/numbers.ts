@@ -8,8 +8,8 @@ import { z } from 'zod'
  */
 
 // no two parts can match the same digits (linear, never backtracking over a long run); tested only on short strings
-const DECIMAL = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
-const PERCENT = /^(-?(?:\d+(?:\.\d*)?|\.\d+))\s*%$/
+export const DECIMAL = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
+export const PERCENT = /^(-?(?:\d+(?:\.\d*)?|\.\d+))\s*%$/
 const MAX_DECIMAL_LENGTH = 64
 
 /** A decimal string as the number it means; anything else (a percentage, a word, a non-string) unchanged, for the schema to refuse. */

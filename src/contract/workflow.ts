@@ -17,6 +17,12 @@ export const WorkflowStep = z
       })
       .optional()
       .describe('The fields this step hands to later steps'),
+    placeholders: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe(
+        'Config values filled from this detection, by JSON Pointer into config, e.g. {"/baseline": "$metric_value"}: an export that runs per detection reads them from the detection it receives',
+      ),
   })
   .meta({ id: 'WorkflowStep' })
 

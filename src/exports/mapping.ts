@@ -42,6 +42,12 @@ const N8nNode = z.strictObject({
     .strictObject({ type: z.string().min(1), label: z.string().min(1) })
     .optional()
     .describe('the credential type the node needs; never embedded, listed in the setup'),
+  evidence: z
+    .array(z.string().regex(/^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/))
+    .default([])
+    .describe(
+      'paths its output has only when the node really ran (beside the fields the step produces): a node whose credential is missing passes its input on and n8n calls that a success',
+    ),
 })
 
 const MakeModule = z.strictObject({

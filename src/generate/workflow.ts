@@ -19,11 +19,19 @@ export function placeholderValues(opportunity: Opportunity): Record<string, Json
   }
 }
 
-function fill(value: JsonValue, values: Record<string, JsonValue>): JsonValue {
-  if (typeof value === 'string') return Object.hasOwn(values, value) ? (values[value] as JsonValue) : value
-  if (Array.isArray(value)) return value.map((v) => fill(v, values))
+/** JSON Pointer (RFC 6901) of a path. */
+const pointer = (path: readonly string[]) => path.map((key) => `/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`).join('')
+
+/** The value with its `"$placeholder"`s filled; `filled` records where each one was (JSON Pointer → placeholder). */
+function fill(value: JsonValue, values: Record<string, JsonValue>, filled: Record<string, string> = {}, path: string[] = []): JsonValue {
+  if (typeof value === 'string') {
+    if (!Object.hasOwn(values, value)) return value
+    filled[pointer(path)] = value
+    return values[value] as JsonValue
+  }
+  if (Array.isArray(value)) return value.map((v, i) => fill(v, values, filled, [...path, String(i)]))
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fill(v, values)]))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fill(v, values, filled, [...path, k])]))
   }
   return value
 }
@@ -52,14 +60,18 @@ export function buildWorkflow(opportunity: Opportunity, playbook: LoadedPlaybook
     settings: Object.fromEntries(
       Object.entries(playbook.settings).map(([name, setting]) => [name, { value: fill(setting.default, values), description: setting.description }]),
     ),
-    steps: playbook.steps.map((step, index) => ({
-      id: index + 1,
-      action: step.action,
-      description: step.description,
-      config: fill(step.config, values) as Record<string, JsonValue>,
-      reads: fieldReferences(step.config),
-      ...(step.produces && { produces: { list: step.produces.list, fields: [...step.produces.fields] } }),
-    })),
+    steps: playbook.steps.map((step, index) => {
+      const filled: Record<string, string> = {}
+      return {
+        id: index + 1,
+        action: step.action,
+        description: step.description,
+        config: fill(step.config, values, filled) as Record<string, JsonValue>,
+        reads: fieldReferences(step.config),
+        ...(step.produces && { produces: { list: step.produces.list, fields: [...step.produces.fields] } }),
+        ...(Object.keys(filled).length > 0 && { placeholders: filled }),
+      }
+    }),
     success_metrics: { ...playbook.success_metrics },
     prompt_template: playbook.prompt.name,
   }
