@@ -1,6 +1,5 @@
 import type { Opportunity, Severity } from '../contract/opportunity.js'
 import {
-  SHOWN_UNION_ITEMS,
   type CommitInfo,
   type GeneratedFile,
   type Occurrence,
@@ -13,6 +12,9 @@ import type { ArtifactFile, Artifacts } from '../generate/generate.js'
 import type { Dialect, SqlDatabase, SqlSession } from './sql.js'
 import { selectPage } from './page.js'
 import { detectionValues } from '../workflows/occurrence.js'
+import { OccurrenceStore, type OccurrenceFacts } from './occurrences.js'
+
+export type { OccurrenceFacts } from './occurrences.js'
 
 interface WorkflowRow {
   seq: number
@@ -39,45 +41,6 @@ interface WorkflowRow {
   last_reported_value: number | null
   highest_severity: Severity | null
   affected_item_count: number
-}
-
-interface OccurrenceRow {
-  seq: number
-  at: string
-  source: OccurrenceFacts['source']
-  /** the number the detection carried: see detectionValues */
-  observed: number
-  severity: Severity
-  /** Said as JSON; NULL in rows recorded before migration 13 */
-  said: string | null
-  affected_count: number | null
-  actor: string | null
-  request_id: string | null
-}
-
-/** One detection a workflow stands for: the one that created it, or a later one grouped into it. */
-export interface OccurrenceFacts {
-  at: string
-  source: 'issues' | 'kpis'
-  /** the number it carried: the measured metric (kpis) or the engine's own figure (issues), see detectionValues */
-  value: number
-  severity: Severity
-  requestId: string | null
-  /** the API key's name (or webhook) that sent it */
-  actor: string | null
-  description: string
-  /** the first KEPT_AFFECTED_ITEMS items, as sent (duplicates too) */
-  affectedItems: string[]
-  affectedCount: number
-  /** the detection's own `source` field */
-  opportunitySource: string | null
-}
-
-/** What an occurrence's detection said, stored as JSON: caller text may hold a NUL, which PostgreSQL text cannot. */
-interface Said {
-  description: string
-  affected_items: string[]
-  source: string | null
 }
 
 /** Where a new workflow sits among grouped detections. */
@@ -109,8 +72,6 @@ export interface Regeneration {
  * against the digests announced when it was created (see src/workflows/regenerate.ts).
  */
 export type Regenerate = (input: Regeneration) => Artifacts
-
-const RECENT_OCCURRENCES = 20
 
 export interface ListFilter {
   issueType?: string | undefined
@@ -172,52 +133,22 @@ const SEVERITY_RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, cr
 
 const INSERT_SQL = `INSERT INTO workflows (id, issue_type, severity, status, created_at, record, artifacts, inputs, name, group_key, dedup_key, supersedes, last_seen, last_observed, last_reported_value, highest_severity)
   VALUES (?, ?, ?, ?, ?, '', '', ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-const INSERT_OCCURRENCE_SQL = `INSERT INTO occurrences (workflow_id, at, source, observed, severity, request_id, said, affected_count, actor)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-const RECENT_SQL = `SELECT at, source, observed, severity FROM occurrences WHERE workflow_id = ? ORDER BY seq DESC LIMIT ${RECENT_OCCURRENCES}`
-const UNION_SQL = `SELECT item FROM affected_items WHERE workflow_id = ? ORDER BY seq LIMIT ${SHOWN_UNION_ITEMS}`
-const OCCURRENCE_PAGE_SQL = 'SELECT seq, at, source, observed, severity, said, affected_count, actor, request_id FROM occurrences'
-
 /** A list's name column: SQLite rows from before migration 11 have none, their record has it; PostgreSQL has no such rows. */
 const NAME_COLUMN: Record<Dialect, string> = {
   sqlite: "COALESCE(name, json_extract(record, '$.workflow.name'))",
   postgres: 'name',
 }
 
-const occurrenceParams = (workflowId: string, o: OccurrenceFacts) => [
-  workflowId,
-  o.at,
-  o.source,
-  o.value,
-  o.severity,
-  o.requestId,
-  JSON.stringify({ description: o.description, affected_items: o.affectedItems, source: o.opportunitySource } satisfies Said),
-  o.affectedCount,
-  o.actor,
-]
-
-function occurrenceDetail(row: OccurrenceRow): OccurrenceDetail {
-  const said = row.said === null ? undefined : (JSON.parse(row.said) as Said)
-  return {
-    at: row.at,
-    source: row.source,
-    ...detectionValues(row.source, row.observed),
-    severity: row.severity,
-    description: said?.description ?? null,
-    affected_items: said?.affected_items ?? [],
-    affected_count: row.affected_count,
-    opportunity_source: said?.source ?? null,
-    actor: row.actor,
-    request_id: row.request_id,
-  }
-}
-
 /** Workflows persisted in the database: the generator's inputs and the files' digests, and the columns lists filter on. */
 export class WorkflowStore {
+  private readonly occurrenceStore: OccurrenceStore
+
   constructor(
     private readonly db: SqlDatabase,
     private readonly regenerate: Regenerate,
-  ) {}
+  ) {
+    this.occurrenceStore = new OccurrenceStore(db)
+  }
 
   /**
    * A new workflow, with its first occurrence; when it supersedes an open one, that one is marked
@@ -246,8 +177,7 @@ export class WorkflowStore {
       severity,
     ])
     if (!group) return
-    await tx.run(INSERT_OCCURRENCE_SQL, occurrenceParams(record.workflow_id, group.occurrence))
-    await this.addToUnion(tx, record.workflow_id, group.occurrence.affectedItems)
+    await this.occurrenceStore.record(tx, record.workflow_id, group.occurrence)
     if (group.supersedes) {
       await tx.run(`UPDATE workflows SET status = 'superseded', superseded_by = ? WHERE id = ? AND status = 'generated'`, [record.workflow_id, group.supersedes])
     }
@@ -263,8 +193,7 @@ export class WorkflowStore {
    * retention purges its workflow): each is bounded, so they grow with requests, as audit entries do.
    */
   async addOccurrence(tx: SqlSession, workflowId: string, occurrence: OccurrenceFacts): Promise<void> {
-    await tx.run(INSERT_OCCURRENCE_SQL, occurrenceParams(workflowId, occurrence))
-    await this.addToUnion(tx, workflowId, occurrence.affectedItems)
+    await this.occurrenceStore.record(tx, workflowId, occurrence)
     const current = await tx.get<{ highest_severity: Severity | null; severity: Severity }>('SELECT highest_severity, severity FROM workflows WHERE id = ?', [workflowId])
     if (!current) return
     const highest = current.highest_severity ?? current.severity
@@ -281,50 +210,24 @@ export class WorkflowStore {
     ])
   }
 
-  /** The items an occurrence keeps join its workflow's union; the union's count grows by those it did not hold yet. */
-  private async addToUnion(tx: SqlSession, workflowId: string, kept: readonly string[]): Promise<void> {
-    const items = [...new Set(kept)].map((item) => JSON.stringify(item))
-    if (items.length === 0) return
-    const { changes } = await tx.run(
-      `INSERT INTO affected_items (workflow_id, item) VALUES ${items.map(() => '(?, ?)').join(', ')} ON CONFLICT (workflow_id, item) DO NOTHING`,
-      items.flatMap((item) => [workflowId, item]),
-    )
-    if (changes > 0) await tx.run('UPDATE workflows SET affected_item_count = affected_item_count + ? WHERE id = ?', [changes, workflowId])
-  }
-
   /** Which of these items (at most an occurrence's kept ones) the workflow's union holds already. */
-  async knownItems(workflowId: string, items: readonly string[]): Promise<Set<string>> {
-    if (items.length === 0) return new Set()
-    const rows = await this.db.all<{ item: string }>(`SELECT item FROM affected_items WHERE workflow_id = ? AND item IN (${items.map(() => '?').join(', ')})`, [
-      workflowId,
-      ...items.map((item) => JSON.stringify(item)),
-    ])
-    return new Set(rows.map((row) => JSON.parse(row.item) as string))
+  knownItems(workflowId: string, items: readonly string[]): Promise<Set<string>> {
+    return this.occurrenceStore.knownItems(workflowId, items)
   }
 
   /** A page of the workflow's occurrences, newest first, with what each detection said; undefined for no such workflow. */
   async occurrences(workflowId: string, limit: number, beforeSeq: number | undefined): Promise<{ items: OccurrenceDetail[]; next_cursor: string | null } | undefined> {
     if (!(await this.db.get('SELECT 1 AS found FROM workflows WHERE id = ?', [workflowId]))) return undefined
-    const { rows, next_cursor } = await selectPage<OccurrenceRow>(this.db, OCCURRENCE_PAGE_SQL, [['workflow_id', '=', workflowId]], limit, beforeSeq)
-    return { items: rows.map(occurrenceDetail), next_cursor }
+    return this.occurrenceStore.page(workflowId, limit, beforeSeq)
   }
 
   private async row(db: SqlSession, id: string): Promise<WorkflowRow | undefined> {
     return db.get<WorkflowRow>('SELECT * FROM workflows WHERE id = ?', [id])
   }
 
-  private async recent(id: string): Promise<Occurrence[]> {
-    const rows = await this.db.all<Pick<OccurrenceRow, 'at' | 'source' | 'observed' | 'severity'>>(RECENT_SQL, [id])
-    return rows.map((row) => ({ at: row.at, source: row.source, ...detectionValues(row.source, row.observed), severity: row.severity }))
-  }
-
-  private async union(id: string): Promise<string[]> {
-    return (await this.db.all<{ item: string }>(UNION_SQL, [id])).map((row) => JSON.parse(row.item) as string)
-  }
-
   async get(id: string): Promise<WorkflowRecord | undefined> {
     const row = await this.row(this.db, id)
-    return row && withColumns(storedRecord(row, this.regenerate, false).record, row, await this.recent(row.id), await this.union(row.id))
+    return row && withColumns(storedRecord(row, this.regenerate, false).record, row, await this.occurrenceStore.recent(row.id), await this.occurrenceStore.union(row.id))
   }
 
   /** The generated files with their content, as they would be written to the repository. */
@@ -337,7 +240,7 @@ export class WorkflowStore {
     const row = await this.row(this.db, id)
     if (!row) return undefined
     const { record, files } = storedRecord(row, this.regenerate, true)
-    return { record: withColumns(record, row, await this.recent(row.id), await this.union(row.id)), files }
+    return { record: withColumns(record, row, await this.occurrenceStore.recent(row.id), await this.occurrenceStore.union(row.id)), files }
   }
 
   /** The committed workflow of this type on this branch — the live automation its files are — other than `except`. */
